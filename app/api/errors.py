@@ -1,0 +1,95 @@
+"""Every error leaves the server as the Dakera envelope {"error", "code", ...}, rendered here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from app.errors import (
+    DakeraError,
+    InternalError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    RouteNotFoundError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+
+log = logging.getLogger("dakera.api")
+
+_BY_STATUS: dict[int, type[DakeraError]] = {
+    404: RouteNotFoundError,
+    405: MethodNotAllowedError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+}
+
+
+def render(error: DakeraError) -> Response[Any]:
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(int(error.retry_after))
+    return Response(error.envelope(), status_code=error.status, headers=headers,
+                    media_type="application/json")
+
+
+def _validation_message(exc: ValidationException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for item in extra:
+        if isinstance(item, dict):
+            key = item.get("key")
+            message = item.get("message", "invalid value")
+            parts.append(f"'{key}': {message}" if key else str(message))
+    detail = exc.detail or "invalid request"
+    return "invalid request: " + "; ".join(parts) if parts else detail
+
+
+def _malformed_json(exc: BaseException) -> str | None:
+    """The decoder's message when the body was not valid JSON (as opposed to wrong types)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, msgspec.DecodeError) and not isinstance(cause,
+                                                                      msgspec.ValidationError):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def to_dakera_error(exc: Exception) -> DakeraError:
+    if isinstance(exc, DakeraError):
+        return exc
+    malformed = _malformed_json(exc)
+    if malformed is not None:
+        return ValidationError(f"malformed JSON body: {malformed}")
+    if isinstance(exc, ValidationException):
+        return ValidationError(_validation_message(exc))
+    if isinstance(exc, NotFoundException):
+        return RouteNotFoundError("no such route")
+    if isinstance(exc, MethodNotAllowedException):
+        return MethodNotAllowedError("method not allowed on this route")
+    if isinstance(exc, HTTPException):
+        cls = _BY_STATUS.get(exc.status_code)
+        if cls is not None:
+            return cls(exc.detail or cls.__name__)
+        if 400 <= exc.status_code < 500:
+            err = DakeraError(exc.detail or "bad request", code="INVALID_REQUEST")
+            err.status = exc.status_code
+            return err
+    return InternalError("internal error")
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    error = to_dakera_error(exc)
+    if error.status >= 500:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return render(error)

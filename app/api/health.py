@@ -1,0 +1,45 @@
+"""Health probes (no auth): /health, /health/ready, /health/live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, get
+
+from app.service import MemoryService
+
+
+def _starting_body(service: MemoryService) -> dict[str, Any]:
+    failure = service.failure
+    return {"reason": f"start-up failed: {failure}" if failure else "loading models",
+            "starting": failure is None, "version": service.version}
+
+
+class HealthController(Controller):
+    path = "/health"
+
+    @get("/", sync_to_thread=False)
+    def health(self, service: MemoryService) -> Response[dict[str, Any]]:
+        if not service.ready:
+            body = {"status": "starting", **_starting_body(service)}
+            return Response(body, status_code=503, headers={"Retry-After": "1"})
+        return Response({"status": "healthy", "service": "dakera", "version": service.version,
+                         "uptime_seconds": service.uptime(), "degraded": False,
+                         "config_warnings": []})
+
+    @get("/ready", sync_to_thread=True)
+    def ready(self, service: MemoryService) -> Response[dict[str, Any]]:
+        if not service.ready:
+            body = {"ready": False, **_starting_body(service), "downloads": []}
+            return Response(body, status_code=503, headers={"Retry-After": "1"})
+        checks = service.readiness_checks()
+        ok = all(c["status"] == "ok" for c in checks.values())
+        body = {"ready": ok, "version": service.version, "checks": checks}
+        if ok:
+            return Response(body)
+        return Response(body, status_code=503, headers={"Retry-After": "5"})
+
+    @get("/live", sync_to_thread=False)
+    def live(self, service: MemoryService) -> dict[str, Any]:
+        return {"alive": True, "version": service.version, "uptime_seconds": service.uptime(),
+                "starting": not service.ready}

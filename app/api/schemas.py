@@ -1,0 +1,80 @@
+"""Request bodies as msgspec structs: they document the API (OpenAPI) and check JSON types.
+Unknown fields are ignored and nulls mean absent, as the Dakera clients expect; the value
+rules (limits, patterns, reserved markers) are the service's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class StoreRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    content: str
+    memory_type: str | None = None
+    importance: float | None = None
+    metadata: dict[str, Any] | None = None
+    session_id: str | None = None
+    tags: list[str] | None = None
+    ttl_seconds: int | None = None
+    expires_at: int | None = None
+    lang: str | None = None
+    attachment_ref: str | None = None
+    event_time: int | float | str | None = None
+
+
+class RecallRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    query: str
+    top_k: int = 5
+    memory_type: str | None = None
+    min_importance: float | None = None
+    tags: list[str] | None = None
+    session_id: str | None = None
+    since: str | None = None
+    until: str | None = None
+    routing: str | None = None
+    rerank: bool | None = None
+    fusion: str | None = None
+    vector_weight: float | None = None
+    iterations: int | None = None
+    neighborhood: bool | None = None
+    neighborhood_mode: str | None = None
+    include_summaries: bool | None = None
+    include_associated: bool | None = None
+    associated_memories_cap: int | None = None
+    associated_memories_depth: int | None = None
+    associated_memories_min_weight: float | None = None
+    lang: str | None = None
+    rerank_candidates: int | None = None
+
+
+class SearchRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    query: str
+    top_k: int = 10
+    memory_type: str | None = None
+    min_importance: float | None = None
+    tags: list[str] | None = None
+    session_id: str | None = None
+    routing: str | None = None
+    rerank: bool | None = None
+    lang: str | None = None
+
+
+class UpdateRequest(msgspec.Struct, kw_only=True):
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
+    memory_type: str | None = None
+    importance: float | None = None
+    tags: list[str] | None = None
+    lang: str | None = None
+
+
+class ForgetRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_ids: list[str] | None = None
+    tags: list[str] | None = None
+    session_id: str | None = None
+    before_timestamp: int | None = None

@@ -1,0 +1,142 @@
+"""Settings: one declarative table of (name, env vars, default, help), built once and passed down.
+
+`Settings.from_env(**overrides)` reads the environment; CLI flags arrive as overrides.
+`dakera settings` prints this table, and a test checks that the README documents every row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+
+def _default_data_dir() -> str:
+    return platformdirs.user_data_dir("dakera", appauthor=False)
+
+
+def _default_models_dir() -> str:
+    bundled = getattr(sys, "_MEIPASS", None)  # set inside the frozen binary
+    if bundled:
+        return str(Path(bundled) / "models")
+    return str(Path(__file__).resolve().parent.parent / "models")
+
+
+def _bool(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: tuple[str, ...]
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", ("DAKERA_HOST",), "127.0.0.1",
+            "Address to bind. Anything but loopback requires an API key."),
+    Setting("port", ("DAKERA_PORT",), 7700, "TCP port to listen on.", int),
+    Setting("data_dir", ("DAKERA_DATA_DIR",), _default_data_dir,
+            "Directory holding the SQLite database and the index cache."),
+    Setting("api_key", ("DAKERA_API_KEY", "DAKERA_ROOT_API_KEY"), None,
+            "Bearer key every request but the health probes must carry. Unset: loopback only."),
+    Setting("log_level", ("DAKERA_LOG_LEVEL",), "info", "debug, info, warning or error."),
+    Setting("embedding_model", ("DAKERA_EMBEDDING_MODEL",), "all-minilm-l6-v2",
+            "Embedding model preset (all-minilm-l6-v2; 'hash' is a deterministic test embedder)."),
+    Setting("models_dir", ("DAKERA_MODELS_DIR",), _default_models_dir,
+            "Directory holding the model files written by scripts/fetch_models.py."),
+    Setting("embed_threads", ("DAKERA_EMBED_THREADS",), 0,
+            "onnxruntime intra-op threads; 0 uses every core.", int),
+    Setting("max_content_bytes", ("DAKERA_MAX_MEMORY_CONTENT_BYTES",), 100_000,
+            "Largest memory content in UTF-8 bytes.", int),
+    Setting("max_body_size", ("DAKERA_MAX_BODY_SIZE",), 16 * 1024 * 1024,
+            "Largest request body in bytes.", int),
+    Setting("recall_candidates", ("DAKERA_RECALL_CANDIDATES",), 100,
+            "Candidates taken from each of the vector and BM25 channels before fusion.", int),
+    Setting("rrf_k", ("DAKERA_RRF_K",), 60, "Reciprocal Rank Fusion constant k.", int),
+    Setting("importance_weight", ("DAKERA_SCORE_W_IMP",), 0.5,
+            "How much importance moves the final score: factor 1 + w * (importance - 0.5).",
+            float),
+    Setting("hnsw_ef", ("DAKERA_HNSW_EF",), 128, "hnswlib ef at query time.", int),
+    Setting("exact_search_limit", ("DAKERA_EXACT_SEARCH_LIMIT",), 5000,
+            "A filtered recall matching at most this many memories is scored exactly.", int),
+    Setting("index_save_interval", ("DAKERA_INDEX_SAVE_INTERVAL_SECS",), 300,
+            "Seconds between saves of changed vector indexes (they are also saved on shutdown).",
+            int),
+    Setting("sqlite_synchronous", ("DAKERA_SQLITE_SYNCHRONOUS",), "full",
+            "SQLite synchronous mode: full (survives power loss) or normal (survives crashes)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Field order and names follow SETTINGS; defaults live only in that table."""
+
+    host: str
+    port: int
+    data_dir: str
+    api_key: str | None
+    log_level: str
+    embedding_model: str
+    models_dir: str
+    embed_threads: int
+    max_content_bytes: int
+    max_body_size: int
+    recall_candidates: int
+    rrf_k: int
+    importance_weight: float
+    hnsw_ef: int
+    exact_search_limit: int
+    index_save_interval: int
+    sqlite_synchronous: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            values[s.name] = s.default() if callable(s.default) else s.default
+            raw = next((env[name] for name in s.env if env.get(name)), None)
+            if raw is not None:
+                try:
+                    values[s.name] = s.parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{s.env[0]}={raw!r}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "dakera.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.data_dir) / "indexes"
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(env vars, default, help) for every setting: what `dakera settings` prints."""
+    rows = []
+    for s in SETTINGS:
+        default = s.default() if callable(s.default) else s.default
+        rows.append((" / ".join(s.env), "" if default is None else str(default), s.help))
+    return rows
+
+
+__all__ = ["SETTINGS", "Setting", "Settings", "_bool", "describe"]

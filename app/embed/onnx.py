@@ -1,0 +1,91 @@
+"""Sentence embeddings on onnxruntime + tokenizers: mean pooling, L2 norm."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from app.embed.presets import Preset
+
+BATCH = 32
+
+
+class ModelFilesMissing(Exception):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OnnxEmbedder:
+    def __init__(self, preset: Preset, models_dir: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.preset = preset
+        folder = models_dir / preset.name
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.exists():
+            raise ModelFilesMissing(
+                f"model files for {preset.name} not found in {folder}; "
+                "run `make models` (python scripts/fetch_models.py) to fetch them")
+        manifest = json.loads(manifest_path.read_text())
+        for name, expected in manifest["files"].items():
+            if _sha256(folder / name) != expected:
+                raise ModelFilesMissing(
+                    f"{folder / name} does not match its manifest sha256; "
+                    "run `make models` to rebuild it")
+        self._model_id = f"{preset.name}-int8-{manifest['files']['model.onnx'][:12]}"
+
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        # The shipped tokenizer pads everything to 128; pad to the longest in the batch.
+        tok.no_padding()
+        tok.enable_truncation(max_length=preset.max_seq_length)
+        tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer = tok
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(folder / "model.onnx"), opts,
+                                             providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        prefix = self.preset.query_prefix if query else self.preset.passage_prefix
+        if prefix:
+            texts = [prefix + t for t in texts]
+        out = np.empty((len(texts), self.preset.dimension), dtype=np.float32)
+        # Sort by length so each batch pads little.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        (hidden,) = self._session.run(None, feed)[:1]
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -1,0 +1,95 @@
+"""One error tree. Every error a client can see is a DakeraError with its HTTP status and
+Dakera error code; the API renders all of them as the envelope {"error", "code", ...}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DakeraError(Exception):
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: str | None = None,
+        resource: str | None = None,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+        self.resource = resource
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+    def envelope(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "code": self.code, "status": self.status}
+        if self.details is not None:
+            body["details"] = self.details
+        if self.resource is not None:
+            body["resource"] = self.resource
+        return body
+
+
+class ValidationError(DakeraError):
+    status = 400
+    code = "INVALID_REQUEST"
+
+
+class AuthenticationError(DakeraError):
+    status = 401
+    code = "INVALID_API_KEY"
+
+
+class NotFoundError(DakeraError):
+    status = 404
+    code = "VECTOR_NOT_FOUND"
+
+
+class RouteNotFoundError(NotFoundError):
+    code = "ROUTE_NOT_FOUND"
+
+
+class MethodNotAllowedError(DakeraError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+
+
+class ConflictError(DakeraError):
+    status = 409
+    code = "CONFLICT"
+
+
+class PayloadTooLargeError(DakeraError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(DakeraError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class ServiceUnavailableError(DakeraError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **kw: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **kw)
+
+
+class StorageError(DakeraError):
+    status = 500
+    code = "STORAGE_ERROR"
+
+
+class InternalError(DakeraError):
+    status = 500
+    code = "INTERNAL_ERROR"

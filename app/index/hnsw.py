@@ -1,0 +1,143 @@
+"""The hnswlib cache: one approximate-nearest-neighbour index per agent.
+
+Labels are SQLite rowids of memories (never reused). Deleted labels stay as marked slots
+until the index is compacted (rebuilt), which the owner does once they outnumber live ones.
+Each index is saved as `<hash>.hnsw` plus a `<hash>.json` sidecar recording the model, the
+dimension and `seq`, the last index-log entry it contains. On load, newer log entries are
+replayed; an index that is missing, unreadable, from another model, or older than the
+retained log is rebuilt from the database by the caller. hnswlib is not safe for adds
+alongside queries: each index has a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+log = logging.getLogger("dakera.index")
+
+M = 16
+EF_CONSTRUCTION = 200
+INITIAL_CAPACITY = 1024
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    agent_id: str
+    model_id: str
+    dimension: int
+    seq: int
+
+
+class AgentIndex:
+    def __init__(self, agent_id: str, dimension: int, ef: int,
+                 index: hnswlib.Index | None = None, seq: int = 0) -> None:
+        self.agent_id = agent_id
+        self.dimension = dimension
+        self.ef = ef
+        if index is None:
+            index = hnswlib.Index(space="cosine", dim=dimension)
+            index.init_index(max_elements=INITIAL_CAPACITY, M=M, ef_construction=EF_CONSTRUCTION)
+        index.set_ef(ef)  # ef is not persisted in the file
+        index.set_num_threads(1)
+        self._index = index
+        self._lock = threading.Lock()
+        self._deleted = 0  # slots marked deleted; labels are never reused, so this is exact
+        self.seq = seq  # last index-log entry applied
+        self.dirty = False
+
+    def __len__(self) -> int:
+        return int(self._index.get_current_count()) - self._deleted
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray, seq: int = 0) -> None:
+        """Insert or replace vectors under their labels."""
+        if len(labels) == 0:
+            return
+        with self._lock:
+            needed = self._index.get_current_count() + len(labels)
+            if needed > self._index.get_max_elements():
+                self._index.resize_index(max(needed, 2 * self._index.get_max_elements()))
+            self._index.add_items(vectors, labels)
+            self._bump(seq)
+
+    def delete(self, labels: np.ndarray | list[int], seq: int = 0) -> None:
+        with self._lock:
+            for label in labels:
+                try:
+                    self._index.mark_deleted(int(label))
+                    self._deleted += 1
+                except RuntimeError:  # unknown or already deleted: nothing to do
+                    pass
+            self._bump(seq)
+
+    def _bump(self, seq: int) -> None:
+        self.seq = max(self.seq, seq)
+        self.dirty = True
+
+    def needs_compaction(self) -> bool:
+        """Deleted slots still cost memory and search time: rebuild when they dominate."""
+        return self._deleted > 1000 and self._deleted > len(self)
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, cosine similarities) of the k nearest live vectors, best first."""
+        with self._lock:
+            live = len(self)
+            k = min(k, live)
+            if k <= 0:
+                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+            self._index.set_ef(max(self.ef, k))
+            labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
+        return labels[0].astype(np.int64), 1.0 - distances[0]
+
+    def save(self, folder: Path, model_id: str) -> int:
+        """Write the index and its sidecar atomically; returns the seq saved."""
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / index_name(self.agent_id)
+        with self._lock:
+            seq = self.seq
+            tmp = base.with_suffix(".hnsw.tmp")
+            self._index.save_index(str(tmp))
+            self.dirty = False
+        os.replace(tmp, base.with_suffix(".hnsw"))
+        sidecar = {"agent_id": self.agent_id, "model_id": model_id, "dimension": self.dimension,
+                   "seq": seq, "deleted": self._deleted, "M": M,
+                   "ef_construction": EF_CONSTRUCTION}
+        tmp_json = base.with_suffix(".json.tmp")
+        tmp_json.write_text(json.dumps(sidecar))
+        os.replace(tmp_json, base.with_suffix(".json"))
+        return seq
+
+    @classmethod
+    def load(cls, folder: Path, agent_id: str, model_id: str, dimension: int,
+             ef: int) -> AgentIndex | None:
+        """The saved index, or None when there is none usable (the caller rebuilds)."""
+        base = folder / index_name(agent_id)
+        try:
+            meta = json.loads(base.with_suffix(".json").read_text())
+            if (meta["agent_id"] != agent_id or meta["model_id"] != model_id
+                    or meta["dimension"] != dimension):
+                log.info("index for %s is from another model or dimension: rebuilding", agent_id)
+                return None
+            index = hnswlib.Index(space="cosine", dim=dimension)
+            index.load_index(str(base.with_suffix(".hnsw")))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a damaged cache is rebuilt, never trusted
+            log.warning("index for %s is unreadable (%s): rebuilding", agent_id, exc)
+            return None
+        loaded = cls(agent_id, dimension, ef, index=index, seq=int(meta["seq"]))
+        loaded._deleted = int(meta.get("deleted", 0))
+        return loaded
+
+
+def index_name(agent_id: str) -> str:
+    """A file name for any agent id (ids may be long or contain dots)."""
+    return hashlib.sha256(agent_id.encode()).hexdigest()[:32]

@@ -1,0 +1,119 @@
+"""The shapes every layer shares: Memory, RecallHit, and the validated inputs of writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
+
+
+@dataclass(slots=True)
+class Memory:
+    id: str
+    agent_id: str
+    content: str
+    memory_type: str
+    importance: float
+    tags: list[str]
+    metadata: dict[str, Any]
+    session_id: str | None
+    created_at: int
+    updated_at: int
+    last_accessed_at: int
+    access_count: int
+    ttl_seconds: int | None
+    expires_at: int | None
+    event_time: int | None = None
+    rowid: int = 0  # internal label: SQLite rowid, also the vector index label
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Dakera {Memory} object as clients read it."""
+        return {
+            "id": self.id,
+            "agent_id": self.agent_id,
+            "content": self.content,
+            "memory_type": self.memory_type,
+            "importance": round(self.importance, 6),
+            "tags": self.tags,
+            "session_id": self.session_id,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_accessed_at": self.last_accessed_at,
+            "access_count": self.access_count,
+            "ttl_seconds": self.ttl_seconds,
+            "expires_at": self.expires_at,
+        }
+
+    @property
+    def effective_time(self) -> int:
+        """When the remembered event happened: event_time if given, else ingest time."""
+        return self.event_time if self.event_time is not None else self.created_at
+
+
+@dataclass(slots=True)
+class NewMemory:
+    """A validated memory ready to be written (id and times assigned by the service)."""
+
+    agent_id: str
+    content: str
+    memory_type: str = "episodic"
+    importance: float = 0.5
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    ttl_seconds: int | None = None
+    expires_at: int | None = None
+    event_time: int | None = None
+    id: str | None = None
+
+
+@dataclass(slots=True)
+class MemoryPatch:
+    """The fields an update changes; None means unchanged."""
+
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
+    memory_type: str | None = None
+    importance: float | None = None
+    tags: list[str] | None = None
+
+
+@dataclass(slots=True)
+class RecallFilters:
+    memory_type: str | None = None
+    min_importance: float | None = None
+    tags: list[str] | None = None  # match any
+    session_id: str | None = None
+    since: int | None = None  # on event time (or ingest time when no event time)
+    until: int | None = None
+
+    def any(self) -> bool:
+        return any(
+            v is not None and v != []
+            for v in (self.memory_type, self.min_importance, self.tags, self.session_id,
+                      self.since, self.until)
+        )
+
+
+@dataclass(slots=True)
+class RecallHit:
+    memory: Memory
+    score: float  # fused relevance, 0-1
+    rank_score: float  # final sort key: relevance weighted by importance (and recency)
+    vector_score: float | None = None  # cosine similarity
+    text_score: float | None = None  # BM25, higher is better
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "memory": self.memory.to_dict(),
+            "score": round(self.score, 6),
+            "weighted_score": round(self.rank_score, 6),
+            "rank_score": round(self.rank_score, 6),
+        }
+        if self.vector_score is not None:
+            out["vector_score"] = round(self.vector_score, 6)
+        if self.text_score is not None:
+            out["text_score"] = round(self.text_score, 6)
+        return out

@@ -1,0 +1,118 @@
+"""The per-agent vector indexes, kept in step with the store.
+
+Loads each saved index and replays the store's index log over it; rebuilds from the stored
+vectors when the file is missing, unreadable, from another model or older than the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.index import AgentIndex
+from app.store import Store
+
+log = logging.getLogger("dakera.index")
+
+
+class IndexRegistry:
+    def __init__(self, store: Store, folder: Path, model_id: str, ef: int) -> None:
+        self.store = store
+        self.folder = folder
+        self.model_id = model_id
+        self.ef = ef
+        self._indexes: dict[str, AgentIndex] = {}
+        self._lock = threading.Lock()
+
+    def open_all(self) -> None:
+        """Load (or rebuild) the index of every agent: called once at start."""
+        for agent_id in self.store.agents_with_memories():
+            self.get(agent_id)
+
+    def find(self, agent_id: str) -> AgentIndex | None:
+        """The agent's index, or None when the agent has no memories (nothing is created)."""
+        index = self._indexes.get(agent_id)
+        if index is None and self.store.has_memories(agent_id):
+            index = self.get(agent_id)
+        return index
+
+    def get(self, agent_id: str) -> AgentIndex:
+        index = self._indexes.get(agent_id)
+        if index is not None:
+            return index
+        with self._lock:
+            index = self._indexes.get(agent_id)
+            if index is None:
+                index = self._open(agent_id)
+                self._indexes[agent_id] = index
+            return index
+
+    def _open(self, agent_id: str) -> AgentIndex:
+        dim = self.store.dimension
+        index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef)
+        if index is not None and index.seq < self.store.index_log_trimmed(agent_id):
+            log.info("index for %s predates the retained log: rebuilding", agent_id)
+            index = None
+        if index is None:
+            return self._rebuild(agent_id)
+        self._replay(index)
+        return index
+
+    def _replay(self, index: AgentIndex) -> None:
+        entries = self.store.index_log(index.agent_id, index.seq)
+        if not entries:
+            return
+        last_op: dict[int, tuple[int, str]] = {}
+        for seq, label, op in entries:
+            last_op[label] = (seq, op)
+        adds = [label for label, (_, op) in last_op.items() if op == "add"]
+        dels = [label for label, (_, op) in last_op.items() if op == "del"]
+        head = entries[-1][0]
+        if adds:
+            labels, vectors = self.store.vectors(adds)
+            index.add(labels, vectors)
+        index.delete(dels, seq=head)
+        log.info("index for %s: replayed %d changes", index.agent_id, len(entries))
+
+    def _rebuild(self, agent_id: str) -> AgentIndex:
+        start = time.perf_counter()
+        head = self.store.index_log_head(agent_id)
+        index = AgentIndex(agent_id, self.store.dimension, self.ef, seq=0)
+        for labels, vectors in self.store.agent_vectors(agent_id):
+            index.add(labels, vectors)
+        # Changes committed while we read are in the log after `head`: replay them.
+        index.seq = head
+        self._replay(index)
+        index.dirty = True
+        log.info("index for %s: rebuilt %d vectors in %.2fs", agent_id, len(index),
+                 time.perf_counter() - start)
+        return index
+
+    # -- kept in step by the writer (after each commit, in commit order) ----------------
+
+    def added(self, agent_id: str, labels: list[int], vectors: np.ndarray, seq: int) -> None:
+        self.get(agent_id).add(np.asarray(labels, dtype=np.int64), vectors, seq)
+
+    def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
+        index = self.get(agent_id)
+        index.delete(labels, seq)
+        if index.needs_compaction():
+            with self._lock:
+                self._indexes[agent_id] = self._rebuild(agent_id)
+
+    # -- persistence --------------------------------------------------------------------
+
+    def save_dirty(self) -> list[tuple[str, int]]:
+        """Save every changed index; returns (agent_id, seq) of each saved."""
+        saved = []
+        for agent_id, index in list(self._indexes.items()):
+            if index.dirty:
+                saved.append((agent_id, index.save(self.folder, self.model_id)))
+        return saved
+
+    def stats(self) -> dict[str, int]:
+        return {agent: len(index) for agent, index in self._indexes.items()}

@@ -1,0 +1,26 @@
+"""Weighting fused relevance by what else we know about a memory."""
+
+from __future__ import annotations
+
+from app.models import Memory, RecallFilters
+
+
+def importance_factor(importance: float, weight: float) -> float:
+    """1.0 at the default importance 0.5; +-weight/2 at the extremes."""
+    return 1.0 + weight * (importance - 0.5)
+
+
+def matches(m: Memory, f: RecallFilters) -> bool:
+    """The recall filters, applied to a memory already loaded (mirrors the store's SQL)."""
+    if f.memory_type is not None and m.memory_type != f.memory_type:
+        return False
+    if f.min_importance is not None and m.importance < f.min_importance:
+        return False
+    if f.tags and not set(f.tags).intersection(m.tags):
+        return False
+    if f.session_id is not None and m.session_id != f.session_id:
+        return False
+    t = m.effective_time
+    if f.since is not None and t < f.since:
+        return False
+    return not (f.until is not None and t > f.until)

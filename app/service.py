@@ -1,0 +1,410 @@
+"""MemoryService: the one door the adapters (HTTP API, MCP, CLI) use.
+
+It validates input with the contract's rules, embeds, writes through the store's writer
+thread, keeps the vector indexes in step after each commit, and recalls through the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app import __version__, validate
+from app.config import Settings
+from app.embed import Embedder, load_embedder
+from app.errors import (
+    ConflictError,
+    DakeraError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from app.locking import DataDirLock
+from app.models import Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
+from app.recall import IndexRegistry, RecallEngine, RecallParams
+from app.recall.query import index_context
+from app.store import MemoryRow, Store
+
+log = logging.getLogger("dakera.service")
+
+EVENT_TIME_KEY = "_dakera_event_time"
+ROUTINGS = ("auto", "hybrid", "vector", "bm25")
+FUSIONS = ("rrf", "minmax")
+
+
+@dataclass
+class StoreResult:
+    memory: Memory
+    embedding_ms: float
+
+
+@dataclass
+class RecallOutcome:
+    hits: list[RecallHit]
+    embed_ms: float
+    search_ms: float
+    candidates: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _default(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def new_memory_id() -> str:
+    return "mem_" + uuid.uuid4().hex
+
+
+class MemoryService:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.version = __version__
+        self._started = time.monotonic()
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self._closed = threading.Event()
+        self._lock = DataDirLock(Path(settings.data_dir))
+        self._store: Store | None = None
+        self._indexes: IndexRegistry | None = None
+        self._engine: RecallEngine | None = None
+        self._embedder: Embedder | None = None
+        self._saver: threading.Thread | None = None
+        self._loader: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, *, wait: bool = False) -> None:
+        """Take the data dir lock, then load the model and indexes in the background
+        (or in the foreground with wait=True). Raises if the data dir is in use."""
+        self._lock.acquire()
+        self._loader = threading.Thread(target=self._load, name="dakera-loader", daemon=True)
+        self._loader.start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        if self._loader is not None:
+            self._loader.join(timeout)
+        if self._failed is not None:
+            raise self._failed
+
+    def wait_ready_quietly(self) -> None:
+        """Wait for start-up to finish, successfully or not (see `failure`)."""
+        if self._loader is not None:
+            self._loader.join()
+
+    def _load(self) -> None:
+        try:
+            s = self.settings
+            t0 = time.perf_counter()
+            embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
+            t1 = time.perf_counter()
+            store = Store(s.db_path, dimension=embedder.preset.dimension,
+                          model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
+            indexes = IndexRegistry(store, s.index_dir, embedder.model_id, s.hnsw_ef)
+            indexes.open_all()
+            self._embedder, self._store, self._indexes = embedder, store, indexes
+            self._engine = RecallEngine(store, indexes, embedder, RecallParams(
+                candidates=s.recall_candidates, rrf_k=s.rrf_k,
+                importance_weight=s.importance_weight,
+                exact_search_limit=s.exact_search_limit))
+            log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
+                     embedder.model_id, t1 - t0, s.db_path, len(indexes.stats()),
+                     time.perf_counter() - t1)
+            self._saver = threading.Thread(target=self._save_loop, name="dakera-index-saver",
+                                           daemon=True)
+            self._saver.start()
+            self._ready.set()
+        except BaseException as exc:  # surfaced by wait_ready() and the readiness probe
+            log.error("start-up failed: %s", exc)
+            self._failed = exc
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failed
+
+    def close(self) -> None:
+        """Finish queued writes, save changed indexes, release the data dir."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self._loader is not None:
+            self._loader.join()
+        if self._saver is not None:
+            self._saver.join()
+        if self._store is not None:
+            self._store.writer.run(lambda conn: None)  # drain the queue
+            self.save_indexes()
+            self._store.close()
+            log.info("closed %s", self._store.path)
+        self._lock.release()
+
+    def save_indexes(self) -> int:
+        """Save changed indexes, then drop the log entries they now contain."""
+        store, indexes = self._store, self._indexes
+        if store is None or indexes is None:
+            return 0
+        saved = indexes.save_dirty()
+        for agent_id, seq in saved:
+            store.writer.run(partial(store.trim_index_log_job, agent_id=agent_id, upto_seq=seq))
+        return len(saved)
+
+    def _save_loop(self) -> None:
+        interval = max(1, self.settings.index_save_interval)
+        while not self._closed.wait(interval):
+            try:
+                self.save_indexes()
+            except Exception:
+                log.exception("saving indexes failed")
+
+    def _parts(self) -> tuple[Store, IndexRegistry, RecallEngine, Embedder]:
+        if not self._ready.is_set():
+            if self._failed is not None:
+                raise ServiceUnavailableError(f"start-up failed: {self._failed}", retry_after=5)
+            raise ServiceUnavailableError("loading models", retry_after=1)
+        assert self._store and self._indexes and self._engine and self._embedder
+        return self._store, self._indexes, self._engine, self._embedder
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- health -------------------------------------------------------------------------
+
+    def uptime(self) -> int:
+        return int(time.monotonic() - self._started)
+
+    def health(self) -> dict[str, Any]:
+        return {"ready": self.ready, "version": self.version, "uptime_seconds": self.uptime(),
+                "model": self._embedder.model_id if self._embedder else None,
+                "failure": str(self._failed) if self._failed else None}
+
+    def readiness_checks(self) -> dict[str, dict[str, str]]:
+        checks = {"model": {"status": "ok", "model": self._embedder.model_id}
+                  if self._embedder else {"status": "loading"}}
+        try:
+            store, *_ = self._parts()
+            store.reader().execute("SELECT 1 FROM memories LIMIT 1").fetchall()
+            checks["storage"] = {"status": "ok"}
+        except Exception as exc:
+            checks["storage"] = {"status": "error", "error": str(exc)}
+        return checks
+
+    # -- writes -------------------------------------------------------------------------
+
+    def store(self, agent_id: Any, content: Any, *, memory_type: Any = None,
+              importance: Any = None, tags: Any = None, metadata: Any = None,
+              session_id: Any = None, ttl_seconds: Any = None, expires_at: Any = None,
+              event_time: Any = None, memory_id: Any = None) -> StoreResult:
+        new = self._validate_new(agent_id, content, memory_type=memory_type,
+                                 importance=importance, tags=tags, metadata=metadata,
+                                 session_id=session_id, ttl_seconds=ttl_seconds,
+                                 expires_at=expires_at, event_time=event_time,
+                                 memory_id=memory_id)
+        stored, embed_ms = self._insert([new])
+        return StoreResult(stored[0], embed_ms)
+
+    def _validate_new(self, agent_id: Any, content: Any, *, memory_type: Any = None,
+                      importance: Any = None, tags: Any = None, metadata: Any = None,
+                      session_id: Any = None, ttl_seconds: Any = None, expires_at: Any = None,
+                      event_time: Any = None, memory_id: Any = None) -> NewMemory:
+        meta = validate.metadata(metadata) or {}
+        when = validate.event_time(event_time)
+        if when is not None:
+            meta[EVENT_TIME_KEY] = when
+        return NewMemory(
+            agent_id=validate.agent_id(agent_id),
+            content=validate.content(content, self.settings.max_content_bytes),
+            memory_type=validate.memory_type(memory_type) or "episodic",
+            importance=_default(validate.importance(importance), 0.5),
+            tags=validate.tags(tags) or [],
+            metadata=meta,
+            session_id=validate.session_id(session_id),
+            ttl_seconds=validate.ttl_seconds(ttl_seconds),
+            expires_at=validate.unix_seconds(expires_at, "expires_at"),
+            event_time=when,
+            id=None if memory_id is None else validate.memory_id(memory_id),
+        )
+
+    def _insert(self, items: list[NewMemory]) -> tuple[list[Memory], float]:
+        store, indexes, _, embedder = self._parts()
+        now = self.now()
+        t0 = time.perf_counter()
+        vectors = embedder.embed([m.content for m in items])
+        embed_ms = (time.perf_counter() - t0) * 1000
+        rows = []
+        for new, vector in zip(items, vectors, strict=True):
+            expires = new.expires_at
+            if expires is None and new.ttl_seconds is not None:
+                expires = now + new.ttl_seconds
+            memory = Memory(
+                id=new.id or new_memory_id(), agent_id=new.agent_id, content=new.content,
+                memory_type=new.memory_type, importance=new.importance, tags=new.tags,
+                metadata=new.metadata, session_id=new.session_id, created_at=now,
+                updated_at=now, last_accessed_at=now, access_count=0,
+                ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
+            rows.append(MemoryRow(memory, vector, content_hash(new.content),
+                                  index_context(memory)))
+
+        def after(result: tuple[list[Memory], int]) -> None:
+            memories, seq = result
+            by_agent: dict[str, list[int]] = {}
+            for i, m in enumerate(memories):
+                by_agent.setdefault(m.agent_id, []).append(i)
+            for agent, positions in by_agent.items():
+                indexes.added(agent, [memories[i].rowid for i in positions],
+                              vectors[positions], seq)
+
+        try:
+            memories, _ = store.writer.run(lambda conn: store.insert_job(conn, rows), after)
+        except DakeraError:
+            raise
+        except Exception as exc:
+            if "UNIQUE constraint failed" in str(exc):
+                raise ConflictError("a memory with this id already exists for this agent"
+                                    ) from None
+            raise
+        return memories, embed_ms
+
+    def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
+               metadata: Any = None, memory_type: Any = None, importance: Any = None,
+               tags: Any = None) -> Memory:
+        agent = validate.agent_id(agent_id)
+        patch = MemoryPatch(
+            content=None if content is None else validate.content(
+                content, self.settings.max_content_bytes),
+            metadata=validate.metadata(metadata),
+            memory_type=validate.memory_type(memory_type),
+            importance=validate.importance(importance),
+            tags=validate.tags(tags),
+        )
+        store, indexes, _, embedder = self._parts()
+        memory = self.get(memory_id, agent)
+        if patch.metadata is not None:
+            kept = {k: v for k, v in memory.metadata.items() if k == EVENT_TIME_KEY}
+            memory.metadata = {**patch.metadata, **kept}
+        if patch.memory_type is not None:
+            memory.memory_type = patch.memory_type
+        if patch.importance is not None:
+            memory.importance = patch.importance
+        if patch.tags is not None:
+            memory.tags = patch.tags
+        row = None
+        if patch.content is not None and patch.content != memory.content:
+            memory.content = patch.content
+            vector = embedder.embed([patch.content])[0]
+            row = MemoryRow(memory, vector, content_hash(patch.content), index_context(memory))
+        memory.updated_at = self.now()
+
+        def after(seq: int) -> None:
+            if row is not None:
+                indexes.added(agent, [memory.rowid], row.vector[None, :], seq)
+
+        store.writer.run(lambda conn: store.update_job(conn, memory, row), after)
+        return memory
+
+    def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
+               session_id: Any = None, before_timestamp: Any = None) -> int:
+        """Delete the agent's memories matching every given predicate. An explicit empty
+        `tags` list matches everything; an explicit empty `memory_ids` list matches nothing."""
+        agent = validate.agent_id(agent_id)
+        if memory_ids is not None and (not isinstance(memory_ids, list) or not all(
+                isinstance(i, str) for i in memory_ids)):
+            raise ValidationError("'memory_ids' must be a list of strings")
+        tag_list = validate.tags(tags, storing=False)
+        session = validate.session_id(session_id)
+        before = validate.unix_seconds(before_timestamp, "before_timestamp")
+        if memory_ids is None and tag_list is None and session is None and before is None:
+            raise ValidationError(
+                "forget needs at least one of memory_ids, tags, session_id, before_timestamp")
+        store, indexes, _, _ = self._parts()
+        if memory_ids == []:
+            return 0
+        rowids = store.select_rowids(agent, memory_ids=memory_ids, tags=tag_list or None,
+                                     session_id=session, before=before)
+        return self._delete(store, indexes, agent, rowids)
+
+    def _delete(self, store: Store, indexes: IndexRegistry, agent: str,
+                rowids: list[int]) -> int:
+        if not rowids:
+            return 0
+
+        def after(seq: int) -> None:
+            indexes.deleted(agent, rowids, seq)
+
+        store.writer.run(lambda conn: store.delete_job(conn, agent, rowids), after)
+        return len(rowids)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, memory_id: Any, agent_id: Any = None) -> Memory:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError("'memory_id' must be a non-empty string")
+        agent = None if agent_id is None else validate.agent_id(agent_id)
+        store, *_ = self._parts()
+        found = store.get(memory_id, agent, self.now())
+        if not found:
+            raise NotFoundError(f"memory {memory_id!r} not found", resource="memory")
+        if len(found) > 1:
+            holders = ", ".join(sorted(m.agent_id for m in found))
+            raise ValidationError(f"memory id {memory_id!r} is held by several agents "
+                                  f"({holders}); pass agent_id")
+        return found[0]
+
+    def recall(self, agent_id: Any, query: Any, *, top_k: Any = 5, memory_type: Any = None,
+               min_importance: Any = None, tags: Any = None, session_id: Any = None,
+               since: Any = None, until: Any = None, routing: Any = None, fusion: Any = None,
+               vector_weight: Any = None, reinforce: bool = True) -> RecallOutcome:
+        agent = validate.agent_id(agent_id)
+        text = validate.query(query)
+        k = validate.top_k(top_k)
+        filters = RecallFilters(
+            memory_type=validate.memory_type(memory_type),
+            min_importance=validate.importance(min_importance, "min_importance"),
+            tags=validate.tags(tags, storing=False) or None,
+            session_id=validate.session_id(session_id),
+            since=None if since is None else validate.iso_timestamp(since, "since"),
+            until=None if until is None else validate.iso_timestamp(until, "until"),
+        )
+        route = validate.choice(routing, ROUTINGS, "routing") or "hybrid"
+        fuse = validate.choice(fusion, FUSIONS, "fusion") or "rrf"
+        weight = validate.unit_float(vector_weight, "vector_weight")
+        store, _, engine, _ = self._parts()
+        now = self.now()
+        result = engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
+                               vector_weight=weight)
+        if reinforce and result.hits:
+            rowids = [h.memory.rowid for h in result.hits]
+            store.writer.submit(lambda conn: store.touch_job(conn, rowids, now))
+            for h in result.hits:
+                h.memory.access_count += 1
+                h.memory.last_accessed_at = now
+        return RecallOutcome(result.hits, result.embed_ms, result.search_ms, result.candidates)
+
+    # -- for tools and tests -------------------------------------------------------------
+
+    def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        _, _, _, embedder = self._parts()
+        return embedder.embed(texts, query=query)
+
+    def index_counts(self) -> dict[str, int]:
+        _, indexes, _, _ = self._parts()
+        return indexes.stats()

@@ -1,0 +1,105 @@
+"""Numbered migrations, applied in order when the database opens (PRAGMA user_version)."""
+
+from __future__ import annotations
+
+from app.store.db import Connection
+
+
+def _m1_core(conn: Connection, dimension: int) -> None:
+    _run_script(
+        conn,
+        f"""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE agents (
+            agent_id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE memories (
+            rowid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: it is the vector label
+            id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            content TEXT NOT NULL,
+            memory_type TEXT NOT NULL,
+            importance REAL NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            metadata TEXT NOT NULL DEFAULT '{{}}',
+            session_id TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_accessed_at INTEGER NOT NULL,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            ttl_seconds INTEGER,
+            expires_at INTEGER,
+            event_time INTEGER,
+            content_hash TEXT NOT NULL,
+            UNIQUE (agent_id, id)
+        );
+        CREATE INDEX memories_by_id ON memories(id);
+        CREATE INDEX memories_by_agent_time ON memories(agent_id, created_at);
+        CREATE INDEX memories_by_session ON memories(session_id) WHERE session_id IS NOT NULL;
+        CREATE INDEX memories_by_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL;
+        -- BM25 over content plus indexed context (e.g. the event date); rowid = memories.rowid
+        CREATE VIRTUAL TABLE memories_fts USING fts5(
+            content, context, content='', contentless_delete=1,
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        -- every vector with the model that made it and the hash of the text it embeds
+        CREATE VIRTUAL TABLE memory_vectors USING vec0(
+            embedding float[{dimension}], +model_id text, +content_hash text
+        );
+        -- vector changes not yet in a saved index file: replayed when an index loads
+        CREATE TABLE index_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent_id TEXT NOT NULL,
+            label INTEGER NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+        );
+        CREATE INDEX index_log_by_agent ON index_log(agent_id, seq);
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            ended_at INTEGER,
+            last_activity_at INTEGER NOT NULL,
+            ended_reason TEXT,
+            idle_timeout_secs INTEGER NOT NULL,
+            metadata TEXT,
+            summary TEXT
+        );
+        CREATE INDEX sessions_by_agent ON sessions(agent_id, started_at);
+        """,
+    )
+    conn.execute("INSERT INTO meta (key, value) VALUES ('vector_dimension', ?)", (str(dimension),))
+
+
+def _run_script(conn: Connection, script: str) -> None:
+    """Run statements one by one (executescript would commit the open transaction)."""
+    statement = ""
+    for line in script.splitlines():
+        code = line.split("--", 1)[0]
+        if not code.strip():
+            continue
+        statement += code + "\n"
+        if code.rstrip().endswith(";"):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        conn.execute(statement)
+
+
+MIGRATIONS = (_m1_core,)
+
+
+def migrate(conn: Connection, dimension: int) -> int:
+    """Bring the schema up to date; returns the version. Each migration is one transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migration(conn, dimension)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

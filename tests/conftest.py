@@ -1,0 +1,141 @@
+"""Fixtures: real temp databases, real services, and a real server on a loopback port.
+
+`DAKERA_TEST_COMMAND` points the live-server fixture at another build of the server (for
+example the frozen binary: `DAKERA_TEST_COMMAND=dist/dakera`); by default it runs
+`python -m app` from this checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.service import MemoryService
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "dk_test_" + "0123456789abcdef" * 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    return Settings.from_env(env={}, data_dir=str(data_dir), **overrides)
+
+
+@pytest.fixture
+def hash_service(tmp_path: Path) -> Iterator[MemoryService]:
+    """A service over a temp database with the deterministic test embedder."""
+    svc = MemoryService(make_settings(tmp_path, embedding_model="hash"))
+    svc.start(wait=True)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[MemoryService]:
+    """A service over a temp database with the real ONNX model."""
+    svc = MemoryService(make_settings(tmp_path))
+    svc.start(wait=True)
+    yield svc
+    svc.close()
+
+
+def server_command() -> list[str]:
+    custom = os.environ.get("DAKERA_TEST_COMMAND")
+    if custom:
+        return shlex.split(custom)
+    return [sys.executable, "-m", "app"]
+
+
+class LiveServer:
+    """`dakera serve` in a subprocess on a free loopback port."""
+
+    def __init__(self, data_dir: Path, api_key: str | None = API_KEY,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.api_key = api_key
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60.0) -> LiveServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DAKERA_")}
+        env.update({"DAKERA_PORT": str(self.port), "DAKERA_DATA_DIR": str(self.data_dir),
+                    "DAKERA_MODELS_DIR": str(ROOT / "models"), **self.extra_env})
+        if self.api_key:
+            env["DAKERA_API_KEY"] = self.api_key
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([*server_command(), "serve"], env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: a clean shutdown."""
+        assert self.proc is not None
+        self.proc.terminate()
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, api_key: str | None = None):  # type: ignore[no-untyped-def]
+        from dakera import DakeraClient
+
+        return DakeraClient(base_url=self.url, api_key=api_key or self.api_key, max_retries=1)
+
+    def http(self, api_key: str | None = None) -> httpx.Client:
+        key = api_key or self.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server per test module (starting it costs a model load)."""
+    server = LiveServer(tmp_path_factory.mktemp("live") / "data").start()
+    yield server
+    if server.proc and server.proc.poll() is None:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of its own, for tests that restart or kill it."""
+    server = LiveServer(tmp_path / "data")
+    yield server
+    if server.proc and server.proc.poll() is None:
+        server.kill()
