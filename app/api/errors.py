@@ -58,6 +58,8 @@ def _malformed_json(exc: BaseException) -> str | None:
     """The decoder's message when the body was not valid JSON (as opposed to wrong types)."""
     cause: BaseException | None = exc
     while cause is not None:
+        if isinstance(cause, UnicodeDecodeError):
+            return "the body is not valid UTF-8"
         if isinstance(cause, msgspec.DecodeError) and not isinstance(cause,
                                                                       msgspec.ValidationError):
             return str(cause)

@@ -6,10 +6,10 @@ from typing import Any
 
 from litestar import Controller, Response, get
 
-from app.service import MemoryService
+from app.api.deps import Service
 
 
-def _starting_body(service: MemoryService) -> dict[str, Any]:
+def _starting_body(service: Service) -> dict[str, Any]:
     failure = service.failure
     return {"reason": f"start-up failed: {failure}" if failure else "loading models",
             "starting": failure is None, "version": service.version}
@@ -19,7 +19,7 @@ class HealthController(Controller):
     path = "/health"
 
     @get("/", sync_to_thread=False)
-    def health(self, service: MemoryService) -> Response[dict[str, Any]]:
+    def health(self, service: Service) -> Response[dict[str, Any]]:
         if not service.ready:
             body = {"status": "starting", **_starting_body(service)}
             return Response(body, status_code=503, headers={"Retry-After": "1"})
@@ -28,7 +28,7 @@ class HealthController(Controller):
                          "config_warnings": []})
 
     @get("/ready", sync_to_thread=True)
-    def ready(self, service: MemoryService) -> Response[dict[str, Any]]:
+    def ready(self, service: Service) -> Response[dict[str, Any]]:
         if not service.ready:
             body = {"ready": False, **_starting_body(service), "downloads": []}
             return Response(body, status_code=503, headers={"Retry-After": "1"})
@@ -40,6 +40,6 @@ class HealthController(Controller):
         return Response(body, status_code=503, headers={"Retry-After": "5"})
 
     @get("/live", sync_to_thread=False)
-    def live(self, service: MemoryService) -> dict[str, Any]:
+    def live(self, service: Service) -> dict[str, Any]:
         return {"alive": True, "version": service.version, "uptime_seconds": service.uptime(),
                 "starting": not service.ready}

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
 
+from app.api.deps import Service
 from app.api.schemas import ForgetRequest, RecallRequest, SearchRequest, StoreRequest, UpdateRequest
 from app.errors import ValidationError
-from app.service import MemoryService
 
 
 class MemoryController(Controller):
     path = "/v1/memory"
 
     @post("/store", status_code=200, sync_to_thread=True)
-    def store(self, data: StoreRequest, service: MemoryService) -> dict[str, Any]:
+    def store(self, data: JSONBody[StoreRequest], service: Service) -> dict[str, Any]:
         result = service.store(
             data.agent_id, data.content, memory_type=data.memory_type,
             importance=data.importance, tags=data.tags, metadata=data.metadata,
@@ -25,7 +26,7 @@ class MemoryController(Controller):
                 "embedding_time_ms": round(result.embedding_ms, 3)}
 
     @post("/recall", status_code=200, sync_to_thread=True)
-    def recall(self, data: RecallRequest, service: MemoryService) -> dict[str, Any]:
+    def recall(self, data: JSONBody[RecallRequest], service: Service) -> dict[str, Any]:
         if data.rerank_candidates is not None and data.rerank_candidates < 1:
             raise ValidationError("'rerank_candidates' must be at least 1")
         out = service.recall(
@@ -48,7 +49,7 @@ class MemoryController(Controller):
         return body
 
     @post("/search", status_code=200, sync_to_thread=True)
-    def search(self, data: SearchRequest, service: MemoryService) -> dict[str, Any]:
+    def search(self, data: JSONBody[SearchRequest], service: Service) -> dict[str, Any]:
         out = service.recall(
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,
             min_importance=data.min_importance, tags=data.tags, session_id=data.session_id,
@@ -56,13 +57,13 @@ class MemoryController(Controller):
         return {"memories": [h.to_dict() for h in out.hits]}
 
     @get("/get/{memory_id:str}", sync_to_thread=True)
-    def get_memory(self, memory_id: str, service: MemoryService,
-                   agent_id: str | None = None) -> dict[str, Any]:
+    def get_memory(self, memory_id: FromPath[str], service: Service,
+                   agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
         return service.get(memory_id, agent_id).to_dict()
 
     @put("/update/{memory_id:str}", sync_to_thread=True)
-    def update(self, memory_id: str, data: UpdateRequest, service: MemoryService,
-               agent_id: str | None = None) -> dict[str, Any]:
+    def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
+               service: Service, agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
         if agent_id is None:
             raise ValidationError("the 'agent_id' query parameter is required")
         return service.update(agent_id, memory_id, content=data.content, metadata=data.metadata,
@@ -70,7 +71,7 @@ class MemoryController(Controller):
                               tags=data.tags).to_dict()
 
     @post("/forget", status_code=200, sync_to_thread=True)
-    def forget(self, data: ForgetRequest, service: MemoryService) -> dict[str, Any]:
+    def forget(self, data: JSONBody[ForgetRequest], service: Service) -> dict[str, Any]:
         count = service.forget(data.agent_id, memory_ids=data.memory_ids, tags=data.tags,
                                session_id=data.session_id,
                                before_timestamp=data.before_timestamp)

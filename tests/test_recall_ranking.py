@@ -1,0 +1,153 @@
+"""Ranking logic with the deterministic test embedder: fusion order, weighting, filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app.errors import NotFoundError
+from app.recall.fusion import minmax, rrf
+from app.service import MemoryService
+from tests.conftest import make_settings
+
+DAY = 86_400
+
+
+class Clock:
+    def __init__(self, start: float = 1_750_000_000) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rrf_orders_by_summed_reciprocal_ranks() -> None:
+    fused = rrf([[1, 2, 3], [2, 3, 4]], k=60)
+    assert sorted(fused, key=lambda x: -fused[x]) == [2, 3, 1, 4]
+    assert rrf([[7], [7]], k=60)[7] == pytest.approx(1.0)
+    weighted = rrf([[1, 2], [2, 1]], k=1, weights=[3.0, 1.0])
+    assert weighted[1] > weighted[2]
+    assert rrf([[], []], k=60) == {}
+
+
+def test_minmax_normalises_each_channel() -> None:
+    fused = minmax([{1: 0.9, 2: 0.5, 3: 0.1}, {3: 10.0, 2: 5.0}], [1.0, 1.0])
+    assert fused[2] == pytest.approx((0.5 + 0.0) / 2)
+    assert fused[3] == pytest.approx((0.0 + 1.0) / 2)
+    assert fused[1] == pytest.approx(0.5)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def svc(tmp_path: Path, clock: Clock) -> Iterator[MemoryService]:
+    s = MemoryService(make_settings(tmp_path, embedding_model="hash"), clock=clock)
+    s.start(wait=True)
+    yield s
+    s.close()
+
+
+def contents(svc: MemoryService, query: str, **kw: object) -> list[str]:
+    return [h.memory.content for h in svc.recall("a", query, **kw).hits]  # type: ignore[arg-type]
+
+
+def test_both_channels_agreeing_beats_either_alone(svc: MemoryService) -> None:
+    svc.store("a", "red apples grow in the orchard")
+    svc.store("a", "the orchard is closed on mondays")
+    svc.store("a", "apples and pears")
+    assert contents(svc, "orchard apples", top_k=1) == ["red apples grow in the orchard"]
+
+
+def test_importance_breaks_ties_of_equal_relevance(svc: MemoryService) -> None:
+    svc.store("a", "the meeting is at noon", importance=0.2)
+    svc.store("a", "the meeting is at noon", importance=0.9)
+    hits = svc.recall("a", "meeting noon", top_k=2).hits
+    assert [h.memory.importance for h in hits] == [0.9, 0.2]
+    assert hits[0].rank_score > hits[1].rank_score
+    assert hits[0].score == pytest.approx(hits[1].score, abs=0.02)
+
+
+def test_first_k_results_are_stable_across_top_k(svc: MemoryService) -> None:
+    for i in range(30):
+        svc.store("a", f"note {i} about gardening and tomatoes {'and compost' * (i % 3)}",
+                  importance=(i % 10) / 10)
+    full = contents(svc, "gardening compost tomatoes", top_k=10)
+    for k in range(1, 11):
+        assert contents(svc, "gardening compost tomatoes", top_k=k) == full[:k]
+
+
+@pytest.mark.parametrize("exact_limit", [5000, 0], ids=["exact", "index-oversampled"])
+def test_filters(tmp_path: Path, clock: Clock, exact_limit: int) -> None:
+    svc = MemoryService(make_settings(tmp_path, embedding_model="hash",
+                                      exact_search_limit=exact_limit), clock=clock)
+    svc.start(wait=True)
+    try:
+        may = int(datetime(2023, 5, 8, tzinfo=UTC).timestamp())
+        june = int(datetime(2023, 6, 20, tzinfo=UTC).timestamp())
+        svc.store("a", "coffee with Ann", memory_type="episodic", tags=["social"],
+                  session_id="s1", event_time=may, importance=0.3)
+        svc.store("a", "coffee beans are kept in the freezer", memory_type="semantic",
+                  tags=["kitchen", "coffee"], session_id="s2", event_time=june, importance=0.8)
+        svc.store("a", "coffee tasting at the roastery", memory_type="episodic",
+                  tags=["social", "coffee"], session_id="s2", importance=0.6)
+        svc.store("b", "coffee for agent b only")
+
+        assert set(contents(svc, "coffee", top_k=10)) == {
+            "coffee with Ann", "coffee beans are kept in the freezer",
+            "coffee tasting at the roastery"}
+        assert contents(svc, "coffee", memory_type="semantic") == [
+            "coffee beans are kept in the freezer"]
+        assert set(contents(svc, "coffee", tags=["kitchen", "social"], top_k=10)) == {
+            "coffee with Ann", "coffee beans are kept in the freezer",
+            "coffee tasting at the roastery"}
+        assert contents(svc, "coffee", tags=["kitchen"]) == [
+            "coffee beans are kept in the freezer"]
+        assert set(contents(svc, "coffee", session_id="s2", top_k=10)) == {
+            "coffee beans are kept in the freezer", "coffee tasting at the roastery"}
+        assert contents(svc, "coffee", min_importance=0.7) == [
+            "coffee beans are kept in the freezer"]
+        # since/until read the event time, else the ingest time (clock.now, in 2025).
+        assert contents(svc, "coffee", since="2023-05-01T00:00:00Z",
+                        until="2023-05-31T23:59:59Z") == ["coffee with Ann"]
+        assert contents(svc, "coffee", since="2024-01-01T00:00:00+00:00") == [
+            "coffee tasting at the roastery"]
+        assert contents(svc, "coffee", memory_type="procedural") == []
+    finally:
+        svc.close()
+
+
+def test_expired_memories_are_never_returned(svc: MemoryService, clock: Clock) -> None:
+    gone = svc.store("a", "temporary door code 1234", ttl_seconds=3600).memory
+    kept = svc.store("a", "permanent door code 9876").memory
+    assert gone.expires_at == int(clock.now) + 3600
+    assert len(contents(svc, "door code", top_k=5)) == 2
+    clock.now += 2 * 3600
+    assert contents(svc, "door code", top_k=5) == [kept.content]
+    with pytest.raises(NotFoundError):
+        svc.get(gone.id, "a")
+    at = svc.store("a", "expires at a fixed time", expires_at=int(clock.now) + 10,
+                   ttl_seconds=10**6).memory
+    assert at.expires_at == int(clock.now) + 10  # expires_at wins over ttl_seconds
+
+
+def test_routing_selects_channels(svc: MemoryService) -> None:
+    svc.store("a", "zebra crossing near the school")
+    vector = svc.recall("a", "zebra", routing="vector").hits
+    bm25 = svc.recall("a", "zebra", routing="bm25").hits
+    assert vector[0].vector_score is not None and vector[0].text_score is None
+    assert bm25[0].text_score is not None and bm25[0].vector_score is None
+
+
+def test_update_reembeds_only_changed_content(svc: MemoryService) -> None:
+    m = svc.store("a", "the cat sleeps on the sofa").memory
+    svc.update("a", m.id, importance=0.9)
+    assert contents(svc, "cat sofa", top_k=1) == ["the cat sleeps on the sofa"]
+    svc.update("a", m.id, content="the dog sleeps in the garden")
+    assert contents(svc, "dog garden", top_k=1) == ["the dog sleeps in the garden"]
+    assert svc.recall("a", "cat sofa", routing="bm25").hits == []
