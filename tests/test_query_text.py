@@ -13,10 +13,11 @@ from app.store.db import sqlite3
 @pytest.fixture(scope="module")
 def fts():  # type: ignore[no-untyped-def]
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE VIRTUAL TABLE t USING fts5(content, context, content='', "
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(content, context, agent, content='', "
                  "contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2')")
-    conn.execute("INSERT INTO t (rowid, content, context) VALUES "
-                 "(1, 'ticket 4417-XQ-93 for the blender', ''), (2, 'AND OR NOT near', '')")
+    conn.execute("INSERT INTO t (rowid, content, context, agent) VALUES "
+                 "(1, 'ticket 4417-XQ-93 for the blender', '', 'a1'), "
+                 "(2, 'AND OR NOT near', '', 'a1')")
     yield conn
     conn.close()
 

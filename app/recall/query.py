@@ -20,7 +20,7 @@ STOP_WORDS = frozenset(
     their theirs them themselves then there these they this those through to too under
     until up very was we were what when where which while who whom why will with would you
     your yours yourself yourselves s t don didn doesn isn wasn ll re ve d m o y
-    """.split()  # noqa: SIM905
+    """.split()
 )
 
 

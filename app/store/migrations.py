@@ -38,9 +38,10 @@ def _m1_core(conn: Connection, dimension: int) -> None:
         CREATE INDEX memories_by_agent_time ON memories(agent_id, created_at);
         CREATE INDEX memories_by_session ON memories(session_id) WHERE session_id IS NOT NULL;
         CREATE INDEX memories_by_expiry ON memories(expires_at) WHERE expires_at IS NOT NULL;
-        -- BM25 over content plus indexed context (e.g. the event date); rowid = memories.rowid
+        -- BM25 over content plus indexed context (e.g. the event date); rowid = memories.rowid.
+        -- `agent` holds one token per agent so a MATCH is confined to that agent's rows.
         CREATE VIRTUAL TABLE memories_fts USING fts5(
-            content, context, content='', contentless_delete=1,
+            content, context, agent, content='', contentless_delete=1,
             tokenize='porter unicode61 remove_diacritics 2'
         );
         -- every vector with the model that made it and the hash of the text it embeds

@@ -8,6 +8,7 @@ run inside its transaction.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -122,14 +123,18 @@ class Store:
 
     def bm25(self, agent_id: str, match: str, filters: RecallFilters, now: int,
              limit: int) -> list[tuple[int, float]]:
-        """(rowid, score) best first; score = -bm25, so higher is better."""
+        """(rowid, score) best first; score = -bm25, so higher is better. FTS5 finds the
+        agent's matching rows first (the agent token is part of the MATCH); the filters
+        then apply to those rows only."""
         where, params = _filter_sql(agent_id, filters, now)
         sql = (
-            "SELECT f.rowid, -bm25(memories_fts) AS s FROM memories_fts f "
-            "JOIN memories m ON m.rowid = f.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY s DESC LIMIT ?"
+            "WITH hits AS MATERIALIZED (SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS s "
+            "FROM memories_fts WHERE memories_fts MATCH ?) "
+            "SELECT h.rowid, -h.s FROM hits h JOIN memories m ON m.rowid = h.rowid "
+            f"WHERE {where} ORDER BY h.s LIMIT ?"
         )
-        return [(r[0], r[1]) for r in self.reader().execute(sql, [match, *params, limit])]
+        expr = f'agent : "{agent_token(agent_id)}" AND ({match})'
+        return [(r[0], r[1]) for r in self.reader().execute(sql, [expr, *params, limit])]
 
     def filtered_vectors(self, agent_id: str, filters: RecallFilters,
                          now: int) -> tuple[np.ndarray, np.ndarray]:
@@ -283,8 +288,9 @@ class Store:
         if replace:
             conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (m.rowid,))
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (m.rowid,))
-        conn.execute("INSERT INTO memories_fts (rowid, content, context) VALUES (?, ?, ?)",
-                     (m.rowid, m.content, row.context))
+        conn.execute("INSERT INTO memories_fts (rowid, content, context, agent) "
+                     "VALUES (?, ?, ?, ?)", (m.rowid, m.content, row.context,
+                                             agent_token(m.agent_id)))
         conn.execute(
             "INSERT INTO memory_vectors (rowid, embedding, model_id, content_hash) "
             "VALUES (?, ?, ?, ?)",
@@ -296,6 +302,11 @@ class Store:
         cur = conn.execute("INSERT INTO index_log (agent_id, label, op) VALUES (?, ?, ?)",
                            (agent_id, label, op))
         return int(cur.lastrowid)
+
+
+def agent_token(agent_id: str) -> str:
+    """One FTS token per agent (agent ids hold characters the tokenizer would split on)."""
+    return "a" + hashlib.sha256(agent_id.encode()).hexdigest()[:24]
 
 
 # A memory is live until it expires.
