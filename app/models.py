@@ -98,6 +98,22 @@ class RecallFilters:
 
 
 @dataclass(slots=True)
+class BatchFilter:
+    """Predicates of batch recall and batch forget (tags: the memory carries all of them)."""
+
+    tags: list[str] | None = None
+    min_importance: float | None = None
+    max_importance: float | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+    memory_type: str | None = None
+    session_id: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f) is None for f in self.__slots__)
+
+
+@dataclass(slots=True)
 class RecallHit:
     memory: Memory
     score: float  # fused relevance, 0-1

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,7 +30,7 @@ from app.errors import (
     ValidationError,
 )
 from app.locking import DataDirLock
-from app.models import Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
+from app.models import BatchFilter, Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
 from app.recall import IndexRegistry, RecallEngine, RecallParams
 from app.recall.query import index_context
 from app.store import MemoryRow, Store
@@ -221,6 +221,82 @@ class MemoryService:
                                  memory_id=memory_id)
         stored, embed_ms = self._insert([new])
         return StoreResult(stored[0], embed_ms)
+
+    def store_batch(self, agent_id: Any, items: Any) -> tuple[list[Memory], float]:
+        """Store 1-1000 memories in one embedding pass and one transaction: all or none."""
+        agent = validate.agent_id(agent_id)
+        if not isinstance(items, list) or not 1 <= len(items) <= validate.MAX_BATCH:
+            raise ValidationError(f"'memories' must hold 1 to {validate.MAX_BATCH} items")
+        news = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise ValidationError(f"memories[{i}] must be an object")
+            try:
+                news.append(self._validate_new(
+                    agent, item.get("content"), memory_type=item.get("memory_type"),
+                    importance=item.get("importance"), tags=item.get("tags"),
+                    metadata=item.get("metadata"), session_id=item.get("session_id"),
+                    ttl_seconds=item.get("ttl_seconds"), expires_at=item.get("expires_at"),
+                    event_time=item.get("event_time"), memory_id=item.get("id")))
+            except DakeraError as exc:
+                exc.message = f"memories[{i}]: {exc.message}"
+                exc.args = (exc.message,)
+                raise
+        custom = [n.id for n in news if n.id is not None]
+        dupes = sorted({i for i in custom if custom.count(i) > 1})
+        if dupes:
+            raise ConflictError(f"the batch repeats memory ids: {', '.join(dupes[:10])}")
+        store, *_ = self._parts()
+        taken = store.existing_ids(agent, custom) if custom else []
+        if taken:
+            raise ConflictError(f"memory ids already exist for agent {agent!r}: "
+                                f"{', '.join(sorted(taken)[:10])}")
+        return self._insert(news)
+
+    def _batch_filter(self, raw: Any) -> BatchFilter:
+        if raw is None:
+            return BatchFilter()
+        if not isinstance(raw, Mapping):
+            raise ValidationError("'filter' must be an object")
+        return BatchFilter(
+            tags=validate.tags(raw.get("tags"), "filter.tags", storing=False),
+            min_importance=validate.importance(raw.get("min_importance"),
+                                               "filter.min_importance"),
+            max_importance=validate.importance(raw.get("max_importance"),
+                                               "filter.max_importance"),
+            created_after=validate.unix_seconds(raw.get("created_after"),
+                                                "filter.created_after"),
+            created_before=validate.unix_seconds(raw.get("created_before"),
+                                                 "filter.created_before"),
+            memory_type=validate.memory_type(raw.get("memory_type"), "filter.memory_type"),
+            session_id=validate.session_id(raw.get("session_id"), "filter.session_id"),
+        )
+
+    def batch_recall(self, agent_id: Any, filter: Any = None, limit: Any = 100
+                     ) -> dict[str, Any]:
+        """Memories matching filter predicates, newest first; no embedding."""
+        agent = validate.agent_id(agent_id)
+        f = self._batch_filter(filter)
+        n = validate.limit(limit, validate.MAX_BATCH_RECALL, "limit")
+        store, *_ = self._parts()
+        now = self.now()
+        memories = store.list_filtered(agent, f, now, limit=n)
+        filtered = store.count_filtered(agent, f, now)
+        total = filtered if f.is_empty() else store.count_filtered(agent, BatchFilter(), now)
+        return {"memories": memories, "total": total, "filtered": filtered,
+                "truncated": filtered > len(memories)}
+
+    def batch_forget(self, agent_id: Any, filter: Any) -> int:
+        """Delete the agent's memories matching the filter; refuses an empty filter
+        (an explicit empty `tags` list counts, and matches everything)."""
+        agent = validate.agent_id(agent_id)
+        f = self._batch_filter(filter)
+        if f.is_empty():
+            raise ValidationError("batch forget needs at least one filter predicate "
+                                  "(tags, min_importance, max_importance, created_after, "
+                                  "created_before, memory_type, session_id)")
+        store, indexes, _, _ = self._parts()
+        return self._delete(store, indexes, agent, store.rowids_filtered(agent, f, self.now()))
 
     def _validate_new(self, agent_id: Any, content: Any, *, memory_type: Any = None,
                       importance: Any = None, tags: Any = None, metadata: Any = None,

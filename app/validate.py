@@ -22,6 +22,8 @@ MAX_TAG_CHARS = 256
 MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
 MAX_EVENT_TIME = 10_000_000_000  # year 2286
 MAX_TOP_K = 1000
+MAX_BATCH = 1000
+MAX_BATCH_RECALL = 10_000
 RESERVED_TAG = "dakera-curated"
 ALLOWED_RESERVED_METADATA = {"_dakera_content_date", "_dakera_lang"}
 
@@ -186,3 +188,9 @@ def choice(value: Any, allowed: tuple[str, ...], field: str) -> str | None:
 
 def unit_float(value: Any, field: str) -> float | None:
     return importance(value, field)
+
+
+def limit(value: Any, maximum: int, field: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError(f"'{field}' must be an integer between 1 and {maximum}")
+    return value

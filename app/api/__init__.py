@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.api.auth import BearerAuth
+from app.api.batch import BatchController
 from app.api.errors import handle
 from app.api.health import HealthController
 from app.api.memory import MemoryController
@@ -31,7 +32,7 @@ def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Lite
         on_shutdown.append(lambda: service.close())
 
     return Litestar(
-        route_handlers=[HealthController, MemoryController],
+        route_handlers=[HealthController, MemoryController, BatchController],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
         exception_handlers={Exception: handle},

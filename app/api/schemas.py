@@ -78,3 +78,49 @@ class ForgetRequest(msgspec.Struct, kw_only=True):
     tags: list[str] | None = None
     session_id: str | None = None
     before_timestamp: int | None = None
+
+
+class BatchStoreItem(msgspec.Struct, kw_only=True):
+    content: str
+    memory_type: str | None = None
+    importance: float | None = None
+    tags: list[str] | None = None
+    session_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    ttl_seconds: int | None = None
+    expires_at: int | None = None
+    id: str | None = None
+    attachment_ref: str | None = None
+    event_time: int | float | str | None = None
+
+
+class BatchStoreRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memories: list[BatchStoreItem]
+    lang: str | None = None
+
+
+class BatchFilterBody(msgspec.Struct, kw_only=True):
+    tags: list[str] | None = None
+    min_importance: float | None = None
+    max_importance: float | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+    memory_type: str | None = None
+    session_id: str | None = None
+
+
+class BatchRecallRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    filter: BatchFilterBody | None = None
+    limit: int = 100
+
+
+class BatchForgetRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    filter: BatchFilterBody | None = None
+
+
+def as_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:
+    """A struct as a plain dict (the service takes plain values)."""
+    return None if value is None else msgspec.structs.asdict(value)

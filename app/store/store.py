@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from app.models import Memory, RecallFilters
+from app.models import BatchFilter, Memory, RecallFilters
 from app.store.db import Connection, connect
 from app.store.migrations import migrate
 from app.store.writer import Writer
@@ -198,6 +198,29 @@ class Store:
         sql = f"SELECT m.rowid FROM memories m WHERE {' AND '.join(clauses)}"
         return [r[0] for r in self.reader().execute(sql, params)]
 
+    def list_filtered(self, agent_id: str, f: BatchFilter, now: int, *, limit: int,
+                      offset: int = 0) -> list[Memory]:
+        """The agent's live memories matching a batch filter, newest first."""
+        where, params = _batch_filter_sql(agent_id, f, now)
+        sql = (f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
+               "ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?")
+        return [row_to_memory(r) for r in self.reader().execute(sql, [*params, limit, offset])]
+
+    def count_filtered(self, agent_id: str, f: BatchFilter, now: int) -> int:
+        where, params = _batch_filter_sql(agent_id, f, now)
+        return int(self.reader().execute(
+            f"SELECT count(*) FROM memories m WHERE {where}", params).fetchone()[0])
+
+    def rowids_filtered(self, agent_id: str, f: BatchFilter, now: int) -> list[int]:
+        where, params = _batch_filter_sql(agent_id, f, now)
+        return [r[0] for r in self.reader().execute(
+            f"SELECT m.rowid FROM memories m WHERE {where}", params)]
+
+    def existing_ids(self, agent_id: str, ids: list[str]) -> list[str]:
+        return [r[0] for r in self.reader().execute(
+            "SELECT id FROM memories WHERE agent_id = ? AND id IN "
+            "(SELECT value FROM json_each(?))", (agent_id, _json_encode(ids).decode()))]
+
     def has_memories(self, agent_id: str) -> bool:
         return self.reader().execute(
             "SELECT 1 FROM memories WHERE agent_id = ? LIMIT 1", (agent_id,)).fetchone() is not None
@@ -311,6 +334,25 @@ def agent_token(agent_id: str) -> str:
 
 # A memory is live until it expires.
 _LIVE = "(m.expires_at IS NULL OR m.expires_at > ?)"
+
+
+def _batch_filter_sql(agent_id: str, f: BatchFilter, now: int) -> tuple[str, list[Any]]:
+    clauses = ["m.agent_id = ?", _LIVE]
+    params: list[Any] = [agent_id, now]
+    if f.tags:  # every listed tag
+        clauses.append("(SELECT count(DISTINCT t.value) FROM json_each(m.tags) t WHERE t.value "
+                       "IN (SELECT value FROM json_each(?))) = ?")
+        params += [_json_encode(f.tags).decode(), len(set(f.tags))]
+    for column, op, value in (("importance", ">=", f.min_importance),
+                              ("importance", "<=", f.max_importance),
+                              ("created_at", ">=", f.created_after),
+                              ("created_at", "<=", f.created_before),
+                              ("memory_type", "=", f.memory_type),
+                              ("session_id", "=", f.session_id)):
+        if value is not None:
+            clauses.append(f"m.{column} {op} ?")
+            params.append(value)
+    return " AND ".join(clauses), params
 
 
 def _filter_sql(agent_id: str, f: RecallFilters, now: int) -> tuple[str, list[Any]]:
