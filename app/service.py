@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from app import __version__, validate
+from app.access import AccessLog
 from app.config import Settings
 from app.embed import Embedder, load_embedder
 from app.errors import (
@@ -85,6 +86,7 @@ class MemoryService:
         self._embedder: Embedder | None = None
         self._saver: threading.Thread | None = None
         self._loader: threading.Thread | None = None
+        self._access: AccessLog | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -126,6 +128,8 @@ class MemoryService:
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
                      embedder.model_id, t1 - t0, s.db_path, len(indexes.stats()),
                      time.perf_counter() - t1)
+            self._access = AccessLog(lambda hits, now: store.writer.submit(
+                partial(store.touch_job, hits=hits, now=now)))
             self._saver = threading.Thread(target=self._save_loop, name="dakera-index-saver",
                                            daemon=True)
             self._saver.start()
@@ -151,6 +155,8 @@ class MemoryService:
             self._loader.join()
         if self._saver is not None:
             self._saver.join()
+        if self._access is not None:
+            self._access.close()
         if self._store is not None:
             self._store.writer.run(lambda conn: None)  # drain the queue
             self.save_indexes()
@@ -463,13 +469,12 @@ class MemoryService:
         route = validate.choice(routing, ROUTINGS, "routing") or "hybrid"
         fuse = validate.choice(fusion, FUSIONS, "fusion") or "rrf"
         weight = validate.unit_float(vector_weight, "vector_weight")
-        store, _, engine, _ = self._parts()
+        _, _, engine, _ = self._parts()
         now = self.now()
         result = engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
                                vector_weight=weight)
-        if reinforce and result.hits:
-            rowids = [h.memory.rowid for h in result.hits]
-            store.writer.submit(lambda conn: store.touch_job(conn, rowids, now))
+        if reinforce and result.hits and self._access is not None:
+            self._access.record([h.memory.rowid for h in result.hits], now)
             for h in result.hits:
                 h.memory.access_count += 1
                 h.memory.last_accessed_at = now

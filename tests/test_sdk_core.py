@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from dakera import DakeraClient
 from dakera.exceptions import AuthenticationError, NotFoundError, ValidationError
@@ -85,9 +87,14 @@ def test_get_update_forget(live_server: LiveServer) -> None:
 def test_recall_reinforces_returned_memories(live_server: LiveServer) -> None:
     client = live_server.client()
     mid = client.store_memory("agent-access", "Carol's birthday is on the 3rd of May")["id"]
-    client.recall("agent-access", "When is Carol's birthday?", top_k=1)
-    got = client.get_memory("agent-access", mid)
-    assert got["access_count"] == 1
+    hits = client.recall("agent-access", "When is Carol's birthday?", top_k=1)
+    assert hits.memories[0].id == mid
+    # Access statistics are written in the background, within about a second.
+    deadline = time.monotonic() + 10
+    while client.get_memory("agent-access", mid)["access_count"] == 0:
+        assert time.monotonic() < deadline, "access count never written"
+        time.sleep(0.1)
+    assert client.get_memory("agent-access", mid)["access_count"] == 1
 
 
 def test_errors(live_server: LiveServer) -> None:

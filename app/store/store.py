@@ -294,11 +294,12 @@ class Store:
             seq = self._log(conn, agent_id, rowid, "del")
         return seq
 
-    def touch_job(self, conn: Connection, rowids: Sequence[int], now: int) -> None:
-        conn.execute(
-            "UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
-            "WHERE rowid IN (SELECT value FROM json_each(?))",
-            (now, _json_encode(list(rowids)).decode()))
+    def touch_job(self, conn: Connection, hits: dict[int, int], now: int) -> None:
+        """Add recall hits to access counts (rowid -> number of hits)."""
+        conn.executemany(
+            "UPDATE memories SET access_count = access_count + ?, last_accessed_at = "
+            "max(last_accessed_at, ?) WHERE rowid = ?",
+            [(n, now, rowid) for rowid, n in hits.items()])
 
     def trim_index_log_job(self, conn: Connection, agent_id: str, upto_seq: int) -> None:
         """Drop log entries already contained in a saved index file."""
