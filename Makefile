@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models serve test lint clean
+.PHONY: help install models serve test lint clean bench-locomo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,10 @@ serve: models ## Set up and start the server on :7700 (DAKERA_API_KEY, DAKERA_PO
 
 test: models ## Set up and run every test
 	$(BIN)/python -m pytest
+
+LOCOMO_DATA ?= /work/shared/locomo/locomo_dev.json
+bench-locomo: models ## LoCoMo retrieval benchmark over HTTP (LOCOMO_DATA=path to a LoCoMo-schema file)
+	$(BIN)/python scripts/bench_locomo.py --data $(LOCOMO_DATA)
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check app scripts tests
