@@ -36,6 +36,14 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _one_of(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.strip().lower() not in allowed:
+            raise ValueError(f"not one of {', '.join(allowed)}")
+        return value.strip().lower()
+    return parse
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -67,6 +75,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recall_candidates", ("DAKERA_RECALL_CANDIDATES",), 100,
             "Candidates taken from each of the vector and BM25 channels before fusion.", int),
     Setting("rrf_k", ("DAKERA_RRF_K",), 60, "Reciprocal Rank Fusion constant k.", int),
+    Setting("vector_weight", ("DAKERA_SCORE_W_VEC",), 0.5,
+            "Weight of vector similarity in hybrid fusion; BM25 gets the rest.", float),
+    Setting("recall_context_weight", ("DAKERA_RECALL_CONTEXT_WEIGHT",), 0.5,
+            "Share of a memory's BM25 relevance passed to the next memory of its session "
+            "(squared for the one after); 0 turns conversation context off.", float),
+    Setting("neighborhood_mode", ("DAKERA_NEIGHBORHOOD_MODE",), "inline",
+            "Where recall puts session neighbours of its results by default: inline (after "
+            "the ranked results), separate (context_memories) or off.",
+            _one_of("inline", "separate", "off")),
     Setting("importance_weight", ("DAKERA_SCORE_W_IMP",), 0.5,
             "How much importance moves the final score: factor 1 + w * (importance - 0.5).",
             float),
@@ -97,6 +114,9 @@ class Settings:
     max_body_size: int
     recall_candidates: int
     rrf_k: int
+    vector_weight: float
+    recall_context_weight: float
+    neighborhood_mode: str
     importance_weight: float
     hnsw_ef: int
     exact_search_limit: int

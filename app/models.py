@@ -120,14 +120,14 @@ class RecallHit:
     rank_score: float  # final sort key: relevance weighted by importance (and recency)
     vector_score: float | None = None  # cosine similarity
     text_score: float | None = None  # BM25, higher is better
+    context_of: str | None = None  # neighbourhood context: the id of the ranked memory
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "memory": self.memory.to_dict(),
-            "score": round(self.score, 6),
-            "weighted_score": round(self.rank_score, 6),
-            "rank_score": round(self.rank_score, 6),
-        }
+        out: dict[str, Any] = {"memory": self.memory.to_dict(), "score": round(self.score, 6)}
+        if self.context_of is not None:  # not ranked: no rank_score, its score is raw
+            out["context_of"] = self.context_of
+        else:
+            out["weighted_score"] = out["rank_score"] = round(self.rank_score, 6)
         if self.vector_score is not None:
             out["vector_score"] = round(self.vector_score, 6)
         if self.text_score is not None:

@@ -40,7 +40,8 @@ log = logging.getLogger("dakera.service")
 
 EVENT_TIME_KEY = "_dakera_event_time"
 ROUTINGS = ("auto", "hybrid", "vector", "bm25")
-FUSIONS = ("rrf", "minmax")
+FUSIONS = ("minmax", "rrf")
+NEIGHBORHOOD_MODES = ("inline", "separate", "off")
 
 
 @dataclass
@@ -56,6 +57,8 @@ class RecallOutcome:
     search_ms: float
     candidates: int
     warnings: list[str] = field(default_factory=list)
+    context: list[RecallHit] = field(default_factory=list)  # session neighbours of the hits
+    context_mode: str = "off"  # where they go: inline, separate or off
 
 
 def content_hash(text: str) -> str:
@@ -124,7 +127,8 @@ class MemoryService:
             self._engine = RecallEngine(store, indexes, embedder, RecallParams(
                 candidates=s.recall_candidates, rrf_k=s.rrf_k,
                 importance_weight=s.importance_weight,
-                exact_search_limit=s.exact_search_limit))
+                exact_search_limit=s.exact_search_limit, vector_weight=s.vector_weight,
+                context_weight=s.recall_context_weight))
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
                      embedder.model_id, t1 - t0, s.db_path, len(indexes.stats()),
                      time.perf_counter() - t1)
@@ -454,7 +458,8 @@ class MemoryService:
     def recall(self, agent_id: Any, query: Any, *, top_k: Any = 5, memory_type: Any = None,
                min_importance: Any = None, tags: Any = None, session_id: Any = None,
                since: Any = None, until: Any = None, routing: Any = None, fusion: Any = None,
-               vector_weight: Any = None, reinforce: bool = True) -> RecallOutcome:
+               vector_weight: Any = None, neighborhood: Any = None,
+               neighborhood_mode: Any = None, reinforce: bool = True) -> RecallOutcome:
         agent = validate.agent_id(agent_id)
         text = validate.query(query)
         k = validate.top_k(top_k)
@@ -467,18 +472,24 @@ class MemoryService:
             until=None if until is None else validate.iso_timestamp(until, "until"),
         )
         route = validate.choice(routing, ROUTINGS, "routing") or "hybrid"
-        fuse = validate.choice(fusion, FUSIONS, "fusion") or "rrf"
+        fuse = validate.choice(fusion, FUSIONS, "fusion") or "minmax"
         weight = validate.unit_float(vector_weight, "vector_weight")
+        if neighborhood is not None and not isinstance(neighborhood, bool):
+            raise ValidationError("'neighborhood' must be a boolean")
+        mode = ("off" if neighborhood is False else validate.choice(
+            neighborhood_mode, NEIGHBORHOOD_MODES, "neighborhood_mode")
+            or self.settings.neighborhood_mode)
         _, _, engine, _ = self._parts()
         now = self.now()
         result = engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
-                               vector_weight=weight)
+                               vector_weight=weight, neighborhood=mode != "off")
         if reinforce and result.hits and self._access is not None:
             self._access.record([h.memory.rowid for h in result.hits], now)
             for h in result.hits:
                 h.memory.access_count += 1
                 h.memory.last_accessed_at = now
-        return RecallOutcome(result.hits, result.embed_ms, result.search_ms, result.candidates)
+        return RecallOutcome(result.hits, result.embed_ms, result.search_ms, result.candidates,
+                             context=result.context, context_mode=mode)
 
     # -- for tools and tests -------------------------------------------------------------
 

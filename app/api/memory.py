@@ -33,10 +33,16 @@ class MemoryController(Controller):
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,
             min_importance=data.min_importance, tags=data.tags, session_id=data.session_id,
             since=data.since, until=data.until, routing=data.routing, fusion=data.fusion,
-            vector_weight=data.vector_weight)
+            vector_weight=data.vector_weight, neighborhood=data.neighborhood,
+            neighborhood_mode=data.neighborhood_mode)
+        context = [h.to_dict() for h in out.context]
+        if out.context_mode == "inline":  # after the ranked results, marked, no context_of
+            context = [{**{k: v for k, v in c.items() if k != "context_of"},
+                        "retrieval": "neighborhood"} for c in context]
         body: dict[str, Any] = {
-            "memories": [h.to_dict() for h in out.hits],
-            "context_memories": [],
+            "memories": [h.to_dict() for h in out.hits]
+            + (context if out.context_mode == "inline" else []),
+            "context_memories": context if out.context_mode == "separate" else [],
             "rerank_report": {"applied": False, "candidates": out.candidates,
                               "skipped": True, "capped": False},
             "query_embedding_time_ms": round(out.embed_ms, 3),

@@ -1,4 +1,16 @@
-"""Hybrid recall: vector and BM25 candidates, fused with RRF, weighted by importance."""
+"""Hybrid recall: vector and BM25 candidates with conversation context, fused, weighted.
+
+1. Candidates: the nearest vectors (cosine), BM25 over the content and its indexed context
+   (terms and adjacent-word phrases), and exact phrases of identifiers the query names.
+2. Conversation context: the memories just after each BM25 candidate in its session inherit
+   part of its text relevance (context.py).
+3. Every candidate gets its exact cosine, so the vector channel scores the whole pool.
+4. Fusion: weighted min-max over cosine and text relevance, each from its natural zero
+   (default), or Reciprocal Rank Fusion.
+5. Weighting: importance, the query naming the memory's author, a memory that only asks.
+6. Optionally, the session neighbours of each result as context (the contract's
+   `neighborhood`), outside the ranking.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +23,11 @@ import numpy as np
 
 from app.embed import Embedder
 from app.models import RecallFilters, RecallHit
+from app.recall.context import DEPTH, NEIGHBORHOOD_WINDOW_SECS, propagate
 from app.recall.fusion import minmax, rrf
 from app.recall.indexes import IndexRegistry
-from app.recall.query import fts_match, identifier_match
-from app.recall.scoring import importance_factor, matches
+from app.recall.query import fts_match, identifier_match, terms
+from app.recall.scoring import importance_factor, matches, question_factor, speaker_factor
 from app.store import Store
 
 QUERY_CACHE_SIZE = 512
@@ -26,8 +39,11 @@ class RecallParams:
     rrf_k: int = 60
     importance_weight: float = 0.5
     exact_search_limit: int = 5000
-    vector_weight: float = 1.0
-    text_weight: float = 1.0
+    vector_weight: float = 0.5  # the text channels get the rest
+    context_weight: float = 0.5  # share of text relevance a reply inherits; 0: none
+    speaker_boost: float = 0.3
+    question_penalty: float = 0.2
+    phrases: bool = True
 
 
 @dataclass
@@ -37,6 +53,7 @@ class RecallResult:
     search_ms: float = 0.0
     candidates: int = 0
     warnings: list[str] = field(default_factory=list)
+    context: list[RecallHit] = field(default_factory=list)  # neighbourhood, not ranked
 
 
 class RecallEngine:
@@ -63,61 +80,124 @@ class RecallEngine:
         return vector
 
     def recall(self, agent_id: str, query: str, top_k: int, filters: RecallFilters,
-               now: int, *, routing: str = "hybrid", fusion: str = "rrf",
-               vector_weight: float | None = None) -> RecallResult:
-        """routing: hybrid (or auto), vector or bm25. fusion: rrf or minmax."""
+               now: int, *, routing: str = "hybrid", fusion: str = "minmax",
+               vector_weight: float | None = None, neighborhood: bool = False
+               ) -> RecallResult:
+        """routing: hybrid (or auto), vector or bm25. fusion: minmax or rrf.
+        neighborhood: also return the session neighbours of the results as context."""
         p = self.params
         t0 = time.perf_counter()
-        vec_ranked: list[int] = []
-        vec_sims: dict[int, float] = {}
-        if routing != "bm25":
-            qvec = self.embed_query(query)
+        qvec = self.embed_query(query) if routing != "bm25" else None
         t1 = time.perf_counter()
-        if routing != "bm25":
-            vec_ranked, vec_sims = self._vector_candidates(agent_id, qvec, filters, now)
-        match = fts_match(query) if routing != "vector" else None
-        text_ranked: list[int] = []
-        text_scores: dict[int, float] = {}
-        if match is not None:
-            for rowid, score in self.store.bm25(agent_id, match, filters, now, p.candidates):
-                text_ranked.append(rowid)
-                text_scores[rowid] = score
 
-        # Memories containing an identifier the query names (an order id, a host name).
-        ident = identifier_match(query) if routing != "vector" else None
-        ident_ranked = ([r for r, _ in self.store.bm25(agent_id, ident, filters, now,
-                                                       p.candidates)] if ident else [])
+        cosines: dict[int, float] = {}
+        vec_ranked: list[int] = []
+        if qvec is not None:
+            vec_ranked, cosines = self._vector_candidates(agent_id, qvec, filters, now)
+        text: dict[int, float] = {}
+        ident: list[int] = []
+        if routing != "vector":
+            match = fts_match(query, with_phrases=p.phrases)
+            if match is not None:
+                text = dict(self.store.bm25(agent_id, match, filters, now, p.candidates))
+            # Memories containing an identifier the query names (an order id, a host name).
+            ident_expr = identifier_match(query)
+            if ident_expr:
+                ident = [r for r, _ in self.store.bm25(agent_id, ident_expr, filters, now,
+                                                       p.candidates)]
+        relevance = self._with_context(agent_id, text, filters, now)
+        if qvec is not None:
+            self._fill_cosines(set(relevance) | set(ident), cosines, qvec)
 
         wv = p.vector_weight if vector_weight is None else vector_weight
-        wt = p.text_weight if vector_weight is None else 1.0 - vector_weight
-        if fusion == "minmax":
-            fused = minmax([vec_sims, text_scores], [wv, wt])
-            for label in ident_ranked:
-                fused[label] = fused.get(label, 0.0) + wt
+        wt = 1.0 - wv
+        if fusion == "rrf":
+            text_ranked = sorted(relevance, key=lambda label: -relevance[label])
+            fused = rrf([vec_ranked, text_ranked, ident], p.rrf_k, [wv, wt, wt])
         else:
-            fused = rrf([vec_ranked, text_ranked, ident_ranked], p.rrf_k, [wv, wt, wt])
+            fused = minmax([cosines, relevance], [wv, wt], floors=[0.0, 0.0])
+            for label in ident:  # near-certain evidence: above any memory without it
+                fused[label] = fused.get(label, 0.0) + 1.0
+
         # A fixed pool (independent of top_k up to 10) keeps the first k results of
         # top_k=k equal to the first k of top_k=10.
         pool = sorted(fused, key=lambda label: -fused[label])[: max(top_k, 10) * 4]
         memories = self.store.by_rowids(pool, now)
-
+        query_terms = frozenset(terms(query))
         hits = []
         for label in pool:
             m = memories.get(label)
             if m is None:
                 continue
-            relevance = fused[label]
+            factor = (importance_factor(m.importance, p.importance_weight)
+                      * speaker_factor(m.content, query_terms, p.speaker_boost)
+                      * question_factor(m.content, p.question_penalty))
             hits.append(RecallHit(
                 memory=m,
-                score=relevance,
-                rank_score=relevance * importance_factor(m.importance, p.importance_weight),
-                vector_score=vec_sims.get(label),
-                text_score=text_scores.get(label),
+                score=min(1.0, fused[label]),
+                rank_score=fused[label] * factor,
+                vector_score=cosines.get(label),
+                text_score=text.get(label),
             ))
         hits.sort(key=lambda h: -h.rank_score)
+        hits = hits[:top_k]
+        context = self._neighbourhood(agent_id, hits, filters, now, qvec) if neighborhood else []
         t2 = time.perf_counter()
-        return RecallResult(hits=hits[:top_k], embed_ms=(t1 - t0) * 1000,
-                            search_ms=(t2 - t1) * 1000, candidates=len(fused))
+        return RecallResult(hits=hits, embed_ms=(t1 - t0) * 1000,
+                            search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context)
+
+    def _with_context(self, agent_id: str, text: dict[int, float], filters: RecallFilters,
+                      now: int) -> dict[int, float]:
+        """Text relevance (BM25 / best BM25) plus what each memory inherits from the ones
+        just before it in its session."""
+        if not text:
+            return {}
+        best = max(text.values())
+        relevance = {label: s / best for label, s in text.items()}
+        weight = self.params.context_weight
+        if weight <= 0:
+            return relevance
+        following = self.store.session_adjacent(agent_id, list(text), filters, now, after=DEPTH)
+        return propagate(relevance, following, weight)
+
+    def _fill_cosines(self, labels: set[int], cosines: dict[int, float],
+                      qvec: np.ndarray) -> None:
+        """Exact cosines for candidates the vector channel did not return."""
+        missing = [label for label in labels if label not in cosines]
+        if not missing:
+            return
+        found, vectors = self.store.vectors(missing)
+        for label, sim in zip(found.tolist(), (vectors @ qvec).tolist(), strict=True):
+            cosines[label] = sim
+
+    def _neighbourhood(self, agent_id: str, hits: list[RecallHit], filters: RecallFilters,
+                       now: int, qvec: np.ndarray | None) -> list[RecallHit]:
+        """The memory before and after each result in its session, when stored within
+        NEIGHBORHOOD_WINDOW_SECS of it and not a result itself; score = raw cosine."""
+        if not hits:
+            return []
+        by_anchor: dict[int, list[tuple[int, int]]] = {}
+        for anchor, label, offset in self.store.session_adjacent(
+                agent_id, [h.memory.rowid for h in hits], filters, now, after=1, before=1):
+            by_anchor.setdefault(anchor, []).append((offset, label))
+        wanted = {label for pairs in by_anchor.values() for _, label in pairs}
+        memories = self.store.by_rowids(wanted, now)
+        cosines: dict[int, float] = {}
+        if qvec is not None:
+            self._fill_cosines(set(memories), cosines, qvec)
+        taken = {h.memory.rowid for h in hits}
+        out = []
+        for h in hits:
+            for _, label in sorted(by_anchor.get(h.memory.rowid, [])):
+                m = memories.get(label)
+                if m is None or label in taken or abs(
+                        m.effective_time - h.memory.effective_time) > NEIGHBORHOOD_WINDOW_SECS:
+                    continue
+                taken.add(label)
+                sim = cosines.get(label, 0.0)
+                out.append(RecallHit(memory=m, score=sim, rank_score=sim,
+                                     vector_score=cosines.get(label), context_of=h.memory.id))
+        return out
 
     def _vector_candidates(self, agent_id: str, qvec: np.ndarray, filters: RecallFilters,
                            now: int) -> tuple[list[int], dict[int, float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 
@@ -36,14 +37,41 @@ def terms(text: str) -> list[str]:
     return list(seen)
 
 
-def fts_match(text: str) -> str | None:
-    """An FTS5 MATCH expression that ORs the query's terms, each quoted so that no user
-    text (quotes, operators, NEAR, column filters, emoji) is read as FTS syntax.
-    None when the text has no words at all."""
+MAX_PHRASES = 32
+
+
+def phrases(text: str) -> list[str]:
+    """Adjacent pairs of content words ("grand opening", "dance studio"): a memory holding
+    the pair as written matches the query more closely than one holding both words apart."""
+    words = [w.replace("_", " ").strip() for w in _WORD.findall(text.lower())]
+    pairs: dict[str, None] = {}
+    for a, b in itertools.pairwise(words):
+        if a and b and a not in STOP_WORDS and b not in STOP_WORDS:
+            pairs.setdefault(f"{a} {b}", None)
+    return list(pairs)[:MAX_PHRASES]
+
+
+def fts_match(text: str, *, with_phrases: bool = True) -> str | None:
+    """An FTS5 MATCH expression that ORs the query's terms (and, with_phrases, its adjacent
+    content-word pairs as phrases), each quoted so that no user text (quotes, operators,
+    NEAR, column filters, emoji) is read as FTS syntax. None when the text has no words."""
     words = terms(text)
     if not words:
         return None
-    return " OR ".join(f'"{w}"' for w in words)
+    parts = words + (phrases(text) if with_phrases else [])
+    return " OR ".join(f'"{w}"' for w in parts)
+
+
+# "Caroline: ...", "Dr. Lee: ...": the author of a memory written as a transcript line.
+_SPEAKER = re.compile(r"\s*([^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2})[ \t]*:\s")
+
+
+def speaker(content: str) -> frozenset[str]:
+    """The lower-cased words of the name a memory starts with ("Name: text"), if any."""
+    m = _SPEAKER.match(content)
+    if m is None:
+        return frozenset()
+    return frozenset(w for w in _WORD.findall(m.group(1).lower()) if w not in STOP_WORDS)
 
 
 def index_context(memory: Memory) -> str:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from app.models import Memory, RecallFilters
+from app.recall.query import speaker
 
 
 def importance_factor(importance: float, weight: float) -> float:
     """1.0 at the default importance 0.5; +-weight/2 at the extremes."""
     return 1.0 + weight * (importance - 0.5)
+
+
+def speaker_factor(content: str, query_terms: frozenset[str], boost: float) -> float:
+    """1 + boost when the query names the memory's author ("Caroline: ..." for a question
+    about Caroline): what people say of themselves answers questions about them."""
+    name = speaker(content)
+    return 1.0 + boost if name and name & query_terms else 1.0
+
+
+def question_factor(content: str, penalty: float) -> float:
+    """1 - penalty for a memory that ends by asking: it holds a question, not an answer
+    (its reply, the next memory of the session, inherits its relevance as context)."""
+    return 1.0 - penalty if content.rstrip().endswith("?") else 1.0
 
 
 def matches(m: Memory, f: RecallFilters) -> bool:

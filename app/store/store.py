@@ -136,6 +136,38 @@ class Store:
         expr = f'agent : "{agent_token(agent_id)}" AND ({match})'
         return [(r[0], r[1]) for r in self.reader().execute(sql, [expr, *params, limit])]
 
+    def session_adjacent(self, agent_id: str, rowids: Sequence[int], filters: RecallFilters,
+                         now: int, *, after: int = 0, before: int = 0
+                         ) -> list[tuple[int, int, int]]:
+        """(anchor, rowid, offset) of the live memories stored just after (offset 1..after)
+        and just before (offset -1..-before) each anchor in the anchor's session. Session
+        order is stored order (rowid). A neighbour that fails the filters is left out but
+        keeps its place, so offsets are true distances."""
+        where, params = _filter_sql(agent_id, filters, now)
+        out = []
+        for count, cmp, order, sign in ((after, ">", "ASC", 1), (before, "<", "DESC", -1)):
+            if count <= 0:
+                continue
+            sql = (
+                f"SELECT a.rowid, m.rowid, CASE WHEN {where} THEN 1 ELSE 0 END "
+                "FROM json_each(?) j CROSS JOIN memories a ON a.rowid = j.value "
+                "JOIN memories m ON m.rowid IN (SELECT x.rowid FROM memories x "
+                "WHERE x.session_id = a.session_id AND x.agent_id = a.agent_id "
+                f"AND x.rowid {cmp} a.rowid AND (x.expires_at IS NULL OR x.expires_at > ?) "
+                f"ORDER BY x.rowid {order} LIMIT ?) "
+                "WHERE +a.agent_id = ? AND a.session_id IS NOT NULL"
+            )
+            rows = self.reader().execute(sql, [*params, _json_encode(list(rowids)).decode(),
+                                               now, count, agent_id]).fetchall()
+            by_anchor: dict[int, list[tuple[int, int]]] = {}
+            for anchor, rowid, ok in rows:
+                by_anchor.setdefault(anchor, []).append((rowid, ok))
+            for anchor, found in by_anchor.items():
+                found.sort(reverse=sign < 0)
+                out += [(anchor, rowid, sign * pos)
+                        for pos, (rowid, ok) in enumerate(found, start=1) if ok]
+        return out
+
     def filtered_vectors(self, agent_id: str, filters: RecallFilters,
                          now: int) -> tuple[np.ndarray, np.ndarray]:
         """(rowids, vectors) of every live memory matching the filters: for exact search."""
