@@ -113,6 +113,8 @@ def test_any_text_is_a_valid_query(live_server: LiveServer, query: str) -> None:
     ({"agent_id": AGENT, "query": "x", "min_importance": 3}, "min_importance"),
     ({"agent_id": AGENT, "query": "x", "routing": "telepathy"}, "routing"),
     ({"agent_id": AGENT, "query": "x", "rerank_candidates": 0}, "rerank_candidates"),
+    ({"agent_id": AGENT, "query": "x", "neighborhood_mode": "sideways"}, "neighborhood_mode"),
+    ({"agent_id": AGENT, "query": "x", "fusion": "average"}, "fusion"),
 ])
 def test_bad_recall(live_server: LiveServer, body: dict, field: str) -> None:
     with live_server.http() as http:

@@ -1,4 +1,5 @@
-"""Ranking logic with the deterministic test embedder: fusion order, weighting, filters."""
+"""Ranking logic with the deterministic test embedder: fusion order, conversation context,
+weighting, phrases, dates, filters."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.errors import NotFoundError
+from app.recall.context import propagate
 from app.recall.fusion import minmax, rrf
+from app.recall.query import fts_match, phrases, speaker
 from app.service import MemoryService
 from tests.conftest import make_settings
 
@@ -38,6 +41,20 @@ def test_minmax_normalises_each_channel() -> None:
     assert fused[2] == pytest.approx((0.5 + 0.0) / 2)
     assert fused[3] == pytest.approx((0.0 + 1.0) / 2)
     assert fused[1] == pytest.approx(0.5)
+
+
+def test_minmax_from_a_floor_keeps_the_meaning_of_zero() -> None:
+    # Cosines 0.8 / 0.4 / -0.2 from the floor 0: 1, 0.5 and 0 (not 1, 0.67, 0).
+    fused = minmax([{1: 0.8, 2: 0.4, 3: -0.2}], [1.0], floors=[0.0])
+    assert fused == pytest.approx({1: 1.0, 2: 0.5, 3: 0.0})
+    assert minmax([{1: -0.1, 2: -0.1}], [1.0], floors=[0.0]) == {1: 0.0, 2: 0.0}
+    weighted = minmax([{1: 0.5, 2: 0.25}, {2: 4.0}], [0.5, 0.5], floors=[0.0, 0.0])
+    assert weighted == pytest.approx({1: 0.5, 2: 0.25 + 0.5})
+
+
+def test_propagate_passes_decaying_shares_to_what_follows() -> None:
+    out = propagate({1: 1.0, 5: 0.4}, [(1, 2, 1), (1, 3, 2), (5, 2, 1)], weight=0.5)
+    assert out == pytest.approx({1: 1.0, 2: 0.5 + 0.2, 3: 0.25, 5: 0.4})
 
 
 @pytest.fixture
@@ -151,3 +168,109 @@ def test_update_reembeds_only_changed_content(svc: MemoryService) -> None:
     svc.update("a", m.id, content="the dog sleeps in the garden")
     assert contents(svc, "dog garden", top_k=1) == ["the dog sleeps in the garden"]
     assert svc.recall("a", "cat sofa", routing="bm25").hits == []
+
+
+def test_both_channels_agreeing_wins_under_rrf_too(svc: MemoryService) -> None:
+    svc.store("a", "red apples grow in the orchard")
+    svc.store("a", "the orchard is closed on mondays")
+    svc.store("a", "apples and pears")
+    assert contents(svc, "orchard apples", top_k=1, fusion="rrf") == [
+        "red apples grow in the orchard"]
+
+
+def test_every_candidate_gets_its_exact_cosine(svc: MemoryService) -> None:
+    for i in range(5):
+        svc.store("a", f"note {i}: the boiler needs a service in spring")
+    hits = svc.recall("a", "boiler service", top_k=5).hits
+    assert hits and all(h.vector_score is not None for h in hits)
+    assert all(h.text_score is not None for h in hits)
+
+
+QUESTION = "Gina: when does the dance studio open?"
+REPLY = "Jon: tomorrow night, doors at eight"
+FOLLOW_UP = "Gina: wow, cannot wait"
+LATER = "Jon: my cat knocked a glass off the table"
+
+
+def conversation(svc: MemoryService) -> None:
+    svc.store_batch("a", [{"content": text, "session_id": "s1"}
+                          for text in (QUESTION, REPLY, FOLLOW_UP, LATER)])
+    # Stored right after, but in another session, or by another agent in a same-named one.
+    svc.store("a", "Jon: the answer lives in another session", session_id="s2")
+    svc.store("b", "Jon: another agent's reply", session_id="s1")
+
+
+def test_a_reply_inherits_relevance_from_what_it_answers(svc: MemoryService) -> None:
+    conversation(svc)
+    hits = svc.recall("a", "When does the dance studio open?", routing="bm25", top_k=10).hits
+    # BM25 alone matches only the question; the next memory of its session gets half its
+    # text relevance, the one after a quarter, the third nothing; other sessions nothing.
+    assert [h.memory.content for h in hits] == [QUESTION, REPLY, FOLLOW_UP]
+    assert [h.score for h in hits] == pytest.approx([1.0, 0.5, 0.25])
+    assert hits[1].text_score is None  # it matched no word itself
+
+
+def test_context_weight_zero_turns_conversation_context_off(tmp_path: Path,
+                                                          clock: Clock) -> None:
+    svc = MemoryService(make_settings(tmp_path, embedding_model="hash",
+                                      recall_context_weight=0.0), clock=clock)
+    svc.start(wait=True)
+    try:
+        conversation(svc)
+        assert contents(svc, "When does the dance studio open?", routing="bm25") == [QUESTION]
+    finally:
+        svc.close()
+
+
+def test_filters_apply_to_inherited_relevance(svc: MemoryService) -> None:
+    svc.store_batch("a", [
+        {"content": QUESTION, "session_id": "s1", "tags": ["studio"]},
+        {"content": REPLY, "session_id": "s1"},
+        {"content": FOLLOW_UP, "session_id": "s1", "tags": ["studio"]},
+    ])
+    # The reply fails the filter: it is left out, and the follow-up keeps its distance 2.
+    hits = svc.recall("a", "When does the dance studio open?", routing="bm25",
+                      tags=["studio"]).hits
+    assert [h.memory.content for h in hits] == [QUESTION, FOLLOW_UP]
+    assert hits[1].score == pytest.approx(0.25)
+
+
+def test_the_query_naming_the_speaker_favours_what_they_said(svc: MemoryService) -> None:
+    # Same words, so the same cosine and BM25: only the speaker tells them apart.
+    svc.store("a", "Caroline: Melanie and I went to the pottery class")
+    svc.store("a", "Melanie: Caroline and I went to the pottery class")
+    first = contents(svc, "Which class did Melanie go to?", top_k=2)
+    assert first[0].startswith("Melanie:")
+    first = contents(svc, "Which class did Caroline go to?", top_k=2)
+    assert first[0].startswith("Caroline:")
+    assert speaker("Dr. Lee: take two") == {"dr", "lee"}
+    assert speaker("see https://example.org: nothing") == frozenset()
+    assert speaker("no colon here") == frozenset()
+
+
+def test_a_memory_that_only_asks_ranks_below_one_that_tells(svc: MemoryService) -> None:
+    svc.store("a", "pottery class on monday?")
+    svc.store("a", "pottery class on monday.")
+    assert contents(svc, "pottery class monday", top_k=2) == [
+        "pottery class on monday.", "pottery class on monday?"]
+
+
+def test_adjacent_words_of_the_query_match_as_a_phrase(svc: MemoryService) -> None:
+    # Same words; only the first holds "grand opening" as written.
+    svc.store("a", "opening of the grand studio")
+    svc.store("a", "grand opening of the studio")
+    assert contents(svc, "the grand opening", top_k=1) == ["grand opening of the studio"]
+    assert phrases("When is the grand opening of Jon's dance studio?") == [
+        "grand opening", "dance studio"]
+    assert fts_match("grand opening", with_phrases=False) == '"grand" OR "opening"'
+
+
+def test_the_event_date_is_searchable(svc: MemoryService) -> None:
+    may = int(datetime(2023, 5, 8, 14, 0, tzinfo=UTC).timestamp())
+    june = int(datetime(2023, 6, 20, 14, 0, tzinfo=UTC).timestamp())
+    svc.store("a", "we cooked paella for the neighbours", event_time=june)
+    svc.store("a", "we cooked paella for the neighbours", event_time=may)
+    first = svc.recall("a", "what did we cook in May 2023?", top_k=1).hits[0]
+    assert first.memory.event_time == may
+    first = svc.recall("a", "what did we cook on Tuesday 20 June?", top_k=1).hits[0]
+    assert first.memory.event_time == june
