@@ -80,6 +80,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recall_context_weight", ("DAKERA_RECALL_CONTEXT_WEIGHT",), 0.5,
             "Share of a memory's BM25 relevance passed to the next memory of its session "
             "(squared for the one after); 0 turns conversation context off.", float),
+    Setting("speaker_boost", ("DAKERA_SCORE_W_SPEAKER",), 0.3,
+            "Boost (factor 1 + w) for a memory whose author the query names: a memory "
+            "written 'Name: text' and a query naming Name.", float),
+    Setting("question_penalty", ("DAKERA_SCORE_W_QUESTION",), 0.2,
+            "Penalty (factor 1 - w) for a memory that ends with a question mark.", float),
+    Setting("recall_phrases", ("DAKERA_RECALL_PHRASES",), True,
+            "BM25 also matches adjacent query words as phrases.", _bool),
     Setting("neighborhood_mode", ("DAKERA_NEIGHBORHOOD_MODE",), "inline",
             "Where recall puts session neighbours of its results by default: inline (after "
             "the ranked results), separate (context_memories) or off.",
@@ -116,6 +123,9 @@ class Settings:
     rrf_k: int
     vector_weight: float
     recall_context_weight: float
+    speaker_boost: float
+    question_penalty: float
+    recall_phrases: bool
     neighborhood_mode: str
     importance_weight: float
     hnsw_ef: int
