@@ -152,7 +152,7 @@ class RecallEngine:
         just before it in its session."""
         if not text:
             return {}
-        best = max(text.values())
+        best = max(max(text.values()), 1e-12)  # FTS5 floors idf: a score may be ~0
         relevance = {label: s / best for label, s in text.items()}
         weight = self.params.context_weight
         if weight <= 0:
