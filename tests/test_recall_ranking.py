@@ -178,12 +178,25 @@ def test_both_channels_agreeing_wins_under_rrf_too(svc: MemoryService) -> None:
         "red apples grow in the orchard"]
 
 
-def test_every_candidate_gets_its_exact_cosine(svc: MemoryService) -> None:
-    for i in range(5):
-        svc.store("a", f"note {i}: the boiler needs a service in spring")
-    hits = svc.recall("a", "boiler service", top_k=5).hits
-    assert hits and all(h.vector_score is not None for h in hits)
-    assert all(h.text_score is not None for h in hits)
+@pytest.mark.parametrize("exact_limit", [5000, 0], ids=["exact-top-1", "index-top-1"])
+def test_every_candidate_gets_its_exact_cosine(tmp_path: Path, clock: Clock,
+                                               exact_limit: int) -> None:
+    # One candidate per channel (a filter, so not the all-scored path for small agents): the
+    # replies that join through conversation context get cosines from their stored vectors.
+    svc = MemoryService(make_settings(tmp_path, embedding_model="hash", recall_candidates=1,
+                                      exact_search_limit=exact_limit), clock=clock)
+    svc.start(wait=True)
+    try:
+        svc.store_batch("a", [{"content": text, "session_id": "s", "tags": ["home"]} for text in
+                              ("the boiler needs a service", "call the plumber on friday",
+                               "and buy some milk for the service")])
+        hits = svc.recall("a", "boiler service", top_k=5, tags=["home"]).hits
+        assert len(hits) == 3
+        expected = svc.embed([h.memory.content for h in hits]) @ svc.embed(
+            ["boiler service"], query=True)[0]
+        assert [h.vector_score for h in hits] == pytest.approx(expected.tolist(), abs=1e-5)
+    finally:
+        svc.close()
 
 
 QUESTION = "Gina: when does the dance studio open?"

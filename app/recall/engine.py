@@ -31,6 +31,9 @@ from app.recall.scoring import importance_factor, matches, question_factor, spea
 from app.store import Store
 
 QUERY_CACHE_SIZE = 512
+# An index this small is searched for all its vectors: every memory gets its exact cosine,
+# for less than fetching the other candidates' vectors from SQLite would cost.
+SCORE_ALL_UP_TO = 1000
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,8 @@ class RecallEngine:
             ))
         hits.sort(key=lambda h: -h.rank_score)
         hits = hits[:top_k]
-        context = self._neighbourhood(agent_id, hits, filters, now, qvec) if neighborhood else []
+        context = (self._neighbourhood(agent_id, hits, filters, now, qvec, cosines)
+                   if neighborhood else [])
         t2 = time.perf_counter()
         return RecallResult(hits=hits, embed_ms=(t1 - t0) * 1000,
                             search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context)
@@ -171,7 +175,8 @@ class RecallEngine:
             cosines[label] = sim
 
     def _neighbourhood(self, agent_id: str, hits: list[RecallHit], filters: RecallFilters,
-                       now: int, qvec: np.ndarray | None) -> list[RecallHit]:
+                       now: int, qvec: np.ndarray | None,
+                       cosines: dict[int, float]) -> list[RecallHit]:
         """The memory before and after each result in its session, when stored within
         NEIGHBORHOOD_WINDOW_SECS of it and not a result itself; score = raw cosine."""
         if not hits:
@@ -182,7 +187,6 @@ class RecallEngine:
             by_anchor.setdefault(anchor, []).append((offset, label))
         wanted = {label for pairs in by_anchor.values() for _, label in pairs}
         memories = self.store.by_rowids(wanted, now)
-        cosines: dict[int, float] = {}
         if qvec is not None:
             self._fill_cosines(set(memories), cosines, qvec)
         taken = {h.memory.rowid for h in hits}
@@ -217,9 +221,9 @@ class RecallEngine:
         if index is None:
             return [], {}
         if not filters.any():
-            labels, sims = index.search(qvec, n)
-            return [int(x) for x in labels], {int(a): float(b) for a, b in zip(labels, sims,
-                                                                              strict=True)}
+            labels, sims = index.search(qvec, len(index) if len(index) <= SCORE_ALL_UP_TO else n)
+            return [int(x) for x in labels[:n]], dict(zip(labels.tolist(), sims.tolist(),
+                                                          strict=True))
         # Broad filters: oversample the index, then keep what passes them.
         labels, sims = index.search(qvec, n * 8)
         loaded = self.store.by_rowids([int(x) for x in labels], now)
