@@ -76,6 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("index_save_interval", ("DAKERA_INDEX_SAVE_INTERVAL_SECS",), 300,
             "Seconds between saves of changed vector indexes (they are also saved on shutdown).",
             int),
+    Setting("session_idle_timeout", ("DAKERA_SESSION_IDLE_TIMEOUT_SECS",), 14_400,
+            "Seconds of inactivity after which a session ends (ended_reason idle); 0 = never. "
+            "A session may set its own at start.", int),
     Setting("sqlite_synchronous", ("DAKERA_SQLITE_SYNCHRONOUS",), "full",
             "SQLite synchronous mode: full (survives power loss) or normal (survives crashes)."),
 )
@@ -101,6 +104,7 @@ class Settings:
     hnsw_ef: int
     exact_search_limit: int
     index_save_interval: int
+    session_idle_timeout: int
     sqlite_synchronous: str
 
     @classmethod

@@ -22,7 +22,7 @@ import numpy as np
 from app import __version__, validate
 from app.access import AccessLog
 from app.config import Settings
-from app.embed import Embedder, load_embedder
+from app.embed import Embedder, Preset, load_embedder, resolve
 from app.errors import (
     ConflictError,
     DakeraError,
@@ -34,7 +34,9 @@ from app.locking import DataDirLock
 from app.models import BatchFilter, Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
 from app.recall import IndexRegistry, RecallEngine, RecallParams
 from app.recall.query import index_context
+from app.service_sessions import SessionsAndAgents
 from app.store import MemoryRow, Store
+from app.store import sessions as session_store
 
 log = logging.getLogger("dakera.service")
 
@@ -45,8 +47,13 @@ FUSIONS = ("rrf", "minmax")
 
 @dataclass
 class StoreResult:
-    memory: Memory
+    memories: list[Memory]
     embedding_ms: float
+    session_states: dict[str, str] = field(default_factory=dict)  # session id -> state
+
+    @property
+    def memory(self) -> Memory:
+        return self.memories[0]
 
 
 @dataclass
@@ -70,7 +77,7 @@ def new_memory_id() -> str:
     return "mem_" + uuid.uuid4().hex
 
 
-class MemoryService:
+class MemoryService(SessionsAndAgents):
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
@@ -130,7 +137,7 @@ class MemoryService:
                      time.perf_counter() - t1)
             self._access = AccessLog(lambda hits, now: store.writer.submit(
                 partial(store.touch_job, hits=hits, now=now)))
-            self._saver = threading.Thread(target=self._save_loop, name="dakera-index-saver",
+            self._saver = threading.Thread(target=self._maintenance_loop, name="dakera-maintenance",
                                            daemon=True)
             self._saver.start()
             self._ready.set()
@@ -174,13 +181,22 @@ class MemoryService:
             store.writer.run(partial(store.trim_index_log_job, agent_id=agent_id, upto_seq=seq))
         return len(saved)
 
-    def _save_loop(self) -> None:
-        interval = max(1, self.settings.index_save_interval)
-        while not self._closed.wait(interval):
-            try:
-                self.save_indexes()
-            except Exception:
-                log.exception("saving indexes failed")
+    def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
+        """(name, interval in seconds, task) run by the maintenance thread."""
+        return [("save indexes", max(1, self.settings.index_save_interval), self.save_indexes),
+                ("end idle sessions", 60, self.expire_idle_sessions)]
+
+    def _maintenance_loop(self) -> None:
+        tasks = self.maintenance_tasks()
+        due = {name: time.monotonic() + interval for name, interval, _ in tasks}
+        while not self._closed.wait(max(0.1, min(due.values()) - time.monotonic())):
+            for name, interval, task in tasks:
+                if time.monotonic() >= due[name]:
+                    try:
+                        task()
+                    except Exception:
+                        log.exception("%s failed", name)
+                    due[name] = time.monotonic() + interval
 
     def _parts(self) -> tuple[Store, IndexRegistry, RecallEngine, Embedder]:
         if not self._ready.is_set():
@@ -189,6 +205,9 @@ class MemoryService:
             raise ServiceUnavailableError("loading models", retry_after=1)
         assert self._store and self._indexes and self._engine and self._embedder
         return self._store, self._indexes, self._engine, self._embedder
+
+    def embedder_preset(self) -> Preset:
+        return resolve(self.settings.embedding_model)
 
     def now(self) -> int:
         return int(self.clock())
@@ -225,10 +244,9 @@ class MemoryService:
                                  session_id=session_id, ttl_seconds=ttl_seconds,
                                  expires_at=expires_at, event_time=event_time,
                                  memory_id=memory_id)
-        stored, embed_ms = self._insert([new])
-        return StoreResult(stored[0], embed_ms)
+        return self._insert([new])
 
-    def store_batch(self, agent_id: Any, items: Any) -> tuple[list[Memory], float]:
+    def store_batch(self, agent_id: Any, items: Any) -> StoreResult:
         """Store 1-1000 memories in one embedding pass and one transaction: all or none."""
         agent = validate.agent_id(agent_id)
         if not isinstance(items, list) or not 1 <= len(items) <= validate.MAX_BATCH:
@@ -326,13 +344,16 @@ class MemoryService:
             id=None if memory_id is None else validate.memory_id(memory_id),
         )
 
-    def _insert(self, items: list[NewMemory]) -> tuple[list[Memory], float]:
+    def _insert(self, items: list[NewMemory]) -> StoreResult:
+        """Embed once, then write the memories, their session activity and their agent in
+        one transaction; the index is updated after the commit."""
         store, indexes, _, embedder = self._parts()
         now = self.now()
         t0 = time.perf_counter()
         vectors = embedder.embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         rows = []
+        sessions: dict[str, set[str]] = {}
         for new, vector in zip(items, vectors, strict=True):
             expires = new.expires_at
             if expires is None and new.ttl_seconds is not None:
@@ -345,9 +366,19 @@ class MemoryService:
                 ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
             rows.append(MemoryRow(memory, vector, content_hash(new.content),
                                   index_context(memory)))
+            if new.session_id is not None:
+                sessions.setdefault(new.agent_id, set()).add(new.session_id)
 
-        def after(result: tuple[list[Memory], int]) -> None:
-            memories, seq = result
+        def job(conn: Any) -> tuple[list[Memory], int, dict[str, str]]:
+            memories, seq = store.insert_job(conn, rows)
+            states: dict[str, str] = {}
+            for agent, ids in sessions.items():
+                states.update(session_store.activity_job(
+                    conn, agent, ids, now, self.settings.session_idle_timeout))
+            return memories, seq, states
+
+        def after(result: tuple[list[Memory], int, dict[str, str]]) -> None:
+            memories, seq, _ = result
             by_agent: dict[str, list[int]] = {}
             for i, m in enumerate(memories):
                 by_agent.setdefault(m.agent_id, []).append(i)
@@ -356,7 +387,7 @@ class MemoryService:
                               vectors[positions], seq)
 
         try:
-            memories, _ = store.writer.run(lambda conn: store.insert_job(conn, rows), after)
+            memories, _, states = store.writer.run(job, after)
         except DakeraError:
             raise
         except Exception as exc:
@@ -364,7 +395,7 @@ class MemoryService:
                 raise ConflictError("a memory with this id already exists for this agent"
                                     ) from None
             raise
-        return memories, embed_ms
+        return StoreResult(memories, embed_ms, states)
 
     def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
                metadata: Any = None, memory_type: Any = None, importance: Any = None,
@@ -400,7 +431,14 @@ class MemoryService:
             if row is not None:
                 indexes.added(agent, [memory.rowid], row.vector[None, :], seq)
 
-        store.writer.run(lambda conn: store.update_job(conn, memory, row), after)
+        def job(conn: Any) -> int:
+            seq = store.update_job(conn, memory, row)
+            if memory.session_id is not None:
+                session_store.activity_job(conn, agent, {memory.session_id}, memory.updated_at,
+                                           self.settings.session_idle_timeout)
+            return seq
+
+        store.writer.run(job, after)
         return memory
 
     def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
@@ -473,6 +511,8 @@ class MemoryService:
         now = self.now()
         result = engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
                                vector_weight=weight)
+        if filters.session_id is not None:
+            self.record_session_activity(agent, {filters.session_id}, wait=False)
         if reinforce and result.hits and self._access is not None:
             self._access.record([h.memory.rowid for h in result.hits], now)
             for h in result.hits:

@@ -32,6 +32,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def counts_of(data_dir: Path) -> tuple[int, ...]:
+    """Row counts of memories, their FTS rows, their vectors and the index log."""
+    from app.store.db import connect
+
+    conn = connect(data_dir / "dakera.db", readonly=True)
+    try:
+        return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                     for table in ("memories", "memories_fts", "memory_vectors", "index_log"))
+    finally:
+        conn.close()
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings.from_env(env={}, data_dir=str(data_dir), **overrides)
 

@@ -10,11 +10,13 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from app import __version__
+from app.api.agents import AgentController
 from app.api.auth import BearerAuth
 from app.api.batch import BatchController
 from app.api.errors import handle
-from app.api.health import HealthController
+from app.api.health import CapabilitiesController, HealthController
 from app.api.memory import MemoryController
+from app.api.sessions import SessionController
 from app.service import MemoryService
 
 
@@ -32,7 +34,8 @@ def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Lite
         on_shutdown.append(lambda: service.close())
 
     return Litestar(
-        route_handlers=[HealthController, MemoryController, BatchController],
+        route_handlers=[HealthController, CapabilitiesController, MemoryController,
+                        BatchController, SessionController, AgentController],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
         exception_handlers={Exception: handle},

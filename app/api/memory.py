@@ -8,7 +8,14 @@ from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.deps import Service
-from app.api.schemas import ForgetRequest, RecallRequest, SearchRequest, StoreRequest, UpdateRequest
+from app.api.schemas import (
+    ForgetRequest,
+    ImportanceRequest,
+    RecallRequest,
+    SearchRequest,
+    StoreRequest,
+    UpdateRequest,
+)
 from app.errors import ValidationError
 
 
@@ -22,8 +29,11 @@ class MemoryController(Controller):
             importance=data.importance, tags=data.tags, metadata=data.metadata,
             session_id=data.session_id, ttl_seconds=data.ttl_seconds,
             expires_at=data.expires_at, event_time=data.event_time)
-        return {"memory": result.memory.to_dict(),
-                "embedding_time_ms": round(result.embedding_ms, 3)}
+        body: dict[str, Any] = {"memory": result.memory.to_dict(),
+                                "embedding_time_ms": round(result.embedding_ms, 3)}
+        if result.memory.session_id is not None:
+            body["session_state"] = result.session_states.get(result.memory.session_id)
+        return body
 
     @post("/recall", status_code=200, sync_to_thread=True)
     def recall(self, data: JSONBody[RecallRequest], service: Service) -> dict[str, Any]:
@@ -69,6 +79,10 @@ class MemoryController(Controller):
         return service.update(agent_id, memory_id, content=data.content, metadata=data.metadata,
                               memory_type=data.memory_type, importance=data.importance,
                               tags=data.tags).to_dict()
+
+    @post("/importance", status_code=200, sync_to_thread=True)
+    def importance(self, data: JSONBody[ImportanceRequest], service: Service) -> dict[str, Any]:
+        return service.set_importance(data.agent_id, data.memory_id, data.importance).to_dict()
 
     @post("/forget", status_code=200, sync_to_thread=True)
     def forget(self, data: JSONBody[ForgetRequest], service: Service) -> dict[str, Any]:

@@ -80,6 +80,27 @@ class ForgetRequest(msgspec.Struct, kw_only=True):
     before_timestamp: int | None = None
 
 
+class ImportanceRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_id: str
+    importance: float
+
+
+class SessionStartRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    metadata: dict[str, Any] | None = None
+    idle_timeout_secs: int | None = None
+
+
+class SessionEndRequest(msgspec.Struct, kw_only=True):
+    summary: str | None = None
+    auto_summarize: bool | None = None
+
+
+class CreateAgentRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+
+
 class BatchStoreItem(msgspec.Struct, kw_only=True):
     content: str
     memory_type: str | None = None

@@ -63,7 +63,7 @@ def _m1_core(conn: Connection, dimension: int) -> None:
             ended_at INTEGER,
             last_activity_at INTEGER NOT NULL,
             ended_reason TEXT,
-            idle_timeout_secs INTEGER NOT NULL,
+            idle_timeout_secs INTEGER,  -- NULL: the server default applies
             metadata TEXT,
             summary TEXT
         );

@@ -216,6 +216,19 @@ class Store:
         return [r[0] for r in self.reader().execute(
             f"SELECT m.rowid FROM memories m WHERE {where}", params)]
 
+    def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
+                half_life: float) -> tuple[list[Memory], int]:
+        """The agent's memories ranked by importance x exp(-ln2 x age / half_life)."""
+        where = f"m.agent_id = ? AND {_LIVE} AND m.importance >= ?"
+        params: list[Any] = [agent_id, now, min_importance]
+        rows = self.reader().execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY "
+            "m.importance * exp(-0.6931471805599453 * max(0, ? - m.created_at) / ?) DESC, "
+            "m.rowid DESC LIMIT ?", [*params, now, half_life, top_n]).fetchall()
+        total = self.reader().execute(f"SELECT count(*) FROM memories m WHERE {where}",
+                                      params).fetchone()[0]
+        return [row_to_memory(r) for r in rows], int(total)
+
     def existing_ids(self, agent_id: str, ids: list[str]) -> list[str]:
         return [r[0] for r in self.reader().execute(
             "SELECT id FROM memories WHERE agent_id = ? AND id IN "
@@ -284,6 +297,11 @@ class Store:
             return 0
         self._write_text_and_vector(conn, memory, row, replace=True)
         return self._log(conn, memory.agent_id, memory.rowid, "add")
+
+    def set_importance_job(self, conn: Connection, rowid: int, importance: float,
+                           now: int) -> None:
+        conn.execute("UPDATE memories SET importance = ?, updated_at = ? WHERE rowid = ?",
+                     (importance, now, rowid))
 
     def delete_job(self, conn: Connection, agent_id: str, rowids: Sequence[int]) -> int:
         seq = 0
