@@ -57,6 +57,28 @@ class Memory:
         return self.event_time if self.event_time is not None else self.created_at
 
 
+DECAY_STRATEGIES = ("exponential", "linear", "step")
+
+
+@dataclass(slots=True)
+class DecayPolicy:
+    """How importance fades. Each pass, a memory loses importance for the time since its
+    last decay or reinforcement, at `half_life_hours` scaled by its speed: its type's speed,
+    x never_accessed_multiplier if never recalled, / (1 + usage_shield * ln(1 + accesses))
+    once used, x flag_multiplier once after a `flag` feedback."""
+
+    strategy: str = "exponential"
+    half_life_hours: float = 168.0
+    min_importance: float = 0.01  # the floor: below it a memory is deleted (or kept)
+    delete_below_floor: bool = True
+    type_speeds: dict[str, float] = field(default_factory=lambda: {
+        "working": 3.0, "episodic": 1.0, "semantic": 0.5, "procedural": 0.3})
+    never_accessed_multiplier: float = 1.5
+    usage_shield: float = 0.5
+    flag_multiplier: float = 2.0
+    access_boost: float = 0.05  # relative importance gain of one recall hit
+
+
 @dataclass(slots=True)
 class Session:
     id: str

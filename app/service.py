@@ -6,6 +6,7 @@ thread, keeps the vector indexes in step after each commit, and recalls through 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -34,9 +35,12 @@ from app.locking import DataDirLock
 from app.models import BatchFilter, Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
 from app.recall import IndexRegistry, RecallEngine, RecallParams
 from app.recall.query import index_context
+from app.service_lifecycle import Lifecycle
 from app.service_sessions import SessionsAndAgents
 from app.store import MemoryRow, Store
+from app.store import lifecycle as lc
 from app.store import sessions as session_store
+from app.text import normal_hash
 
 log = logging.getLogger("dakera.service")
 
@@ -50,6 +54,8 @@ class StoreResult:
     memories: list[Memory]
     embedding_ms: float
     session_states: dict[str, str] = field(default_factory=dict)  # session id -> state
+    # position in the request -> id of the duplicate merged into memories[position]
+    duplicates: dict[int, str] = field(default_factory=dict)
 
     @property
     def memory(self) -> Memory:
@@ -77,7 +83,7 @@ def new_memory_id() -> str:
     return "mem_" + uuid.uuid4().hex
 
 
-class MemoryService(SessionsAndAgents):
+class MemoryService(SessionsAndAgents, Lifecycle):
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
@@ -135,8 +141,8 @@ class MemoryService(SessionsAndAgents):
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
                      embedder.model_id, t1 - t0, s.db_path, len(indexes.stats()),
                      time.perf_counter() - t1)
-            self._access = AccessLog(lambda hits, now: store.writer.submit(
-                partial(store.touch_job, hits=hits, now=now)))
+            self._access = AccessLog(lambda hits, now: store.writer.submit(partial(
+                lc.reinforce_job, hits=hits, now=now, boost=self.decay_policy().access_boost)))
             self._saver = threading.Thread(target=self._maintenance_loop, name="dakera-maintenance",
                                            daemon=True)
             self._saver.start()
@@ -171,6 +177,13 @@ class MemoryService(SessionsAndAgents):
             log.info("closed %s", self._store.path)
         self._lock.release()
 
+    def flush_access(self) -> None:
+        """Write pending recall statistics (and their reinforcement) now."""
+        if self._access is not None:
+            self._access.flush()
+            if self._store is not None:
+                self._store.writer.run(lambda conn: None)
+
     def save_indexes(self) -> int:
         """Save changed indexes, then drop the log entries they now contain."""
         store, indexes = self._store, self._indexes
@@ -183,8 +196,13 @@ class MemoryService(SessionsAndAgents):
 
     def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
         """(name, interval in seconds, task) run by the maintenance thread."""
-        return [("save indexes", max(1, self.settings.index_save_interval), self.save_indexes),
-                ("end idle sessions", 60, self.expire_idle_sessions)]
+        tasks: list[tuple[str, float, Callable[[], object]]] = [
+            ("save indexes", max(1, self.settings.index_save_interval), self.save_indexes),
+            ("end idle sessions", 60, self.expire_idle_sessions),
+            ("remove expired memories", 60, self.purge_expired)]
+        if self.settings.decay_interval > 0:
+            tasks.append(("decay", self.settings.decay_interval, self.run_decay))
+        return tasks
 
     def _maintenance_loop(self) -> None:
         tasks = self.maintenance_tasks()
@@ -344,9 +362,10 @@ class MemoryService(SessionsAndAgents):
             id=None if memory_id is None else validate.memory_id(memory_id),
         )
 
-    def _insert(self, items: list[NewMemory]) -> StoreResult:
-        """Embed once, then write the memories, their session activity and their agent in
-        one transaction; the index is updated after the commit."""
+    def _insert(self, items: list[NewMemory], *, dedup: bool = True) -> StoreResult:
+        """Embed once, then in one transaction: merge each duplicate into the memory it
+        repeats (per the agent's policy; custom ids are never merged) or insert it, and
+        record session activity. The index is updated after the commit."""
         store, indexes, _, embedder = self._parts()
         now = self.now()
         t0 = time.perf_counter()
@@ -365,29 +384,51 @@ class MemoryService(SessionsAndAgents):
                 updated_at=now, last_accessed_at=now, access_count=0,
                 ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
             rows.append(MemoryRow(memory, vector, content_hash(new.content),
-                                  index_context(memory)))
+                                  index_context(memory), normal_hash(new.content)))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
+        policies = {a: self.memory_policy(a) for a in {m.agent_id for m in items}} if dedup else {}
+        retention = self.settings.dedup_retention_hours * 3600
 
-        def job(conn: Any) -> tuple[list[Memory], int, dict[str, str]]:
-            memories, seq = store.insert_job(conn, rows)
+        def job(conn: Any) -> tuple[list[Memory], list[int], int, dict[str, str],
+                                    dict[int, str]]:
+            out: list[Memory] = []
+            added: list[int] = []
+            duplicates: dict[int, str] = {}
+            inserted: list[tuple[np.ndarray, int, str, str]] = []
+            seq = 0
+            for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
+                m = row.memory
+                survivor = None
+                if dedup and new.id is None:
+                    survivor = self.find_duplicate(conn, row, policies[m.agent_id], inserted)
+                if survivor is None:
+                    seq = store.insert_one(conn, row)
+                    inserted.append((row.vector, m.rowid, m.memory_type, m.content))
+                    out.append(m)
+                    added.append(pos)
+                    continue
+                lc.merge_duplicate_job(conn, survivor, m.importance, m.tags, now)
+                kept = store.memory_job(conn, survivor)
+                saved = {**dataclasses.asdict(new), "id": m.id}
+                lc.trash_job(conn, m.agent_id, m.id, kept.id, saved, now, retention)
+                out.append(kept)
+                duplicates[pos] = m.id
             states: dict[str, str] = {}
             for agent, ids in sessions.items():
                 states.update(session_store.activity_job(
                     conn, agent, ids, now, self.settings.session_idle_timeout))
-            return memories, seq, states
+            return out, added, seq, states, duplicates
 
-        def after(result: tuple[list[Memory], int, dict[str, str]]) -> None:
-            memories, seq, _ = result
-            by_agent: dict[str, list[int]] = {}
-            for i, m in enumerate(memories):
-                by_agent.setdefault(m.agent_id, []).append(i)
-            for agent, positions in by_agent.items():
-                indexes.added(agent, [memories[i].rowid for i in positions],
-                              vectors[positions], seq)
+        def after(result: tuple[list[Memory], list[int], int, dict[str, str],
+                                dict[int, str]]) -> None:
+            memories, added, seq, _, _ = result
+            if added:
+                agent = memories[added[0]].agent_id
+                indexes.added(agent, [memories[i].rowid for i in added], vectors[added], seq)
 
         try:
-            memories, _, states = store.writer.run(job, after)
+            memories, _, _, states, duplicates = store.writer.run(job, after)
         except DakeraError:
             raise
         except Exception as exc:
@@ -395,12 +436,16 @@ class MemoryService(SessionsAndAgents):
                 raise ConflictError("a memory with this id already exists for this agent"
                                     ) from None
             raise
-        return StoreResult(memories, embed_ms, states)
+        return StoreResult(memories, embed_ms, states, duplicates)
 
     def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
                metadata: Any = None, memory_type: Any = None, importance: Any = None,
-               tags: Any = None) -> Memory:
+               tags: Any = None, ttl_seconds: Any = None, expires_at: Any = None) -> Memory:
+        """Change the given fields; new content is re-embedded. A new ttl_seconds counts
+        from now; expires_at wins over it."""
         agent = validate.agent_id(agent_id)
+        ttl = validate.ttl_seconds(ttl_seconds)
+        expiry = validate.unix_seconds(expires_at, "expires_at")
         patch = MemoryPatch(
             content=None if content is None else validate.content(
                 content, self.settings.max_content_bytes),
@@ -420,6 +465,10 @@ class MemoryService(SessionsAndAgents):
             memory.importance = patch.importance
         if patch.tags is not None:
             memory.tags = patch.tags
+        if ttl is not None:
+            memory.ttl_seconds, memory.expires_at = ttl, self.now() + ttl
+        if expiry is not None:
+            memory.expires_at = expiry
         row = None
         if patch.content is not None and patch.content != memory.content:
             memory.content = patch.content

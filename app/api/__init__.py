@@ -15,6 +15,7 @@ from app.api.auth import BearerAuth
 from app.api.batch import BatchController
 from app.api.errors import handle
 from app.api.health import CapabilitiesController, HealthController
+from app.api.lifecycle import FeedbackController, admin_routers
 from app.api.memory import MemoryController
 from app.api.sessions import SessionController
 from app.service import MemoryService
@@ -35,7 +36,8 @@ def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Lite
 
     return Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
-                        BatchController, SessionController, AgentController],
+                        BatchController, SessionController, AgentController,
+                        FeedbackController, *admin_routers],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
         exception_handlers={Exception: handle},

@@ -24,8 +24,10 @@ class BatchController(Controller):
         result = service.store_batch(data.agent_id, [as_dict(item) for item in data.memories])
         return {
             "stored": [{"id": m.id, "content": m.content, "agent_id": m.agent_id,
-                        "tags": m.tags, "importance": m.importance,
-                        "created_at": m.created_at} for m in result.memories],
+                        "tags": m.tags, "importance": m.importance, "created_at": m.created_at,
+                        **({"deduplicated": True, "duplicate_id": result.duplicates[i]}
+                           if i in result.duplicates else {})}
+                       for i, m in enumerate(result.memories)],
             "stored_count": len(result.memories),
             "total_embedding_time_ms": round(result.embedding_ms),
             "ended_sessions": sorted(sid for sid, state in result.session_states.items()

@@ -33,6 +33,12 @@ class MemoryController(Controller):
                                 "embedding_time_ms": round(result.embedding_ms, 3)}
         if result.memory.session_id is not None:
             body["session_state"] = result.session_states.get(result.memory.session_id)
+        if 0 in result.duplicates:
+            dup = result.duplicates[0]
+            body.update(deduplicated=True, merged_into=result.memory.id, duplicate_id=dup,
+                        warnings=[f"duplicate of {result.memory.id}: merged into it; restore "
+                                  f"it as a separate memory with POST /v1/memory/"
+                                  f"deduplicated/{dup}/restore"])
         return body
 
     @post("/recall", status_code=200, sync_to_thread=True)
@@ -78,7 +84,8 @@ class MemoryController(Controller):
             raise ValidationError("the 'agent_id' query parameter is required")
         return service.update(agent_id, memory_id, content=data.content, metadata=data.metadata,
                               memory_type=data.memory_type, importance=data.importance,
-                              tags=data.tags).to_dict()
+                              tags=data.tags, ttl_seconds=data.ttl_seconds,
+                              expires_at=data.expires_at).to_dict()
 
     @post("/importance", status_code=200, sync_to_thread=True)
     def importance(self, data: JSONBody[ImportanceRequest], service: Service) -> dict[str, Any]:

@@ -70,6 +70,8 @@ class UpdateRequest(msgspec.Struct, kw_only=True):
     importance: float | None = None
     tags: list[str] | None = None
     lang: str | None = None
+    ttl_seconds: int | None = None
+    expires_at: int | None = None
 
 
 class ForgetRequest(msgspec.Struct, kw_only=True):
@@ -84,6 +86,29 @@ class ImportanceRequest(msgspec.Struct, kw_only=True):
     agent_id: str
     memory_id: str
     importance: float
+
+
+class FeedbackRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_id: str
+    signal: str
+
+
+class MemoryFeedbackRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    signal: str
+
+
+class PatchImportanceRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    importance: float
+
+
+class DecayConfigRequest(msgspec.Struct, kw_only=True):
+    strategy: str | None = None
+    half_life_hours: float | None = None
+    min_importance: float | None = None
+    delete_below_floor: bool | None = None
 
 
 class SessionStartRequest(msgspec.Struct, kw_only=True):
