@@ -177,6 +177,11 @@ class MemoryService(SessionsAndAgents, Lifecycle):
             log.info("closed %s", self._store.path)
         self._lock.release()
 
+    def compact_indexes(self) -> int:
+        """Rebuild vector indexes left mostly empty by deletions."""
+        _, indexes, _, _ = self._parts()
+        return indexes.compact()
+
     def flush_access(self) -> None:
         """Write pending recall statistics (and their reinforcement) now."""
         if self._access is not None:
@@ -199,7 +204,8 @@ class MemoryService(SessionsAndAgents, Lifecycle):
         tasks: list[tuple[str, float, Callable[[], object]]] = [
             ("save indexes", max(1, self.settings.index_save_interval), self.save_indexes),
             ("end idle sessions", 60, self.expire_idle_sessions),
-            ("remove expired memories", 60, self.purge_expired)]
+            ("remove expired memories", 60, self.purge_expired),
+            ("compact indexes", 60, self.compact_indexes)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, self.run_decay))
         return tasks

@@ -133,6 +133,8 @@ class Lifecycle:
             deleted = self._delete_pairs(store, indexes, below)
         expired = self.purge_expired()
         store.writer.run(partial(lc.trash_purge_job, now=now))
+        if deleted or expired:
+            indexes.compact()
         duration = (time.perf_counter() - start) * 1000
         stats = lc.get_meta(store.reader(), "decay_stats") or {}
         stats.update(last_decayed=decayed, total_decayed=stats.get("total_decayed", 0) + decayed,
