@@ -9,16 +9,15 @@ import dataclasses
 import logging
 import time
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from app import validate
-from app.config import Settings
-from app.embed import Embedder
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.models import DECAY_STRATEGIES, MEMORY_TYPES, DecayPolicy, Memory, NewMemory
-from app.recall import IndexRegistry, RecallEngine
+from app.recall import IndexRegistry
+from app.service_base import ServiceBase
 from app.store import MemoryRow, Store
 from app.store import lifecycle as lc
 from app.store.db import Connection
@@ -33,31 +32,7 @@ SIGNAL_ALIASES = {"positive": "upvote", "relevant": "upvote", "negative": "downv
 DEDUP_CANDIDATES = 5
 
 
-class StoreResultLike(Protocol):
-    @property
-    def memory(self) -> Memory: ...
-
-
-class Lifecycle:
-    # Provided by MemoryService.
-    settings: Settings
-
-    def _parts(self) -> tuple[Store, IndexRegistry, RecallEngine, Embedder]:
-        raise NotImplementedError
-
-    def now(self) -> int:
-        raise NotImplementedError
-
-    def get(self, memory_id: Any, agent_id: Any = None) -> Memory:
-        raise NotImplementedError
-
-    def _delete(self, store: Store, indexes: IndexRegistry, agent: str,
-                rowids: list[int]) -> int:
-        raise NotImplementedError
-
-    def _insert(self, items: list[NewMemory], *, dedup: bool = True) -> StoreResultLike:
-        raise NotImplementedError
-
+class Lifecycle(ServiceBase):
     # -- decay --------------------------------------------------------------------------
 
     def decay_policy(self) -> DecayPolicy:

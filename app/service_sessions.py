@@ -10,13 +10,10 @@ from functools import partial
 from typing import Any
 
 from app import validate
-from app.config import Settings
-from app.embed import Embedder
-from app.embed.presets import PRESETS, Preset
+from app.embed.presets import PRESETS
 from app.errors import NotFoundError, ValidationError
 from app.models import BatchFilter, Memory, Session
-from app.recall import IndexRegistry, RecallEngine
-from app.store import Store
+from app.service_base import ServiceBase
 from app.store import sessions as session_store
 
 MAX_IDLE_TIMEOUT = 2_592_000  # 30 days
@@ -29,23 +26,7 @@ def _session_not_found(session_id: str) -> NotFoundError:
     return NotFoundError(f"session {session_id!r} not found", resource="session")
 
 
-class SessionsAndAgents:
-    # Provided by MemoryService.
-    settings: Settings
-    version: str
-
-    def _parts(self) -> tuple[Store, IndexRegistry, RecallEngine, Embedder]:
-        raise NotImplementedError
-
-    def now(self) -> int:
-        raise NotImplementedError
-
-    def get(self, memory_id: Any, agent_id: Any = None) -> Memory:
-        raise NotImplementedError
-
-    def embedder_preset(self) -> Preset:
-        raise NotImplementedError
-
+class SessionsAndAgents(ServiceBase):
     # -- sessions -----------------------------------------------------------------------
 
     def expire_idle_sessions(self) -> int:

@@ -32,6 +32,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Clock:
+    """An injectable clock: tests move `now` instead of sleeping."""
+
+    def __init__(self, start: float = 1_760_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 def counts_of(data_dir: Path) -> tuple[int, ...]:
     """Row counts of memories, their FTS rows, their vectors and the index log."""
     from app.store.db import connect

@@ -9,22 +9,9 @@ import pytest
 
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.service import MemoryService
-from tests.conftest import make_settings
+from tests.conftest import Clock, make_settings
 
 DAY = 86_400
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_760_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def make(tmp_path: Path, clock: Clock, **settings: object) -> MemoryService:

@@ -8,20 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.service import MemoryService
-from tests.conftest import make_settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_760_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.conftest import Clock, make_settings
 
 
 @pytest.fixture
