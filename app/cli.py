@@ -49,8 +49,12 @@ def main() -> None:
 @click.option("--log-level", envvar="DAKERA_LOG_LEVEL", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log verbosity [default: info; env DAKERA_LOG_LEVEL].")
+@click.option("--get", "get_path", metavar="PATH", default=None,
+              help="Answer one GET request for PATH in-process (no port is opened), print "
+                   "the response body and exit: 0 for a 2xx/3xx status, 1 otherwise. "
+                   "A smoke test, e.g. --get /health/ready.")
 def serve(host: str | None, port: int | None, data_dir: str | None,
-          log_level: str | None) -> None:
+          log_level: str | None, get_path: str | None) -> None:
     """Run the memory server (HTTP API on one port).
 
     Every request but the health probes needs `Authorization: Bearer $DAKERA_API_KEY`.
@@ -63,6 +67,10 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
         raise click.UsageError(str(exc)) from None
     setup_logging(settings.log_level)
     log = logging.getLogger("dakera")
+    if get_path is not None:
+        if not get_path.startswith("/"):
+            raise click.UsageError(f"--get takes a path starting with '/', not {get_path!r}")
+        sys.exit(_get_once(settings, get_path))
     if not settings.api_key:
         if not is_loopback(settings.host):
             raise click.UsageError(
@@ -123,6 +131,55 @@ async def _serve(settings: Settings) -> int:
         watcher.cancel()
         await asyncio.to_thread(service.close)
     return exit_code
+
+
+def _get_once(settings: Settings, target: str) -> int:
+    """Start the service, send one GET through the ASGI app in this process, print the body."""
+    from app.api import create_app
+    from app.service import MemoryService
+
+    service = MemoryService(settings)
+    try:
+        service.start(wait=True)
+    except Exception as exc:
+        logging.getLogger("dakera").error("cannot serve: %s", exc)
+        return 1
+    try:
+        app = create_app(service, manage_lifecycle=False)
+        status, body = asyncio.run(_asgi_get(app, target, settings))
+    finally:
+        service.close()
+    click.echo(body.decode("utf-8", "replace"))
+    return 0 if status < 400 else 1
+
+
+async def _asgi_get(app: Any, target: str, settings: Settings) -> tuple[int, bytes]:
+    from urllib.parse import unquote
+
+    path, _, query = target.partition("?")
+    headers = [(b"host", f"{settings.host}:{settings.port}".encode())]
+    if settings.api_key:
+        headers.append((b"authorization", f"Bearer {settings.api_key}".encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": "GET", "scheme": "http", "path": unquote(path),
+             "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 0),
+             "server": (settings.host, settings.port)}
+    status = 500
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
 
 
 @main.command("settings")

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Measure the one-file binary: size, start-to-ready time, idle RSS, glibc floor.
+
+    python scripts/measure_binary.py [--binary dist/dakera] [--runs 5] [--source]
+
+Start to ready: from spawning `dakera serve` to the first 200 from /health/ready (polled
+every 10 ms), on a data dir holding a few memories. "First start" uses an empty unpack
+cache each time (the binary unpacks itself); "later starts" reuse it. Idle RSS: the
+server's VmRSS 2 s after ready, and again after a few stores and recalls. --source also
+measures `python -m app serve` from this checkout for comparison. Prints figures; asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "measure-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Run:
+    def __init__(self, command: list[str], env: dict[str, str], data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("DAKERA_")}
+        full_env.update(env)
+        full_env.update({"DAKERA_API_KEY": KEY, "DAKERA_PORT": str(self.port),
+                         "DAKERA_DATA_DIR": str(data_dir), "DAKERA_LOG_LEVEL": "warning"})
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen([*command, "serve"], env=full_env, cwd=data_dir.parent,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.ready_s = self._wait_ready()
+
+    def _wait_ready(self) -> float:
+        with httpx.Client(timeout=1) as client:
+            while True:
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    raise RuntimeError(f"server exited: {err}")
+                try:
+                    if client.get(self.url + "/health/ready").status_code == 200:
+                        return time.perf_counter() - self.t0
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.01)
+
+    def exercise(self) -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as client:
+            for i in range(20):
+                client.post("/v1/memory/store", json={
+                    "agent_id": "measure", "content": f"Fact number {i}: the sky was "
+                    f"{'blue' if i % 2 else 'grey'} on day {i} of the trip to Lisbon."})
+            for q in ("what colour was the sky", "Lisbon trip", "day 7"):
+                client.post("/v1/memory/recall", json={"agent_id": "measure", "query": q})
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def median_start(command: list[str], env_for_run, data_dir: Path, runs: int) -> list[float]:
+    times = []
+    for i in range(runs):
+        run = Run(command, env_for_run(i), data_dir)
+        times.append(run.ready_s)
+        run.stop()
+    return times
+
+
+def fmt(times: list[float]) -> str:
+    return (f"median {statistics.median(times):.3f} s  "
+            f"(runs: {', '.join(f'{t:.3f}' for t in times)})")
+
+
+def measure(name: str, command: list[str], env: dict[str, str], runs: int, work: Path,
+            binary: bool) -> None:
+    print(f"== {name}: {' '.join(command)}")
+    data_dir = work / f"{name}-data"
+    seed = Run(command, env, data_dir)  # creates the data dir and some memories
+    seed.exercise()
+    seed.stop()
+    if binary:
+        def fresh_cache(i: int) -> dict[str, str]:
+            cache = work / f"cache-first-{i}"
+            shutil.rmtree(cache, ignore_errors=True)
+            return {**env, "DAKERA_CACHE_DIR": str(cache)}
+
+        print("first start (empty unpack cache): " + fmt(
+            median_start(command, fresh_cache, data_dir, runs)))
+    print("later starts:                     " + fmt(
+        median_start(command, lambda i: env, data_dir, runs)))
+    run = Run(command, env, data_dir)
+    time.sleep(2)
+    idle = rss_mb(run.proc.pid)
+    run.exercise()
+    time.sleep(1)
+    busy = rss_mb(run.proc.pid)
+    run.stop()
+    print(f"RSS: idle {idle:.0f} MB (2 s after ready); {busy:.0f} MB after 20 stores + 3 "
+          "recalls")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", type=Path, default=ROOT / "dist" / "dakera")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--source", action="store_true", help="measure python -m app too")
+    args = parser.parse_args()
+    binary = args.binary.resolve()
+    if not binary.is_file():
+        sys.exit(f"{binary} not found: run `make binary`")
+    print(f"size: {binary.stat().st_size / 1e6:.1f} MB ({binary.stat().st_size} bytes)")
+    with tempfile.TemporaryDirectory(prefix="dakera-measure-") as tmp:
+        work = Path(tmp)
+        cache = work / "cache"
+        measure("binary", [str(binary)], {"DAKERA_CACHE_DIR": str(cache)}, args.runs, work,
+                binary=True)
+        if args.source:
+            measure("source", [sys.executable, "-m", "app"],
+                    {"DAKERA_MODELS_DIR": str(ROOT / "models")}, args.runs, work, binary=False)
+        unpacked = next(p for p in cache.iterdir() if not p.name.startswith("."))
+        print("glibc:")
+        subprocess.run([sys.executable, str(ROOT / "build" / "portable.py"), "glibc",
+                        str(unpacked)], check=False)
+
+
+if __name__ == "__main__":
+    main()
