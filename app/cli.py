@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
+import secrets
+import shutil
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -180,6 +184,72 @@ async def _asgi_get(app: Any, target: str, settings: Settings) -> tuple[int, byt
 
     await app(scope, receive, send)
     return status, b"".join(chunks)
+
+
+@main.group()
+def service() -> None:
+    """Run dakera as a systemd service (Linux, one-file binary)."""
+
+
+def _unit_template() -> str:
+    bundled = getattr(sys, "_MEIPASS", None)  # inside the binary: share/dakera.service
+    candidates = [Path(bundled) / "share" / "dakera.service"] if bundled else []
+    candidates.append(Path(__file__).resolve().parent.parent / "build" / "dakera.service")
+    for path in candidates:
+        if path.is_file():
+            return path.read_text()
+    raise click.ClickException("the unit file (build/dakera.service) is not available here")
+
+
+@service.command("install")
+@click.option("--bin-dir", default="/usr/local/bin", show_default=True,
+              help="Where to copy this binary; the unit runs it from there.")
+@click.option("--unit-dir", default="/etc/systemd/system", show_default=True,
+              help="Where to write dakera.service.")
+@click.option("--env-file", default="/etc/dakera/dakera.env", show_default=True,
+              help="Environment file with DAKERA_API_KEY; created (mode 0600, random key) "
+                   "when missing, kept otherwise.")
+def service_install(bin_dir: str, unit_dir: str, env_file: str) -> None:
+    """Install the binary, the systemd unit and a key file (run it with sudo).
+
+    Then: systemctl daemon-reload && systemctl enable --now dakera
+    """
+    # The one-file binary runs from its unpack cache and names its own file here.
+    source = os.environ.get("DAKERA_EXECUTABLE") or (
+        sys.executable if getattr(sys, "frozen", False) else None)
+    if not source or not Path(source).is_file():
+        raise click.ClickException(
+            "`service install` installs the one-file binary: run it from the binary "
+            "(make binary builds dist/dakera), or follow build/dakera.service by hand")
+    target = Path(bin_dir) / "dakera"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(source).resolve() != target.resolve():
+        tmp = target.with_name(f".dakera.tmp{os.getpid()}")
+        shutil.copyfile(source, tmp)
+        tmp.chmod(0o755)
+        tmp.replace(target)  # atomic, and fine while an old version runs
+        click.echo(f"installed {target}")
+    unit = _unit_template()
+    unit = unit.replace("ExecStart=/usr/local/bin/dakera serve", f"ExecStart={target} serve")
+    unit = unit.replace("EnvironmentFile=/etc/dakera/dakera.env", f"EnvironmentFile={env_file}")
+    unit_path = Path(unit_dir) / "dakera.service"
+    unit_path.parent.mkdir(parents=True, exist_ok=True)
+    unit_path.write_text(unit)
+    unit_path.chmod(0o644)
+    click.echo(f"wrote {unit_path}")
+    env_path = Path(env_file)
+    if env_path.exists():
+        click.echo(f"kept {env_path}")
+    else:
+        env_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("# dakera settings (see `dakera settings`); clients send this key as\n"
+                    "# 'Authorization: Bearer <key>'.\n"
+                    f"DAKERA_API_KEY={secrets.token_hex(32)}\n")
+        click.echo(f"wrote {env_path} with a new random DAKERA_API_KEY")
+    click.echo("next: systemctl daemon-reload && systemctl enable --now dakera")
+    click.echo("      (it listens on 0.0.0.0:7700; data in /var/lib/dakera)")
 
 
 @main.command("settings")

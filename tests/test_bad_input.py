@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import LiveServer, counts_of
 
+pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+
 AGENT = "agent-bad-input"
 
 

@@ -17,6 +17,8 @@ from app.store import Store
 from app.store.db import connect
 from tests.conftest import LiveServer, make_settings
 
+pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+
 TEXTS = [f"Fact number {i}: the {w} is kept in drawer {i % 7}" for i, w in
          enumerate(["stapler", "passport", "charger", "torch", "receipt", "spare key"] * 5)]
 

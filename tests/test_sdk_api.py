@@ -17,6 +17,8 @@ from dakera.models import (
 
 from tests.conftest import LiveServer, counts_of
 
+pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+
 
 def test_health_and_capabilities(live_server: LiveServer) -> None:
     client = live_server.client()
