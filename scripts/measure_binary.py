@@ -84,37 +84,24 @@ class Run:
         self.proc.wait(30)
 
 
-def median_start(command: list[str], env_for_run, data_dir: Path, runs: int) -> list[float]:
-    times = []
-    for i in range(runs):
-        run = Run(command, env_for_run(i), data_dir)
-        times.append(run.ready_s)
-        run.stop()
-    return times
-
-
 def fmt(times: list[float]) -> str:
     return (f"median {statistics.median(times):.3f} s  "
             f"(runs: {', '.join(f'{t:.3f}' for t in times)})")
 
 
-def measure(name: str, command: list[str], env: dict[str, str], runs: int, work: Path,
-            binary: bool) -> None:
-    print(f"== {name}: {' '.join(command)}")
-    data_dir = work / f"{name}-data"
-    seed = Run(command, env, data_dir)  # creates the data dir and some memories
-    seed.exercise()
-    seed.stop()
-    if binary:
-        def fresh_cache(i: int) -> dict[str, str]:
-            cache = work / f"cache-first-{i}"
-            shutil.rmtree(cache, ignore_errors=True)
-            return {**env, "DAKERA_CACHE_DIR": str(cache)}
+def start_times(targets: dict[str, tuple[list[str], dict[str, str]]], work: Path,
+                runs: int) -> dict[str, list[float]]:
+    """Later starts, the targets interleaved run by run so that both see the same load."""
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(runs):
+        for name, (command, env) in targets.items():
+            run = Run(command, env, work / f"{name}-data")
+            times[name].append(run.ready_s)
+            run.stop()
+    return times
 
-        print("first start (empty unpack cache): " + fmt(
-            median_start(command, fresh_cache, data_dir, runs)))
-    print("later starts:                     " + fmt(
-        median_start(command, lambda i: env, data_dir, runs)))
+
+def rss(command: list[str], env: dict[str, str], data_dir: Path) -> str:
     run = Run(command, env, data_dir)
     time.sleep(2)
     idle = rss_mb(run.proc.pid)
@@ -122,8 +109,7 @@ def measure(name: str, command: list[str], env: dict[str, str], runs: int, work:
     time.sleep(1)
     busy = rss_mb(run.proc.pid)
     run.stop()
-    print(f"RSS: idle {idle:.0f} MB (2 s after ready); {busy:.0f} MB after 20 stores + 3 "
-          "recalls")
+    return f"idle {idle:.0f} MB (2 s after ready); {busy:.0f} MB after 20 stores + 3 recalls"
 
 
 def main() -> None:
@@ -136,18 +122,37 @@ def main() -> None:
     if not binary.is_file():
         sys.exit(f"{binary} not found: run `make binary`")
     print(f"size: {binary.stat().st_size / 1e6:.1f} MB ({binary.stat().st_size} bytes)")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (on {os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="dakera-measure-") as tmp:
         work = Path(tmp)
         cache = work / "cache"
-        measure("binary", [str(binary)], {"DAKERA_CACHE_DIR": str(cache)}, args.runs, work,
-                binary=True)
+        targets = {"binary": ([str(binary)], {"DAKERA_CACHE_DIR": str(cache)})}
         if args.source:
-            measure("source", [sys.executable, "-m", "app"],
-                    {"DAKERA_MODELS_DIR": str(ROOT / "models")}, args.runs, work, binary=False)
+            targets["source"] = ([sys.executable, "-m", "app"],
+                                 {"DAKERA_MODELS_DIR": str(ROOT / "models")})
+        for name, (command, env) in targets.items():  # data dirs with a few memories
+            seed = Run(command, env, work / f"{name}-data")
+            seed.exercise()
+            seed.stop()
+
+        first = []
+        for i in range(args.runs):
+            fresh = work / f"cache-first-{i}"
+            run = Run([str(binary)], {"DAKERA_CACHE_DIR": str(fresh)}, work / "binary-data")
+            first.append(run.ready_s)
+            run.stop()
+            shutil.rmtree(fresh)
+        print(f"binary, first start (empty unpack cache): {fmt(first)}")
+        for name, times in start_times(targets, work, args.runs).items():
+            print(f"{name}, later starts:{' ' * (25 - len(name))}{fmt(times)}")
+        for name, (command, env) in targets.items():
+            print(f"{name}, RSS: {rss(command, env, work / f'{name}-data')}")
         unpacked = next(p for p in cache.iterdir() if not p.name.startswith("."))
         print("glibc:")
+        sys.stdout.flush()
         subprocess.run([sys.executable, str(ROOT / "build" / "portable.py"), "glibc",
                         str(unpacked)], check=False)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

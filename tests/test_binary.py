@@ -51,6 +51,17 @@ def binary() -> Path:
     return path
 
 
+@pytest.fixture
+def launcher(binary: Path) -> Path:
+    """The binary, if it is the launcher format (Linux builds; the macOS and Windows
+    release builds are PyInstaller one-file executables)."""
+    with binary.open("rb") as f:
+        f.seek(-128, os.SEEK_END)
+        if not f.read(16).startswith(b"DAKERA-SFX-1"):
+            pytest.skip("not a launcher build (build/launcher.c)")
+    return binary
+
+
 def unpacked(cache: Path) -> list[Path]:
     return sorted(p for p in cache.iterdir() if not p.name.startswith("."))
 
@@ -85,7 +96,7 @@ def test_version(binary: Path, binary_cache_dir: Path, tmp_path: Path) -> None:
     assert out.returncode == 0 and __version__ in out.stdout
 
 
-def test_serves_from_any_directory_with_only_the_key(binary: Path, tmp_path: Path) -> None:
+def test_serves_from_any_directory_with_only_the_key(launcher: Path, tmp_path: Path) -> None:
     """The README's promise: `DAKERA_API_KEY=secret ./dakera serve`, nothing else set."""
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir()
@@ -94,7 +105,7 @@ def test_serves_from_any_directory_with_only_the_key(binary: Path, tmp_path: Pat
            "DAKERA_API_KEY": "secret"}
     port = free_port()  # a flag rather than the default port, which may be taken here
     log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([str(binary), "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(launcher), "serve", "--port", str(port)], env=env,
                             cwd=elsewhere, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -127,10 +138,10 @@ def test_serves_from_any_directory_with_only_the_key(binary: Path, tmp_path: Pat
     assert list(elsewhere.iterdir()) == []
 
 
-def test_concurrent_first_starts_share_one_unpacked_copy(binary: Path, tmp_path: Path) -> None:
+def test_concurrent_first_starts_share_one_unpacked_copy(launcher: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = clean_env(DAKERA_CACHE_DIR=str(cache))
-    procs = [subprocess.Popen([str(binary), "--version"], env=env, cwd=tmp_path, text=True,
+    procs = [subprocess.Popen([str(launcher), "--version"], env=env, cwd=tmp_path, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(3)]
     results = [p.communicate(timeout=300) for p in procs]
@@ -141,19 +152,19 @@ def test_concurrent_first_starts_share_one_unpacked_copy(binary: Path, tmp_path:
     assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_a_damaged_unpacked_copy_is_replaced(binary: Path, tmp_path: Path) -> None:
+def test_a_damaged_unpacked_copy_is_replaced(launcher: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = clean_env(DAKERA_CACHE_DIR=str(cache))
-    assert run([str(binary), "--version"], env, tmp_path).returncode == 0
+    assert run([str(launcher), "--version"], env, tmp_path).returncode == 0
     (copy,) = unpacked(cache)
     (copy / ".dakera-complete").unlink()  # as if a crash had cut the unpacking short
     (copy / "dakera").unlink()
-    again = run([str(binary), "--version"], env, tmp_path)
+    again = run([str(launcher), "--version"], env, tmp_path)
     assert again.returncode == 0, again.stderr
     assert (copy / "dakera").exists() and (copy / ".dakera-complete").exists()
 
 
-def test_an_unusable_cache_dir_falls_back_to_a_private_temp_dir(binary: Path,
+def test_an_unusable_cache_dir_falls_back_to_a_private_temp_dir(launcher: Path,
                                                                 tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -162,7 +173,7 @@ def test_an_unusable_cache_dir_falls_back_to_a_private_temp_dir(binary: Path,
     env = clean_env(DAKERA_CACHE_DIR=str(blocker / "cache"), HOME=str(blocker),
                     TMPDIR=str(tmp))
     env.pop("XDG_CACHE_HOME", None)
-    out = run([str(binary), "--version"], env, tmp_path)
+    out = run([str(launcher), "--version"], env, tmp_path)
     assert out.returncode == 0, out.stderr
     assert __version__ in out.stdout
     assert f"cannot unpack into {blocker / 'cache'}" in out.stderr
@@ -172,7 +183,7 @@ def test_an_unusable_cache_dir_falls_back_to_a_private_temp_dir(binary: Path,
 
 
 @pytest.mark.parametrize("case", ["not-a-dir", "foreign-owner"])
-def test_with_no_usable_cache_it_runs_from_a_throwaway_copy(binary: Path, tmp_path: Path,
+def test_with_no_usable_cache_it_runs_from_a_throwaway_copy(launcher: Path, tmp_path: Path,
                                                             case: str) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -189,7 +200,7 @@ def test_with_no_usable_cache_it_runs_from_a_throwaway_copy(binary: Path, tmp_pa
     env = clean_env(HOME=str(blocker), TMPDIR=str(tmp), DAKERA_DATA_DIR=str(tmp_path / "d"),
                     DAKERA_API_KEY=API_KEY)
     env.pop("XDG_CACHE_HOME", None)
-    out = run([str(binary), "serve", "--get", "/health/ready"], env, tmp_path)
+    out = run([str(launcher), "serve", "--get", "/health/ready"], env, tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["ready"] is True
     assert "for this run only" in out.stderr
@@ -198,9 +209,9 @@ def test_with_no_usable_cache_it_runs_from_a_throwaway_copy(binary: Path, tmp_pa
         assert list(private.iterdir()) == []
 
 
-def test_a_truncated_download_says_so(binary: Path, tmp_path: Path) -> None:
+def test_a_truncated_download_says_so(launcher: Path, tmp_path: Path) -> None:
     broken = tmp_path / "dakera"
-    with binary.open("rb") as src:
+    with launcher.open("rb") as src:
         broken.write_bytes(src.read(4_000_000))
     broken.chmod(0o755)
     out = run([str(broken), "--version"], clean_env(DAKERA_CACHE_DIR=str(tmp_path / "c")),
@@ -230,14 +241,14 @@ def test_the_unit_file_verifies(tmp_path: Path) -> None:
     verify_unit(path)
 
 
-def test_service_install(binary: Path, binary_cache_dir: Path, tmp_path: Path) -> None:
+def test_service_install(launcher: Path, binary_cache_dir: Path, tmp_path: Path) -> None:
     env = clean_env(DAKERA_CACHE_DIR=str(binary_cache_dir))
     args = ["--bin-dir", str(tmp_path / "bin"), "--unit-dir", str(tmp_path / "units"),
             "--env-file", str(tmp_path / "etc" / "dakera.env")]
-    out = run([str(binary), "service", "install", *args], env, tmp_path)
+    out = run([str(launcher), "service", "install", *args], env, tmp_path)
     assert out.returncode == 0, out.stderr
     installed = tmp_path / "bin" / "dakera"
-    assert installed.read_bytes() == binary.read_bytes()
+    assert installed.read_bytes() == launcher.read_bytes()
     env_file = tmp_path / "etc" / "dakera.env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     key = next(line for line in env_file.read_text().splitlines()
@@ -249,7 +260,7 @@ def test_service_install(binary: Path, binary_cache_dir: Path, tmp_path: Path) -
     verify_unit(unit)
 
     # Again: the key file is kept, not replaced.
-    again = run([str(binary), "service", "install", *args], env, tmp_path)
+    again = run([str(launcher), "service", "install", *args], env, tmp_path)
     assert again.returncode == 0 and f"kept {env_file}" in again.stdout
     assert key in env_file.read_text()
 
