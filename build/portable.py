@@ -2,7 +2,7 @@
 """Checks that the binary runs on other machines than the one that built it.
 
     python build/portable.py hnswlib [--fix]   # hnswlib built for this CPU only? (x86_64)
-    python build/portable.py glibc DIR          # lowest glibc the ELF files under DIR need
+    python build/portable.py glibc PATH...      # lowest glibc the ELF files under PATHs need
 
 hnswlib builds from source with -march=native unless HNSWLIB_NO_NATIVE is set, and pip
 caches the wheel it built, so a native build can come back from the cache long after.
@@ -59,9 +59,9 @@ def check_hnswlib(fix: bool) -> int:
 
 
 def glibc_versions(root: Path) -> dict[str, tuple[int, ...]]:
-    """For each ELF file under root: the highest GLIBC_x.y symbol version it needs."""
+    """For each ELF file under root (or root itself): the highest GLIBC_x.y version it needs."""
     found: dict[str, tuple[int, ...]] = {}
-    for path in sorted(root.rglob("*")):
+    for path in [root] if root.is_file() else sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink():
             continue
         with path.open("rb") as f:
@@ -72,16 +72,18 @@ def glibc_versions(root: Path) -> dict[str, tuple[int, ...]]:
         versions = [tuple(int(x) for x in v.split("."))
                     for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", out)]
         if versions:
-            found[str(path.relative_to(root))] = max(versions)
+            found[str(path) if path == root else str(path.relative_to(root))] = max(versions)
     return found
 
 
-def report_glibc(root: Path) -> int:
+def report_glibc(roots: list[Path]) -> int:
     if not shutil.which("objdump"):
         sys.exit("objdump not found (binutils)")
-    found = glibc_versions(root)
+    found: dict[str, tuple[int, ...]] = {}
+    for root in roots:
+        found.update(glibc_versions(root))
     if not found:
-        sys.exit(f"no ELF files needing glibc under {root}")
+        sys.exit(f"no ELF files needing glibc under {', '.join(map(str, roots))}")
     need = max(found.values())
     for name, version in sorted(found.items(), key=lambda kv: kv[1], reverse=True)[:8]:
         print(f"  GLIBC_{'.'.join(map(str, version)):<6} {name}")
@@ -94,12 +96,12 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     h = sub.add_parser("hnswlib", help="check (and --fix) that hnswlib is not a native build")
     h.add_argument("--fix", action="store_true")
-    g = sub.add_parser("glibc", help="lowest glibc the ELF files under DIR need")
-    g.add_argument("dir", type=Path)
+    g = sub.add_parser("glibc", help="lowest glibc the ELF files under the PATHs need")
+    g.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "hnswlib":
         sys.exit(check_hnswlib(args.fix))
-    sys.exit(report_glibc(args.dir))
+    sys.exit(report_glibc(args.paths))
 
 
 if __name__ == "__main__":

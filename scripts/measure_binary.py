@@ -151,7 +151,7 @@ def main() -> None:
         print("glibc:")
         sys.stdout.flush()
         subprocess.run([sys.executable, str(ROOT / "build" / "portable.py"), "glibc",
-                        str(unpacked)], check=False)
+                        str(binary), str(unpacked)], check=False)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
