@@ -9,6 +9,8 @@ from dakera.models import MemoryPolicy
 
 from tests.conftest import LiveServer
 
+pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+
 
 def test_feedback_routes(live_server: LiveServer) -> None:
     client = live_server.client()
