@@ -221,7 +221,15 @@ def service_install(bin_dir: str, unit_dir: str, env_file: str) -> None:
         raise click.ClickException(
             "`service install` installs the one-file binary: run it from the binary "
             "(make binary builds dist/dakera), or follow build/dakera.service by hand")
-    target = Path(bin_dir) / "dakera"
+    try:
+        _install_service(source, Path(bin_dir), Path(unit_dir), Path(env_file))
+    except OSError as exc:
+        raise click.ClickException(f"{exc} (run it with sudo, or choose other paths: "
+                                   "see --help)") from None
+
+
+def _install_service(source: str, bin_dir: Path, unit_dir: Path, env_path: Path) -> None:
+    target = bin_dir / "dakera"
     target.parent.mkdir(parents=True, exist_ok=True)
     if Path(source).resolve() != target.resolve():
         tmp = target.with_name(f".dakera.tmp{os.getpid()}")
@@ -231,13 +239,12 @@ def service_install(bin_dir: str, unit_dir: str, env_file: str) -> None:
         click.echo(f"installed {target}")
     unit = _unit_template()
     unit = unit.replace("ExecStart=/usr/local/bin/dakera serve", f"ExecStart={target} serve")
-    unit = unit.replace("EnvironmentFile=/etc/dakera/dakera.env", f"EnvironmentFile={env_file}")
-    unit_path = Path(unit_dir) / "dakera.service"
+    unit = unit.replace("EnvironmentFile=/etc/dakera/dakera.env", f"EnvironmentFile={env_path}")
+    unit_path = unit_dir / "dakera.service"
     unit_path.parent.mkdir(parents=True, exist_ok=True)
     unit_path.write_text(unit)
     unit_path.chmod(0o644)
     click.echo(f"wrote {unit_path}")
-    env_path = Path(env_file)
     if env_path.exists():
         click.echo(f"kept {env_path}")
     else:

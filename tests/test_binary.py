@@ -264,6 +264,13 @@ def test_service_install(launcher: Path, binary_cache_dir: Path, tmp_path: Path)
     assert again.returncode == 0 and f"kept {env_file}" in again.stdout
     assert key in env_file.read_text()
 
+    # A path it cannot write to: a clean message, no traceback.
+    (tmp_path / "a-file").write_text("")
+    refused = run([str(launcher), "service", "install", "--bin-dir",
+                   str(tmp_path / "a-file" / "bin"), *args[2:]], env, tmp_path)
+    assert refused.returncode == 1 and "Error:" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
 
 # -- the installer --------------------------------------------------------------------------
 
