@@ -15,6 +15,7 @@
  *      child, forward signals, delete the dir when it exits (PyInstaller's own behaviour).
  * Concurrent first starts are safe: each unpacks into its own temp dir and renames it into
  * place; the loser of the rename deletes its copy and runs the winner's.
+ * The server gets DAKERA_EXECUTABLE=<this file> (`dakera service install` copies that file).
  *
  * Payload format (little-endian), written by build/pack.py:
  *   entry:   u8 type (1 dir, 2 file, 3 symlink), u8 method (0 stored, 1 xz), u16 path_len,
