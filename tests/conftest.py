@@ -134,7 +134,7 @@ def target_env(target: str, cache_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def dakera_target(request: pytest.FixtureRequest) -> str:
-    """"source" unless the module is marked both_targets (then each target in turn)."""
+    """The target: "source", or each of TARGETS in turn in a module marked both_targets."""
     return str(getattr(request, "param", "source"))
 
 
