@@ -51,6 +51,7 @@ dist/dakera: $(ONEDIR)/dakera .build/launcher build/pack.py
 
 .build/launcher: build/launcher.c
 	@mkdir -p .build
+	CC=$(CC) build/system-deps.sh
 	$(CC) -O2 -Wall -Wextra -s -o $@ $< $(LZMA_LIBS) -pthread
 
 test: binary ## Set up, build the binary and run every test (end-to-end ones on both builds)
