@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from app.api import create_app
+from app.locking import DataDirLock
 from app.service import MemoryService
 from tests.conftest import API_KEY, ROOT, LiveServer, free_port, make_settings, server_command
 
@@ -176,6 +179,10 @@ def test_http_needs_the_bearer_key(live_server: LiveServer) -> None:
                        headers={**headers, "Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.json()["code"] == "INVALID_API_KEY"
 
+    get = httpx.get(live_server.url + "/mcp", headers={
+        "Accept": "text/event-stream", "Authorization": f"Bearer {API_KEY}"})
+    assert get.status_code == 405 and get.json()["code"] == "METHOD_NOT_ALLOWED"
+
     async def scenario() -> None:
         with pytest.raises(Exception):  # noqa: B017 - the client's own error type
             async with over_http(live_server.url, api_key="nope"):
@@ -301,6 +308,33 @@ def test_stdio_engine_in_process(tmp_path: Path) -> None:
         assert svc.batch_recall("stdio")["total"] == 3
     finally:
         svc.close()
+
+
+def test_stdio_sigterm_closes_the_engine(tmp_path: Path) -> None:
+    """SIGTERM while the host still holds stdin open: writes finished, data dir released."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAKERA_")}
+    env.update(DAKERA_DATA_DIR=str(data), DAKERA_MODELS_DIR=str(ROOT / "models"))
+    log = tmp_path / "mcp.log"
+    with log.open("wb") as errlog:
+        proc = subprocess.Popen([*server_command(), "mcp"], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=errlog, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 60
+            while "loaded in" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "closed" in log.read_text()
+    assert proc.stdout is not None and proc.stdout.read() == b""
+    lock = DataDirLock(data)
+    lock.acquire()  # free again
+    lock.release()
 
 
 def test_stdio_refuses_a_data_dir_in_use(hash_service: MemoryService) -> None:

@@ -11,8 +11,10 @@ it for the life of the app (Litestar's lifespan, which Granian's embedded server
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler, asgi
@@ -21,6 +23,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from app.config import Settings
+from app.errors import MethodNotAllowedError
 from app.mcp.backend import LocalBackend
 from app.mcp.server import build_server
 from app.service import MemoryService
@@ -61,6 +64,11 @@ class McpEndpoint:
         manager = self.manager
 
         async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope.get("method") == "GET":
+                # The server has nothing to push: no SSE stream (the spec's answer is 405),
+                # rather than a stream that stays open and empty.
+                await _refuse_get(send)
+                return
             await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
 
         self.route_handler: ASGIRouteHandler = asgi(PATH, copy_scope=True)(mcp_endpoint)
@@ -69,3 +77,15 @@ class McpEndpoint:
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         async with self.manager.run():
             yield
+
+
+async def _refuse_get(send: Send) -> None:
+    error = MethodNotAllowedError("GET /mcp: this server offers no SSE stream; POST JSON-RPC "
+                                  "messages instead")
+    body = json.dumps(error.envelope()).encode()
+    start: Any = {"type": "http.response.start", "status": error.status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"allow", b"POST, DELETE")]}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
