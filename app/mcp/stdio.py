@@ -125,14 +125,13 @@ async def _exit_on_signal(service: MemoryService | None) -> None:
     (The stdin reader blocks in a worker thread that cannot be cancelled, so the process
     exits directly once the engine is closed.)"""
     try:
-        receiver = anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT)
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("dakera mcp: signal %d, shutting down", signum)
+                if service is not None:
+                    await anyio.to_thread.run_sync(service.close)
+                logging.shutdown()
+                sys.stderr.flush()
+                os._exit(0)
     except NotImplementedError:  # Windows: default signal handling
         return
-    with receiver as signals:
-        async for signum in signals:
-            log.info("dakera mcp: signal %d, shutting down", signum)
-            if service is not None:
-                await anyio.to_thread.run_sync(service.close)
-            logging.shutdown()
-            sys.stderr.flush()
-            os._exit(0)

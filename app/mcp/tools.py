@@ -264,7 +264,8 @@ Returns the stored memory with its id (keep it to forget or correct the memory l
         title="Recall memories",
         description="""\
 Recall an agent's memories most relevant to a query, best first. Matching combines meaning \
-(semantic similarity) and keywords, and important memories rank higher.
+(semantic similarity) and keywords, and important memories rank higher. Each result has a \
+score: higher is better, comparable within one answer only.
 
 Call it before answering anything that may depend on earlier conversations. Query well:
 - Ask a specific question or name the concrete things you need ("which editor theme does \
