@@ -4,8 +4,9 @@ Stateless mode with JSON responses: every POST carries one JSON-RPC message and 
 answer as one JSON body. The tools are request/response (no server-initiated requests, no
 streamed progress), so nothing needs a session: no per-client state lives in the server, a
 restart does not break connected hosts (no "session not found" after it), and no long-lived
-SSE stream holds up a graceful shutdown (GET /mcp is refused with 405). The SDK's session manager still needs its task group running: `lifespan` enters
-it for the life of the app (Litestar's lifespan, which Granian's embedded server runs).
+SSE stream holds up a graceful shutdown (GET /mcp is refused with 405). The SDK's session
+manager still needs its task group running: `lifespan` enters it for the life of the app
+(Litestar's lifespan, which Granian's embedded server runs).
 """
 
 from __future__ import annotations
