@@ -259,6 +259,38 @@ def _install_service(source: str, bin_dir: Path, unit_dir: Path, env_path: Path)
     click.echo("      (it listens on 0.0.0.0:7700; data in /var/lib/dakera)")
 
 
+@main.command("mcp")
+@click.option("--url", envvar=["DAKERA_URL", "DAKERA_API_URL"], default=None,
+              help="Use the dakera server at this URL instead of opening the data dir, e.g. "
+                   "http://127.0.0.1:7700 [env DAKERA_URL or DAKERA_API_URL]. The API key is "
+                   "read from DAKERA_API_KEY.")
+@click.option("--data-dir", envvar="DAKERA_DATA_DIR", default=None,
+              help="The data dir to open when no server URL is given [default: per-user data "
+                   "dir; env DAKERA_DATA_DIR].")
+@click.option("--log-level", envvar="DAKERA_LOG_LEVEL", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Log verbosity; logs go to stderr [default: info; env DAKERA_LOG_LEVEL].")
+def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
+    """Serve the dakera MCP tools over stdio, for hosts that launch a command.
+
+    With a server URL (--url, DAKERA_URL or DAKERA_API_URL) the tools talk to that running
+    server. Without one the engine runs in this process and holds the data dir's lock; if
+    another process holds it, a dakera server on DAKERA_HOST:DAKERA_PORT (default
+    127.0.0.1:7700) is used when one answers there. stdout carries only JSON-RPC.
+    """
+    try:
+        settings = Settings.from_env(data_dir=data_dir, log_level=log_level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    setup_logging(settings.log_level)
+    for noisy in ("mcp", "httpx", "httpcore"):  # per-request chatter, unless debugging
+        if settings.log_level != "debug":
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    from app.mcp.stdio import run
+
+    sys.exit(run(settings, url or None, settings.api_key))
+
+
 @main.command("settings")
 def settings_cmd() -> None:
     """List every setting with its environment variable, default and meaning."""

@@ -18,6 +18,7 @@ from app.api.health import CapabilitiesController, HealthController
 from app.api.lifecycle import FeedbackController, admin_routers
 from app.api.memory import MemoryController
 from app.api.sessions import SessionController
+from app.mcp.http import McpEndpoint
 from app.service import MemoryService
 
 
@@ -34,15 +35,18 @@ def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Lite
         on_startup.append(lambda: service.start())
         on_shutdown.append(lambda: service.close())
 
+    mcp = McpEndpoint(service)  # the MCP tools at /mcp, behind the same Bearer auth
+
     return Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         BatchController, SessionController, AgentController,
-                        FeedbackController, *admin_routers],
+                        FeedbackController, *admin_routers, mcp.route_handler],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
         exception_handlers={Exception: handle},
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        lifespan=[mcp.lifespan],
         request_max_body_size=service.settings.max_body_size,
         openapi_config=OpenAPIConfig(title="dakera", version=__version__, path="/openapi"),
         logging_config=None,

@@ -69,7 +69,7 @@ class MemoryController(Controller):
         out = service.recall(
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,
             min_importance=data.min_importance, tags=data.tags, session_id=data.session_id,
-            routing=data.routing, reinforce=False)
+            routing=data.routing, vector_weight=data.vector_weight, reinforce=False)
         return {"memories": [h.to_dict() for h in out.hits]}
 
     @get("/get/{memory_id:str}", sync_to_thread=True)

@@ -59,6 +59,7 @@ class SearchRequest(msgspec.Struct, kw_only=True):
     tags: list[str] | None = None
     session_id: str | None = None
     routing: str | None = None
+    vector_weight: float | None = None
     rerank: bool | None = None
     lang: str | None = None
 
