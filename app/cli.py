@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
+import secrets
+import shutil
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -49,8 +53,12 @@ def main() -> None:
 @click.option("--log-level", envvar="DAKERA_LOG_LEVEL", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log verbosity [default: info; env DAKERA_LOG_LEVEL].")
+@click.option("--get", "get_path", metavar="PATH", default=None,
+              help="Answer one GET request for PATH in-process (no port is opened), print "
+                   "the response body and exit: 0 for a 2xx/3xx status, 1 otherwise. "
+                   "A smoke test, e.g. --get /health/ready.")
 def serve(host: str | None, port: int | None, data_dir: str | None,
-          log_level: str | None) -> None:
+          log_level: str | None, get_path: str | None) -> None:
     """Run the memory server (HTTP API on one port).
 
     Every request but the health probes needs `Authorization: Bearer $DAKERA_API_KEY`.
@@ -63,6 +71,10 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
         raise click.UsageError(str(exc)) from None
     setup_logging(settings.log_level)
     log = logging.getLogger("dakera")
+    if get_path is not None:
+        if not get_path.startswith("/"):
+            raise click.UsageError(f"--get takes a path starting with '/', not {get_path!r}")
+        sys.exit(_get_once(settings, get_path))
     if not settings.api_key:
         if not is_loopback(settings.host):
             raise click.UsageError(
@@ -123,6 +135,160 @@ async def _serve(settings: Settings) -> int:
         watcher.cancel()
         await asyncio.to_thread(service.close)
     return exit_code
+
+
+def _get_once(settings: Settings, target: str) -> int:
+    """Start the service, send one GET through the ASGI app in this process, print the body."""
+    from app.api import create_app
+    from app.service import MemoryService
+
+    service = MemoryService(settings)
+    try:
+        service.start(wait=True)
+    except Exception as exc:
+        logging.getLogger("dakera").error("cannot serve: %s", exc)
+        return 1
+    try:
+        app = create_app(service, manage_lifecycle=False)
+        status, body = asyncio.run(_asgi_get(app, target, settings))
+    finally:
+        service.close()
+    click.echo(body.decode("utf-8", "replace"))
+    return 0 if status < 400 else 1
+
+
+async def _asgi_get(app: Any, target: str, settings: Settings) -> tuple[int, bytes]:
+    from urllib.parse import unquote
+
+    path, _, query = target.partition("?")
+    headers = [(b"host", f"{settings.host}:{settings.port}".encode())]
+    if settings.api_key:
+        headers.append((b"authorization", f"Bearer {settings.api_key}".encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": "GET", "scheme": "http", "path": unquote(path),
+             "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 0),
+             "server": (settings.host, settings.port)}
+    status = 500
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+@main.group()
+def service() -> None:
+    """Run dakera as a systemd service (Linux, one-file binary)."""
+
+
+def _unit_template() -> str:
+    bundled = getattr(sys, "_MEIPASS", None)  # inside the binary: share/dakera.service
+    candidates = [Path(bundled) / "share" / "dakera.service"] if bundled else []
+    candidates.append(Path(__file__).resolve().parent.parent / "build" / "dakera.service")
+    for path in candidates:
+        if path.is_file():
+            return path.read_text()
+    raise click.ClickException("the unit file (build/dakera.service) is not available here")
+
+
+@service.command("install")
+@click.option("--bin-dir", default="/usr/local/bin", show_default=True,
+              help="Where to copy this binary; the unit runs it from there.")
+@click.option("--unit-dir", default="/etc/systemd/system", show_default=True,
+              help="Where to write dakera.service.")
+@click.option("--env-file", default="/etc/dakera/dakera.env", show_default=True,
+              help="Environment file with DAKERA_API_KEY; created (mode 0600, random key) "
+                   "when missing, kept otherwise.")
+def service_install(bin_dir: str, unit_dir: str, env_file: str) -> None:
+    """Install the binary, the systemd unit and a key file (run it with sudo).
+
+    Then: systemctl daemon-reload && systemctl enable --now dakera
+    """
+    # The one-file binary runs from its unpack cache and names its own file here.
+    source = os.environ.get("DAKERA_EXECUTABLE") or (
+        sys.executable if getattr(sys, "frozen", False) else None)
+    if not source or not Path(source).is_file():
+        raise click.ClickException(
+            "`service install` installs the one-file binary: run it from the binary "
+            "(make binary builds dist/dakera), or follow build/dakera.service by hand")
+    try:
+        _install_service(source, Path(bin_dir), Path(unit_dir), Path(env_file))
+    except OSError as exc:
+        raise click.ClickException(f"{exc} (run it with sudo, or choose other paths: "
+                                   "see --help)") from None
+
+
+def _install_service(source: str, bin_dir: Path, unit_dir: Path, env_path: Path) -> None:
+    target = bin_dir / "dakera"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(source).resolve() != target.resolve():
+        tmp = target.with_name(f".dakera.tmp{os.getpid()}")
+        shutil.copyfile(source, tmp)
+        tmp.chmod(0o755)
+        tmp.replace(target)  # atomic, and fine while an old version runs
+        click.echo(f"installed {target}")
+    unit = _unit_template()
+    unit = unit.replace("ExecStart=/usr/local/bin/dakera serve", f"ExecStart={target} serve")
+    unit = unit.replace("EnvironmentFile=/etc/dakera/dakera.env", f"EnvironmentFile={env_path}")
+    unit_path = unit_dir / "dakera.service"
+    unit_path.parent.mkdir(parents=True, exist_ok=True)
+    unit_path.write_text(unit)
+    unit_path.chmod(0o644)
+    click.echo(f"wrote {unit_path}")
+    if env_path.exists():
+        click.echo(f"kept {env_path}")
+    else:
+        env_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("# dakera settings (see `dakera settings`); clients send this key as\n"
+                    "# 'Authorization: Bearer <key>'.\n"
+                    f"DAKERA_API_KEY={secrets.token_hex(32)}\n")
+        click.echo(f"wrote {env_path} with a new random DAKERA_API_KEY")
+    click.echo("next: systemctl daemon-reload && systemctl enable --now dakera")
+    click.echo("      (it listens on 0.0.0.0:7700; data in /var/lib/dakera)")
+
+
+@main.command("mcp")
+@click.option("--url", envvar=["DAKERA_URL", "DAKERA_API_URL"], default=None,
+              help="Use the dakera server at this URL instead of opening the data dir, e.g. "
+                   "http://127.0.0.1:7700 [env DAKERA_URL or DAKERA_API_URL]. The API key is "
+                   "read from DAKERA_API_KEY.")
+@click.option("--data-dir", envvar="DAKERA_DATA_DIR", default=None,
+              help="The data dir to open when no server URL is given [default: per-user data "
+                   "dir; env DAKERA_DATA_DIR].")
+@click.option("--log-level", envvar="DAKERA_LOG_LEVEL", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Log verbosity; logs go to stderr [default: info; env DAKERA_LOG_LEVEL].")
+def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
+    """Serve the dakera MCP tools over stdio, for hosts that launch a command.
+
+    With a server URL (--url, DAKERA_URL or DAKERA_API_URL) the tools talk to that running
+    server. Without one the engine runs in this process and holds the data dir's lock; if
+    another process holds it, a dakera server on DAKERA_HOST:DAKERA_PORT (default
+    127.0.0.1:7700) is used when one answers there. stdout carries only JSON-RPC.
+    """
+    try:
+        settings = Settings.from_env(data_dir=data_dir, log_level=log_level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    setup_logging(settings.log_level)
+    for noisy in ("mcp", "httpx", "httpcore"):  # per-request chatter, unless debugging
+        if settings.log_level != "debug":
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    from app.mcp.stdio import run
+
+    sys.exit(run(settings, url or None, settings.api_key))
 
 
 @main.command("settings")

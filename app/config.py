@@ -100,6 +100,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("index_save_interval", ("DAKERA_INDEX_SAVE_INTERVAL_SECS",), 300,
             "Seconds between saves of changed vector indexes (they are also saved on shutdown).",
             int),
+    Setting("session_idle_timeout", ("DAKERA_SESSION_IDLE_TIMEOUT_SECS",), 14_400,
+            "Seconds of inactivity after which a session ends (ended_reason idle); 0 = never. "
+            "A session may set its own at start.", int),
+    Setting("decay_strategy", ("DAKERA_DECAY_STRATEGY",), "exponential",
+            "How importance fades: exponential, linear or step.", str),
+    Setting("decay_half_life_hours", ("DAKERA_DECAY_HALF_LIFE_HOURS",), 168.0,
+            "Hours for an episodic memory's importance to halve (types decay at their own "
+            "speed: working 3x, episodic 1x, semantic 0.5x, procedural 0.3x).", float),
+    Setting("decay_interval", ("DAKERA_DECAY_INTERVAL_SECS",), 3600,
+            "Seconds between background decay passes (0 turns decay off).", int),
+    Setting("decay_min_importance", ("DAKERA_DECAY_MIN_IMPORTANCE",), 0.01,
+            "The floor: a memory whose importance decays below it is deleted (or kept).",
+            float),
+    Setting("decay_delete_below_floor", ("DAKERA_DECAY_DELETE_BELOW_FLOOR",), True,
+            "Delete memories that decay below the floor (false keeps them).", _bool),
+    Setting("dedup_on_store", ("DAKERA_DEDUP_ON_STORE",), True,
+            "Merge a stored memory into an existing near-identical one of the same agent and "
+            "type (default for agents without their own memory policy).", _bool),
+    Setting("dedup_threshold", ("DAKERA_DEDUP_THRESHOLD",), 0.95,
+            "Cosine similarity at or above which two memories are duplicates.", float),
+    Setting("dedup_memory_types", ("DAKERA_DEDUP_MEMORY_TYPES",), "semantic,procedural",
+            "Comma-separated memory types deduplicated on store (episodic memories are events "
+            "and are kept by default)."),
+    Setting("dedup_retention_hours", ("DAKERA_DEDUP_RETENTION_HOURS",), 720,
+            "How long a merged duplicate stays restorable.", int),
     Setting("sqlite_synchronous", ("DAKERA_SQLITE_SYNCHRONOUS",), "full",
             "SQLite synchronous mode: full (survives power loss) or normal (survives crashes)."),
 )
@@ -131,6 +156,16 @@ class Settings:
     hnsw_ef: int
     exact_search_limit: int
     index_save_interval: int
+    session_idle_timeout: int
+    decay_strategy: str
+    decay_half_life_hours: float
+    decay_interval: int
+    decay_min_importance: float
+    decay_delete_below_floor: bool
+    dedup_on_store: bool
+    dedup_threshold: float
+    dedup_memory_types: str
+    dedup_retention_hours: int
     sqlite_synchronous: str
 
     @classmethod

@@ -27,8 +27,13 @@ class Memory:
     event_time: int | None = None
     rowid: int = 0  # internal label: SQLite rowid, also the vector index label
 
-    def to_dict(self) -> dict[str, Any]:
-        """The Dakera {Memory} object as clients read it."""
+    def to_dict(self, preview_chars: int | None = None) -> dict[str, Any]:
+        """The Dakera {Memory} object as clients read it; with `preview_chars` (listings)
+        the content is cut to that many characters and its full length reported."""
+        if preview_chars is not None:
+            return {**self.to_dict(), "content": self.content[:preview_chars],
+                    "content_len": len(self.content),
+                    "content_truncated": len(self.content) > preview_chars}
         return {
             "id": self.id,
             "agent_id": self.agent_id,
@@ -50,6 +55,62 @@ class Memory:
     def effective_time(self) -> int:
         """When the remembered event happened: event_time if given, else ingest time."""
         return self.event_time if self.event_time is not None else self.created_at
+
+
+DECAY_STRATEGIES = ("exponential", "linear", "step")
+
+
+@dataclass(slots=True)
+class DecayPolicy:
+    """How importance fades. Each pass, a memory loses importance for the time since its
+    last decay or reinforcement, at `half_life_hours` scaled by its speed: its type's speed,
+    x never_accessed_multiplier if never recalled, / (1 + usage_shield * ln(1 + accesses))
+    once used, x flag_multiplier once after a `flag` feedback."""
+
+    strategy: str = "exponential"
+    half_life_hours: float = 168.0
+    min_importance: float = 0.01  # the floor: below it a memory is deleted (or kept)
+    delete_below_floor: bool = True
+    type_speeds: dict[str, float] = field(default_factory=lambda: {
+        "working": 3.0, "episodic": 1.0, "semantic": 0.5, "procedural": 0.3})
+    never_accessed_multiplier: float = 1.5
+    usage_shield: float = 0.5
+    flag_multiplier: float = 2.0
+    access_boost: float = 0.05  # relative importance gain of one recall hit
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    agent_id: str
+    started_at: int
+    last_activity_at: int
+    ended_at: int | None = None
+    ended_reason: str | None = None  # "client" or "idle"
+    idle_timeout_secs: int | None = None  # None: the server's default applies
+    metadata: dict[str, Any] | None = None
+    summary: str | None = None
+    memory_count: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.id,
+            "agent_id": self.agent_id,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "metadata": self.metadata,
+            "summary": self.summary,
+            "memory_count": self.memory_count,
+            "last_activity_at": self.last_activity_at,
+            "ended_reason": self.ended_reason,
+            "idle_since": self.last_activity_at if self.ended_reason == "idle" else None,
+            "idle_timeout_secs": self.idle_timeout_secs,
+        }
 
 
 @dataclass(slots=True)

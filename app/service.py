@@ -6,6 +6,7 @@ thread, keeps the vector indexes in step after each commit, and recalls through 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -22,7 +23,7 @@ import numpy as np
 from app import __version__, validate
 from app.access import AccessLog
 from app.config import Settings
-from app.embed import Embedder, load_embedder
+from app.embed import Embedder, Preset, load_embedder, resolve
 from app.errors import (
     ConflictError,
     DakeraError,
@@ -34,7 +35,12 @@ from app.locking import DataDirLock
 from app.models import BatchFilter, Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
 from app.recall import IndexRegistry, RecallEngine, RecallParams
 from app.recall.query import index_context
+from app.service_lifecycle import Lifecycle
+from app.service_sessions import SessionsAndAgents
 from app.store import MemoryRow, Store
+from app.store import lifecycle as lc
+from app.store import sessions as session_store
+from app.text import normal_hash
 
 log = logging.getLogger("dakera.service")
 
@@ -46,8 +52,15 @@ NEIGHBORHOOD_MODES = ("inline", "separate", "off")
 
 @dataclass
 class StoreResult:
-    memory: Memory
+    memories: list[Memory]
     embedding_ms: float
+    session_states: dict[str, str] = field(default_factory=dict)  # session id -> state
+    # position in the request -> id of the duplicate merged into memories[position]
+    duplicates: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def memory(self) -> Memory:
+        return self.memories[0]
 
 
 @dataclass
@@ -73,7 +86,7 @@ def new_memory_id() -> str:
     return "mem_" + uuid.uuid4().hex
 
 
-class MemoryService:
+class MemoryService(SessionsAndAgents, Lifecycle):
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
@@ -133,9 +146,9 @@ class MemoryService:
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
                      embedder.model_id, t1 - t0, s.db_path, len(indexes.stats()),
                      time.perf_counter() - t1)
-            self._access = AccessLog(lambda hits, now: store.writer.submit(
-                partial(store.touch_job, hits=hits, now=now)))
-            self._saver = threading.Thread(target=self._save_loop, name="dakera-index-saver",
+            self._access = AccessLog(lambda hits, now: store.writer.submit(partial(
+                lc.reinforce_job, hits=hits, now=now, boost=self.decay_policy().access_boost)))
+            self._saver = threading.Thread(target=self._maintenance_loop, name="dakera-maintenance",
                                            daemon=True)
             self._saver.start()
             self._ready.set()
@@ -169,6 +182,18 @@ class MemoryService:
             log.info("closed %s", self._store.path)
         self._lock.release()
 
+    def compact_indexes(self) -> int:
+        """Rebuild vector indexes left mostly empty by deletions."""
+        _, indexes, _, _ = self._parts()
+        return indexes.compact()
+
+    def flush_access(self) -> None:
+        """Write pending recall statistics (and their reinforcement) now."""
+        if self._access is not None:
+            self._access.flush()
+            if self._store is not None:
+                self._store.writer.run(lambda conn: None)
+
     def save_indexes(self) -> int:
         """Save changed indexes, then drop the log entries they now contain."""
         store, indexes = self._store, self._indexes
@@ -179,13 +204,28 @@ class MemoryService:
             store.writer.run(partial(store.trim_index_log_job, agent_id=agent_id, upto_seq=seq))
         return len(saved)
 
-    def _save_loop(self) -> None:
-        interval = max(1, self.settings.index_save_interval)
-        while not self._closed.wait(interval):
-            try:
-                self.save_indexes()
-            except Exception:
-                log.exception("saving indexes failed")
+    def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
+        """(name, interval in seconds, task) run by the maintenance thread."""
+        tasks: list[tuple[str, float, Callable[[], object]]] = [
+            ("save indexes", max(1, self.settings.index_save_interval), self.save_indexes),
+            ("end idle sessions", 60, self.expire_idle_sessions),
+            ("remove expired memories", 60, self.purge_expired),
+            ("compact indexes", 60, self.compact_indexes)]
+        if self.settings.decay_interval > 0:
+            tasks.append(("decay", self.settings.decay_interval, self.run_decay))
+        return tasks
+
+    def _maintenance_loop(self) -> None:
+        tasks = self.maintenance_tasks()
+        due = {name: time.monotonic() + interval for name, interval, _ in tasks}
+        while not self._closed.wait(max(0.1, min(due.values()) - time.monotonic())):
+            for name, interval, task in tasks:
+                if time.monotonic() >= due[name]:
+                    try:
+                        task()
+                    except Exception:
+                        log.exception("%s failed", name)
+                    due[name] = time.monotonic() + interval
 
     def _parts(self) -> tuple[Store, IndexRegistry, RecallEngine, Embedder]:
         if not self._ready.is_set():
@@ -194,6 +234,9 @@ class MemoryService:
             raise ServiceUnavailableError("loading models", retry_after=1)
         assert self._store and self._indexes and self._engine and self._embedder
         return self._store, self._indexes, self._engine, self._embedder
+
+    def embedder_preset(self) -> Preset:
+        return resolve(self.settings.embedding_model)
 
     def now(self) -> int:
         return int(self.clock())
@@ -230,10 +273,9 @@ class MemoryService:
                                  session_id=session_id, ttl_seconds=ttl_seconds,
                                  expires_at=expires_at, event_time=event_time,
                                  memory_id=memory_id)
-        stored, embed_ms = self._insert([new])
-        return StoreResult(stored[0], embed_ms)
+        return self._insert([new])
 
-    def store_batch(self, agent_id: Any, items: Any) -> tuple[list[Memory], float]:
+    def store_batch(self, agent_id: Any, items: Any) -> StoreResult:
         """Store 1-1000 memories in one embedding pass and one transaction: all or none."""
         agent = validate.agent_id(agent_id)
         if not isinstance(items, list) or not 1 <= len(items) <= validate.MAX_BATCH:
@@ -331,13 +373,17 @@ class MemoryService:
             id=None if memory_id is None else validate.memory_id(memory_id),
         )
 
-    def _insert(self, items: list[NewMemory]) -> tuple[list[Memory], float]:
+    def _insert(self, items: list[NewMemory], *, dedup: bool = True) -> StoreResult:
+        """Embed once, then in one transaction: merge each duplicate into the memory it
+        repeats (per the agent's policy; custom ids are never merged) or insert it, and
+        record session activity. The index is updated after the commit."""
         store, indexes, _, embedder = self._parts()
         now = self.now()
         t0 = time.perf_counter()
         vectors = embedder.embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         rows = []
+        sessions: dict[str, set[str]] = {}
         for new, vector in zip(items, vectors, strict=True):
             expires = new.expires_at
             if expires is None and new.ttl_seconds is not None:
@@ -349,19 +395,51 @@ class MemoryService:
                 updated_at=now, last_accessed_at=now, access_count=0,
                 ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
             rows.append(MemoryRow(memory, vector, content_hash(new.content),
-                                  index_context(memory)))
+                                  index_context(memory), normal_hash(new.content)))
+            if new.session_id is not None:
+                sessions.setdefault(new.agent_id, set()).add(new.session_id)
+        policies = {a: self.memory_policy(a) for a in {m.agent_id for m in items}} if dedup else {}
+        retention = self.settings.dedup_retention_hours * 3600
 
-        def after(result: tuple[list[Memory], int]) -> None:
-            memories, seq = result
-            by_agent: dict[str, list[int]] = {}
-            for i, m in enumerate(memories):
-                by_agent.setdefault(m.agent_id, []).append(i)
-            for agent, positions in by_agent.items():
-                indexes.added(agent, [memories[i].rowid for i in positions],
-                              vectors[positions], seq)
+        def job(conn: Any) -> tuple[list[Memory], list[int], int, dict[str, str],
+                                    dict[int, str]]:
+            out: list[Memory] = []
+            added: list[int] = []
+            duplicates: dict[int, str] = {}
+            inserted: list[tuple[np.ndarray, int, str, str]] = []
+            seq = 0
+            for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
+                m = row.memory
+                survivor = None
+                if dedup and new.id is None:
+                    survivor = self.find_duplicate(conn, row, policies[m.agent_id], inserted)
+                if survivor is None:
+                    seq = store.insert_one(conn, row)
+                    inserted.append((row.vector, m.rowid, m.memory_type, m.content))
+                    out.append(m)
+                    added.append(pos)
+                    continue
+                lc.merge_duplicate_job(conn, survivor, m.importance, m.tags, now)
+                kept = store.memory_job(conn, survivor)
+                saved = {**dataclasses.asdict(new), "id": m.id}
+                lc.trash_job(conn, m.agent_id, m.id, kept.id, saved, now, retention)
+                out.append(kept)
+                duplicates[pos] = m.id
+            states: dict[str, str] = {}
+            for agent, ids in sessions.items():
+                states.update(session_store.activity_job(
+                    conn, agent, ids, now, self.settings.session_idle_timeout))
+            return out, added, seq, states, duplicates
+
+        def after(result: tuple[list[Memory], list[int], int, dict[str, str],
+                                dict[int, str]]) -> None:
+            memories, added, seq, _, _ = result
+            if added:
+                agent = memories[added[0]].agent_id
+                indexes.added(agent, [memories[i].rowid for i in added], vectors[added], seq)
 
         try:
-            memories, _ = store.writer.run(lambda conn: store.insert_job(conn, rows), after)
+            memories, _, _, states, duplicates = store.writer.run(job, after)
         except DakeraError:
             raise
         except Exception as exc:
@@ -369,12 +447,16 @@ class MemoryService:
                 raise ConflictError("a memory with this id already exists for this agent"
                                     ) from None
             raise
-        return memories, embed_ms
+        return StoreResult(memories, embed_ms, states, duplicates)
 
     def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
                metadata: Any = None, memory_type: Any = None, importance: Any = None,
-               tags: Any = None) -> Memory:
+               tags: Any = None, ttl_seconds: Any = None, expires_at: Any = None) -> Memory:
+        """Change the given fields; new content is re-embedded. A new ttl_seconds counts
+        from now; expires_at wins over it."""
         agent = validate.agent_id(agent_id)
+        ttl = validate.ttl_seconds(ttl_seconds)
+        expiry = validate.unix_seconds(expires_at, "expires_at")
         patch = MemoryPatch(
             content=None if content is None else validate.content(
                 content, self.settings.max_content_bytes),
@@ -394,6 +476,10 @@ class MemoryService:
             memory.importance = patch.importance
         if patch.tags is not None:
             memory.tags = patch.tags
+        if ttl is not None:
+            memory.ttl_seconds, memory.expires_at = ttl, self.now() + ttl
+        if expiry is not None:
+            memory.expires_at = expiry
         row = None
         if patch.content is not None and patch.content != memory.content:
             memory.content = patch.content
@@ -405,7 +491,14 @@ class MemoryService:
             if row is not None:
                 indexes.added(agent, [memory.rowid], row.vector[None, :], seq)
 
-        store.writer.run(lambda conn: store.update_job(conn, memory, row), after)
+        def job(conn: Any) -> int:
+            seq = store.update_job(conn, memory, row)
+            if memory.session_id is not None:
+                session_store.activity_job(conn, agent, {memory.session_id}, memory.updated_at,
+                                           self.settings.session_idle_timeout)
+            return seq
+
+        store.writer.run(job, after)
         return memory
 
     def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
@@ -484,6 +577,8 @@ class MemoryService:
         now = self.now()
         result = engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
                                vector_weight=weight, neighborhood=mode != "off")
+        if filters.session_id is not None:
+            self.record_session_activity(agent, {filters.session_id}, wait=False)
         if reinforce and result.hits and self._access is not None:
             self._access.record([h.memory.rowid for h in result.hits], now)
             for h in result.hits:

@@ -194,3 +194,15 @@ def limit(value: Any, maximum: int, field: str = "limit") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise ValidationError(f"'{field}' must be an integer between 1 and {maximum}")
     return value
+
+
+def offset(value: Any, field: str = "offset") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"'{field}' must be a non-negative integer")
+    return value
+
+
+def preview_chars(value: Any, field: str = "content_preview_chars") -> int | None:
+    if value is None:
+        return None
+    return limit(value, 10_000, field)

@@ -1,8 +1,11 @@
 """Fixtures: real temp databases, real services, and a real server on a loopback port.
 
-`DAKERA_TEST_COMMAND` points the live-server fixture at another build of the server (for
-example the frozen binary: `DAKERA_TEST_COMMAND=dist/dakera`); by default it runs
-`python -m app` from this checkout.
+Two targets can serve the live-server fixtures: "source" runs `python -m app` from this
+checkout (or `DAKERA_TEST_COMMAND`), "binary" runs the frozen one-file build named by
+`DAKERA_TEST_BINARY` (`make test` builds dist/dakera and sets it). A test module opts into
+both with `pytestmark = pytest.mark.both_targets`: each of its tests then runs once per
+target (ids `[source]` and `[binary]`); the binary runs are skipped when no binary is named.
+Modules without the marker run against the source tree only.
 """
 
 from __future__ import annotations
@@ -32,6 +35,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Clock:
+    """An injectable clock: tests move `now` instead of sleeping."""
+
+    def __init__(self, start: float = 1_760_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def counts_of(data_dir: Path) -> tuple[int, ...]:
+    """Row counts of memories, their FTS rows, their vectors and the index log."""
+    from app.store.db import connect
+
+    conn = connect(data_dir / "dakera.db", readonly=True)
+    try:
+        return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                     for table in ("memories", "memories_fts", "memory_vectors", "index_log"))
+    finally:
+        conn.close()
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings.from_env(env={}, data_dir=str(data_dir), **overrides)
 
@@ -54,22 +84,85 @@ def service(tmp_path: Path) -> Iterator[MemoryService]:
     svc.close()
 
 
-def server_command() -> list[str]:
+TARGETS = ("source", "binary")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_targets: run the module's tests against the source tree and against "
+        "the frozen binary (DAKERA_TEST_BINARY)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("dakera_target" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("both_targets")):
+        metafunc.parametrize("dakera_target", TARGETS, indirect=True, scope="module")
+
+
+def binary_path() -> Path | None:
+    """The frozen binary under test, if one is named (make test names dist/dakera)."""
+    value = os.environ.get("DAKERA_TEST_BINARY")
+    if not value:
+        return None
+    path = Path(value).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"DAKERA_TEST_BINARY={value}: no such file (run make binary)")
+    return path
+
+
+def server_command(target: str = "source") -> list[str]:
+    """The `dakera` command of a target (append a subcommand: ["serve"], ["--version"])."""
+    if target == "binary":
+        path = binary_path()
+        if path is None:
+            pytest.skip("no frozen binary under test: `make test` builds one and sets "
+                        "DAKERA_TEST_BINARY=dist/dakera")
+        return [str(path)]
     custom = os.environ.get("DAKERA_TEST_COMMAND")
     if custom:
         return shlex.split(custom)
     return [sys.executable, "-m", "app"]
 
 
+def target_env(target: str, cache_dir: Path) -> dict[str, str]:
+    """Environment for a target: the source tree reads this checkout's models/; the binary
+    uses the model it bundles and unpacks itself into cache_dir."""
+    if target == "binary":
+        return {"DAKERA_CACHE_DIR": str(cache_dir)}
+    return {"DAKERA_MODELS_DIR": str(ROOT / "models")}
+
+
+@pytest.fixture(scope="module")
+def dakera_target(request: pytest.FixtureRequest) -> str:
+    """The target: "source", or each of TARGETS in turn in a module marked both_targets."""
+    return str(getattr(request, "param", "source"))
+
+
+@pytest.fixture(scope="session")
+def binary_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One unpack cache for the binary per test session: the first start unpacks it."""
+    return tmp_path_factory.mktemp("binary-cache")
+
+
+@pytest.fixture(scope="module")
+def dakera_command(dakera_target: str, binary_cache_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """(command, extra environment) that runs `dakera` for the module's target."""
+    return server_command(dakera_target), target_env(dakera_target, binary_cache_dir)
+
+
 class LiveServer:
     """`dakera serve` in a subprocess on a free loopback port."""
 
     def __init__(self, data_dir: Path, api_key: str | None = API_KEY,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None,
+                 command: tuple[list[str], dict[str, str]] | None = None) -> None:
         self.data_dir = data_dir
         self.api_key = api_key
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        if command is None:  # the source tree
+            command = (server_command(), target_env("source", data_dir))
+        self.command, self.target_env = command
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
@@ -77,11 +170,11 @@ class LiveServer:
     def start(self, timeout: float = 60.0) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DAKERA_")}
         env.update({"DAKERA_PORT": str(self.port), "DAKERA_DATA_DIR": str(self.data_dir),
-                    "DAKERA_MODELS_DIR": str(ROOT / "models"), **self.extra_env})
+                    **self.target_env, **self.extra_env})
         if self.api_key:
             env["DAKERA_API_KEY"] = self.api_key
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([*server_command(), "serve"], env=env, stdout=self._log,
+        self.proc = subprocess.Popen([*self.command, "serve"], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -124,18 +217,21 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server per test module (starting it costs a model load)."""
-    server = LiveServer(tmp_path_factory.mktemp("live") / "data").start()
+def live_server(tmp_path_factory: pytest.TempPathFactory,
+                dakera_command: tuple[list[str], dict[str, str]]) -> Iterator[LiveServer]:
+    """One server per test module and target (starting it costs a model load)."""
+    server = LiveServer(tmp_path_factory.mktemp("live") / "data",
+                        command=dakera_command).start()
     yield server
     if server.proc and server.proc.poll() is None:
         server.stop()
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+def fresh_server(tmp_path: Path,
+                 dakera_command: tuple[list[str], dict[str, str]]) -> Iterator[LiveServer]:
     """A server of its own, for tests that restart or kill it."""
-    server = LiveServer(tmp_path / "data")
+    server = LiveServer(tmp_path / "data", command=dakera_command)
     yield server
     if server.proc and server.proc.poll() is None:
         server.kill()

@@ -9,19 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app.store.db import connect
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, counts_of
+
+pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
 
 AGENT = "agent-bad-input"
-
-
-def counts(data_dir: Path) -> tuple[int, ...]:
-    conn = connect(data_dir / "dakera.db", readonly=True)
-    try:
-        return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                     for table in ("memories", "memories_fts", "memory_vectors", "index_log"))
-    finally:
-        conn.close()
 
 
 def assert_envelope(response: httpx.Response, status: int, code: str | None = None) -> dict:
@@ -72,22 +64,22 @@ STORE_CASES: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize("case, body, field", STORE_CASES, ids=[c[0] for c in STORE_CASES])
 def test_bad_store_is_refused_whole(live_server: LiveServer, case: str, body: Any,
                                     field: str) -> None:
-    before = counts(live_server.data_dir)
+    before = counts_of(live_server.data_dir)
     with live_server.http() as http:
         error = assert_envelope(http.post("/v1/memory/store", json=body), 400, "INVALID_REQUEST")
     assert field in error["error"], error
-    assert counts(live_server.data_dir) == before
+    assert counts_of(live_server.data_dir) == before
 
 
 def test_malformed_json_and_invalid_utf8(live_server: LiveServer) -> None:
-    before = counts(live_server.data_dir)
+    before = counts_of(live_server.data_dir)
     with live_server.http() as http:
         for raw in (b'{"agent_id": "a", "content": ', b"not json", b"",
                     b'{"agent_id": "a", "content": "\xff\xfe bad utf-8"}'):
             r = http.post("/v1/memory/store", content=raw,
                           headers={"Content-Type": "application/json"})
             assert_envelope(r, 400, "INVALID_REQUEST")
-    assert counts(live_server.data_dir) == before
+    assert counts_of(live_server.data_dir) == before
 
 
 @pytest.mark.parametrize("query", [
@@ -127,7 +119,7 @@ def test_update_and_forget_errors(live_server: LiveServer) -> None:
     with live_server.http() as http:
         mid = http.post("/v1/memory/store", json={"agent_id": AGENT, "content": "keep me"}
                         ).json()["memory"]["id"]
-        before = counts(live_server.data_dir)
+        before = counts_of(live_server.data_dir)
         assert_envelope(http.put(f"/v1/memory/update/{mid}", json={"content": "x"}), 400)
         assert_envelope(http.put(f"/v1/memory/update/{mid}", params={"agent_id": AGENT},
                                  json={"content": ""}), 400)
@@ -136,7 +128,7 @@ def test_update_and_forget_errors(live_server: LiveServer) -> None:
         assert_envelope(http.post("/v1/memory/forget", json={"agent_id": AGENT}), 400)
         assert_envelope(http.post("/v1/memory/forget",
                                   json={"agent_id": AGENT, "memory_ids": "all"}), 400)
-        assert counts(live_server.data_dir) == before
+        assert counts_of(live_server.data_dir) == before
         assert http.get(f"/v1/memory/get/{mid}", params={"agent_id": AGENT}
                         ).json()["content"] == "keep me"
 

@@ -17,6 +17,8 @@ from app.store import Store
 from app.store.db import connect
 from tests.conftest import LiveServer, make_settings
 
+pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+
 TEXTS = [f"Fact number {i}: the {w} is kept in drawer {i % 7}" for i, w in
          enumerate(["stapler", "passport", "charger", "torch", "receipt", "spare key"] * 5)]
 
@@ -132,3 +134,24 @@ def test_a_damaged_index_is_rebuilt(fresh_server: LiveServer, damage: str) -> No
     for mid, text in zip(ids, TEXTS, strict=True):
         assert mid in [m.id for m in client.recall("agent-idx", text, top_k=3).memories]
     fresh_server.stop()
+
+
+def test_compaction_keeps_the_index_in_step(tmp_path: Path) -> None:
+    svc = MemoryService(make_settings(tmp_path, decay_interval=0))
+    svc.start(wait=True)
+    try:
+        texts = [f"item {i} of the inventory: {w}" for i, w in
+                 enumerate(["bolt", "nut", "washer", "screw", "rivet"] * 600)]
+        ids = [m.id for i in range(0, 3000, 1000) for m in
+               svc.store_batch("a", [{"content": t} for t in texts[i:i + 1000]]).memories]
+        for i in range(0, 2500, 500):
+            svc.forget("a", memory_ids=ids[i:i + 500])
+        assert svc.compact_indexes() == 1
+        assert svc.compact_indexes() == 0
+        svc.store("a", "a new item stored after compaction: gasket")
+        assert svc.index_counts() == {"a": 501}
+        hits = svc.recall("a", texts[2999], top_k=1, routing="vector").hits
+        assert hits[0].memory.content == texts[2999]
+        assert svc.recall("a", "gasket", top_k=1).hits[0].memory.content.endswith("gasket")
+    finally:
+        svc.close()

@@ -26,7 +26,7 @@ def store_trip(svc: MemoryService) -> list[str]:
     items = [{"content": c, "session_id": "trip", "event_time": T0 + dt} for c, dt in TURNS]
     items.append({"content": "Ann: unrelated note about taxes", "session_id": "other",
                   "event_time": T0 + 90})
-    return [m.id for m in svc.store_batch("a", items)[0]]
+    return [m.id for m in svc.store_batch("a", items).memories]
 
 
 @pytest.fixture

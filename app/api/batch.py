@@ -21,15 +21,17 @@ class BatchController(Controller):
 
     @post("/store/batch", status_code=200, sync_to_thread=True)
     def store_batch(self, data: JSONBody[BatchStoreRequest], service: Service) -> dict[str, Any]:
-        memories, embed_ms = service.store_batch(
-            data.agent_id, [as_dict(item) for item in data.memories])
+        result = service.store_batch(data.agent_id, [as_dict(item) for item in data.memories])
         return {
             "stored": [{"id": m.id, "content": m.content, "agent_id": m.agent_id,
-                        "tags": m.tags, "importance": m.importance,
-                        "created_at": m.created_at} for m in memories],
-            "stored_count": len(memories),
-            "total_embedding_time_ms": round(embed_ms),
-            "ended_sessions": [],
+                        "tags": m.tags, "importance": m.importance, "created_at": m.created_at,
+                        **({"deduplicated": True, "duplicate_id": result.duplicates[i]}
+                           if i in result.duplicates else {})}
+                       for i, m in enumerate(result.memories)],
+            "stored_count": len(result.memories),
+            "total_embedding_time_ms": round(result.embedding_ms),
+            "ended_sessions": sorted(sid for sid, state in result.session_states.items()
+                                     if state == "ended"),
         }
 
     @post("/recall/batch", status_code=200, sync_to_thread=True)

@@ -43,3 +43,11 @@ class HealthController(Controller):
     def live(self, service: Service) -> dict[str, Any]:
         return {"alive": True, "version": service.version, "uptime_seconds": service.uptime(),
                 "starting": not service.ready}
+
+
+class CapabilitiesController(Controller):
+    path = "/v1/capabilities"
+
+    @get("/", sync_to_thread=False)
+    def capabilities(self, service: Service) -> dict[str, Any]:
+        return service.capabilities()

@@ -8,7 +8,14 @@ from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.deps import Service
-from app.api.schemas import ForgetRequest, RecallRequest, SearchRequest, StoreRequest, UpdateRequest
+from app.api.schemas import (
+    ForgetRequest,
+    ImportanceRequest,
+    RecallRequest,
+    SearchRequest,
+    StoreRequest,
+    UpdateRequest,
+)
 from app.errors import ValidationError
 
 
@@ -22,8 +29,17 @@ class MemoryController(Controller):
             importance=data.importance, tags=data.tags, metadata=data.metadata,
             session_id=data.session_id, ttl_seconds=data.ttl_seconds,
             expires_at=data.expires_at, event_time=data.event_time)
-        return {"memory": result.memory.to_dict(),
-                "embedding_time_ms": round(result.embedding_ms, 3)}
+        body: dict[str, Any] = {"memory": result.memory.to_dict(),
+                                "embedding_time_ms": round(result.embedding_ms, 3)}
+        if result.memory.session_id is not None:
+            body["session_state"] = result.session_states.get(result.memory.session_id)
+        if 0 in result.duplicates:
+            dup = result.duplicates[0]
+            body.update(deduplicated=True, merged_into=result.memory.id, duplicate_id=dup,
+                        warnings=[f"duplicate of {result.memory.id}: merged into it; restore "
+                                  f"it as a separate memory with POST /v1/memory/"
+                                  f"deduplicated/{dup}/restore"])
+        return body
 
     @post("/recall", status_code=200, sync_to_thread=True)
     def recall(self, data: JSONBody[RecallRequest], service: Service) -> dict[str, Any]:
@@ -59,7 +75,8 @@ class MemoryController(Controller):
         out = service.recall(
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,
             min_importance=data.min_importance, tags=data.tags, session_id=data.session_id,
-            routing=data.routing, neighborhood=False, reinforce=False)
+            routing=data.routing, vector_weight=data.vector_weight, neighborhood=False,
+            reinforce=False)
         return {"memories": [h.to_dict() for h in out.hits]}
 
     @get("/get/{memory_id:str}", sync_to_thread=True)
@@ -74,7 +91,12 @@ class MemoryController(Controller):
             raise ValidationError("the 'agent_id' query parameter is required")
         return service.update(agent_id, memory_id, content=data.content, metadata=data.metadata,
                               memory_type=data.memory_type, importance=data.importance,
-                              tags=data.tags).to_dict()
+                              tags=data.tags, ttl_seconds=data.ttl_seconds,
+                              expires_at=data.expires_at).to_dict()
+
+    @post("/importance", status_code=200, sync_to_thread=True)
+    def importance(self, data: JSONBody[ImportanceRequest], service: Service) -> dict[str, Any]:
+        return service.set_importance(data.agent_id, data.memory_id, data.importance).to_dict()
 
     @post("/forget", status_code=200, sync_to_thread=True)
     def forget(self, data: JSONBody[ForgetRequest], service: Service) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class SearchRequest(msgspec.Struct, kw_only=True):
     tags: list[str] | None = None
     session_id: str | None = None
     routing: str | None = None
+    vector_weight: float | None = None
     rerank: bool | None = None
     lang: str | None = None
 
@@ -70,6 +71,8 @@ class UpdateRequest(msgspec.Struct, kw_only=True):
     importance: float | None = None
     tags: list[str] | None = None
     lang: str | None = None
+    ttl_seconds: int | None = None
+    expires_at: int | None = None
 
 
 class ForgetRequest(msgspec.Struct, kw_only=True):
@@ -78,6 +81,50 @@ class ForgetRequest(msgspec.Struct, kw_only=True):
     tags: list[str] | None = None
     session_id: str | None = None
     before_timestamp: int | None = None
+
+
+class ImportanceRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_id: str
+    importance: float
+
+
+class FeedbackRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_id: str
+    signal: str
+
+
+class MemoryFeedbackRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    signal: str
+
+
+class PatchImportanceRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    importance: float
+
+
+class DecayConfigRequest(msgspec.Struct, kw_only=True):
+    strategy: str | None = None
+    half_life_hours: float | None = None
+    min_importance: float | None = None
+    delete_below_floor: bool | None = None
+
+
+class SessionStartRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    metadata: dict[str, Any] | None = None
+    idle_timeout_secs: int | None = None
+
+
+class SessionEndRequest(msgspec.Struct, kw_only=True):
+    summary: str | None = None
+    auto_summarize: bool | None = None
+
+
+class CreateAgentRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
 
 
 class BatchStoreItem(msgspec.Struct, kw_only=True):

@@ -27,6 +27,7 @@ log = logging.getLogger("dakera.index")
 M = 16
 EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
+EXHAUSTIVE_BELOW = 2000
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ class AgentIndex:
             k = min(k, live)
             if k <= 0:
                 return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-            self._index.set_ef(max(self.ef, k))
+            # Small indexes are searched (almost) exhaustively: greedy search can stall on a
+            # dense cluster before reaching an outlier, and exploring a few thousand nodes
+            # costs well under a millisecond.
+            self._index.set_ef(max(self.ef, k, min(live, EXHAUSTIVE_BELOW)))
             labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
         return labels[0].astype(np.int64), 1.0 - distances[0]
 

@@ -98,11 +98,27 @@ class IndexRegistry:
         self.get(agent_id).add(np.asarray(labels, dtype=np.int64), vectors, seq)
 
     def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
-        index = self.get(agent_id)
-        index.delete(labels, seq)
-        if index.needs_compaction():
-            with self._lock:
-                self._indexes[agent_id] = self._rebuild(agent_id)
+        self.get(agent_id).delete(labels, seq)
+
+    def compact(self) -> int:
+        """Rebuild the indexes whose deleted slots outnumber their live vectors. The build
+        runs outside the writer; the final catch-up and the swap run as a writer job, so
+        no change committed meanwhile is missed. Returns how many were rebuilt."""
+        done = 0
+        for agent_id, index in list(self._indexes.items()):
+            if not index.needs_compaction():
+                continue
+            fresh = self._rebuild(agent_id)
+
+            def finish(conn: object, agent_id: str = agent_id,
+                       fresh: AgentIndex = fresh) -> None:
+                self._replay(fresh)
+                with self._lock:
+                    self._indexes[agent_id] = fresh
+
+            self.store.writer.run(finish)
+            done += 1
+        return done
 
     # -- persistence --------------------------------------------------------------------
 

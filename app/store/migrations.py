@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.store.db import Connection
+from app.text import normal_hash
 
 
 def _m1_core(conn: Connection, dimension: int) -> None:
@@ -63,7 +64,7 @@ def _m1_core(conn: Connection, dimension: int) -> None:
             ended_at INTEGER,
             last_activity_at INTEGER NOT NULL,
             ended_reason TEXT,
-            idle_timeout_secs INTEGER NOT NULL,
+            idle_timeout_secs INTEGER,  -- NULL: the server default applies
             metadata TEXT,
             summary TEXT
         );
@@ -88,7 +89,49 @@ def _run_script(conn: Connection, script: str) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = (_m1_core,)
+def _m2_lifecycle(conn: Connection, dimension: int) -> None:
+    """Decay, feedback, deduplication and per-agent policies."""
+    _run_script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN decayed_at INTEGER;  -- last decay or reinforcement
+        ALTER TABLE memories ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN norm_hash TEXT;  -- hash of the normalised content
+        CREATE INDEX memories_by_norm_hash ON memories(agent_id, norm_hash);
+        CREATE TABLE feedback (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent_id TEXT NOT NULL,
+            memory_id TEXT NOT NULL,
+            signal TEXT NOT NULL,
+            timestamp INTEGER NOT NULL,
+            old_importance REAL NOT NULL,
+            new_importance REAL NOT NULL
+        );
+        CREATE INDEX feedback_by_memory ON feedback(agent_id, memory_id);
+        -- duplicates that were merged on store, kept until restorable_until
+        CREATE TABLE deduplicated (
+            id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            survivor_id TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'deduplication',
+            memory TEXT NOT NULL,  -- the would-be memory as JSON, to restore it
+            deleted_at INTEGER NOT NULL,
+            restorable_until INTEGER NOT NULL,
+            PRIMARY KEY (agent_id, id)
+        );
+        CREATE TABLE agent_policies (
+            agent_id TEXT PRIMARY KEY,
+            policy TEXT NOT NULL
+        );
+        """,
+    )
+    conn.execute("UPDATE memories SET decayed_at = COALESCE(last_accessed_at, created_at)")
+    for rowid, content in conn.execute("SELECT rowid, content FROM memories").fetchall():
+        conn.execute("UPDATE memories SET norm_hash = ? WHERE rowid = ?",
+                     (normal_hash(content), rowid))
+
+
+MIGRATIONS = (_m1_core, _m2_lifecycle)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

@@ -22,6 +22,7 @@ from app.models import BatchFilter, Memory, RecallFilters
 from app.store.db import Connection, connect
 from app.store.migrations import migrate
 from app.store.writer import Writer
+from app.text import normal_hash
 
 _json_encode = msgspec.json.encode
 _json_decode = msgspec.json.decode
@@ -50,6 +51,7 @@ class MemoryRow:
     vector: np.ndarray
     content_hash: str
     context: str
+    norm_hash: str = ""
 
 
 class DimensionMismatch(Exception):
@@ -248,6 +250,19 @@ class Store:
         return [r[0] for r in self.reader().execute(
             f"SELECT m.rowid FROM memories m WHERE {where}", params)]
 
+    def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
+                half_life: float) -> tuple[list[Memory], int]:
+        """The agent's memories ranked by importance x exp(-ln2 x age / half_life)."""
+        where = f"m.agent_id = ? AND {_LIVE} AND m.importance >= ?"
+        params: list[Any] = [agent_id, now, min_importance]
+        rows = self.reader().execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY "
+            "m.importance * exp(-0.6931471805599453 * max(0, ? - m.created_at) / ?) DESC, "
+            "m.rowid DESC LIMIT ?", [*params, now, half_life, top_n]).fetchall()
+        total = self.reader().execute(f"SELECT count(*) FROM memories m WHERE {where}",
+                                      params).fetchone()[0]
+        return [row_to_memory(r) for r in rows], int(total)
+
     def existing_ids(self, agent_id: str, ids: list[str]) -> list[str]:
         return [r[0] for r in self.reader().execute(
             "SELECT id FROM memories WHERE agent_id = ? AND id IN "
@@ -280,42 +295,58 @@ class Store:
 
     def insert_job(self, conn: Connection, rows: Sequence[MemoryRow]) -> tuple[list[Memory], int]:
         """Insert memories with their FTS rows and vectors; returns them and the log seq."""
-        out = []
-        seq = 0
+        out, seq = [], 0
         for row in rows:
-            m = row.memory
-            conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
-                         (m.agent_id, m.created_at))
-            cur = conn.execute(
-                "INSERT INTO memories (id, agent_id, content, memory_type, importance, tags, "
-                "metadata, session_id, created_at, updated_at, last_accessed_at, access_count, "
-                "ttl_seconds, expires_at, event_time, content_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (m.id, m.agent_id, m.content, m.memory_type, m.importance,
-                 _json_encode(m.tags).decode(), _json_encode(m.metadata).decode(),
-                 m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count,
-                 m.ttl_seconds, m.expires_at, m.event_time, row.content_hash))
-            m.rowid = int(cur.lastrowid)
-            self._write_text_and_vector(conn, m, row, replace=False)
-            seq = self._log(conn, m.agent_id, m.rowid, "add")
-            out.append(m)
+            seq = self.insert_one(conn, row)
+            out.append(row.memory)
         return out, seq
+
+    def insert_one(self, conn: Connection, row: MemoryRow) -> int:
+        """Insert one memory (setting its rowid) with its FTS row and vector; returns the
+        index log seq."""
+        m = row.memory
+        conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
+                     (m.agent_id, m.created_at))
+        cur = conn.execute(
+            "INSERT INTO memories (id, agent_id, content, memory_type, importance, tags, "
+            "metadata, session_id, created_at, updated_at, last_accessed_at, access_count, "
+            "ttl_seconds, expires_at, event_time, content_hash, decayed_at, norm_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (m.id, m.agent_id, m.content, m.memory_type, m.importance,
+             _json_encode(m.tags).decode(), _json_encode(m.metadata).decode(),
+             m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count,
+             m.ttl_seconds, m.expires_at, m.event_time, row.content_hash, m.created_at,
+             row.norm_hash or normal_hash(m.content)))
+        m.rowid = int(cur.lastrowid)
+        self._write_text_and_vector(conn, m, row, replace=False)
+        return self._log(conn, m.agent_id, m.rowid, "add")
+
+    def memory_job(self, conn: Connection, rowid: int) -> Memory:
+        """A memory as the writer's transaction sees it."""
+        row = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.rowid = ?",
+                           (rowid,)).fetchone()
+        return row_to_memory(row)
 
     def update_job(self, conn: Connection, memory: Memory, row: MemoryRow | None) -> int:
         """Write a changed memory; with `row`, its content and vector changed too.
         Returns the index log seq (0 when the vector did not change)."""
         conn.execute(
             "UPDATE memories SET content = ?, memory_type = ?, importance = ?, tags = ?, "
-            "metadata = ?, updated_at = ?, event_time = ?, content_hash = COALESCE(?, "
-            "content_hash) WHERE rowid = ?",
+            "metadata = ?, updated_at = ?, event_time = ?, ttl_seconds = ?, expires_at = ?, "
+            "content_hash = COALESCE(?, content_hash), norm_hash = ? WHERE rowid = ?",
             (memory.content, memory.memory_type, memory.importance,
              _json_encode(memory.tags).decode(), _json_encode(memory.metadata).decode(),
-             memory.updated_at, memory.event_time, row.content_hash if row else None,
-             memory.rowid))
+             memory.updated_at, memory.event_time, memory.ttl_seconds, memory.expires_at,
+             row.content_hash if row else None, normal_hash(memory.content), memory.rowid))
         if row is None:
             return 0
         self._write_text_and_vector(conn, memory, row, replace=True)
         return self._log(conn, memory.agent_id, memory.rowid, "add")
+
+    def set_importance_job(self, conn: Connection, rowid: int, importance: float,
+                           now: int) -> None:
+        conn.execute("UPDATE memories SET importance = ?, updated_at = ? WHERE rowid = ?",
+                     (importance, now, rowid))
 
     def delete_job(self, conn: Connection, agent_id: str, rowids: Sequence[int]) -> int:
         seq = 0
@@ -325,13 +356,6 @@ class Store:
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (rowid,))
             seq = self._log(conn, agent_id, rowid, "del")
         return seq
-
-    def touch_job(self, conn: Connection, hits: dict[int, int], now: int) -> None:
-        """Add recall hits to access counts (rowid -> number of hits)."""
-        conn.executemany(
-            "UPDATE memories SET access_count = access_count + ?, last_accessed_at = "
-            "max(last_accessed_at, ?) WHERE rowid = ?",
-            [(n, now, rowid) for rowid, n in hits.items()])
 
     def trim_index_log_job(self, conn: Connection, agent_id: str, upto_seq: int) -> None:
         """Drop log entries already contained in a saved index file."""

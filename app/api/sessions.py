@@ -1,0 +1,58 @@
+"""/v1/sessions: start, end, touch, get, list, and a session's memories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from app.api.deps import Service
+from app.api.schemas import SessionEndRequest, SessionStartRequest
+from app.validate import preview_chars
+
+
+class SessionController(Controller):
+    path = "/v1/sessions"
+
+    @post("/start", status_code=201, sync_to_thread=True)
+    def start(self, data: JSONBody[SessionStartRequest], service: Service) -> dict[str, Any]:
+        session = service.start_session(data.agent_id, metadata=data.metadata,
+                                        idle_timeout_secs=data.idle_timeout_secs)
+        return {"session": session.to_dict()}
+
+    @post("/{session_id:str}/end", status_code=200, sync_to_thread=True)
+    def end(self, session_id: FromPath[str], service: Service,
+            data: JSONBody[SessionEndRequest | None] = None) -> dict[str, Any]:
+        session = service.end_session(session_id, summary=data.summary if data else None)
+        return {"session": session.to_dict(), "memory_count": session.memory_count,
+                "ended_reason": session.ended_reason}
+
+    @post("/{session_id:str}/touch", status_code=200, sync_to_thread=True)
+    def touch(self, session_id: FromPath[str], service: Service) -> dict[str, Any]:
+        session, deadline = service.touch_session(session_id)
+        return {"session": session.to_dict(),
+                "session_state": "active" if session.active else "ended",
+                "idle_deadline_at": deadline}
+
+    @get("/{session_id:str}", sync_to_thread=True)
+    def get_session(self, session_id: FromPath[str], service: Service) -> dict[str, Any]:
+        return service.get_session(session_id).to_dict()
+
+    @get("/", sync_to_thread=True)
+    def list_sessions(self, service: Service, agent_id: FromQuery[str | None] = None,
+                      active_only: FromQuery[bool] = False, limit: FromQuery[int] = 50,
+                      offset: FromQuery[int] = 0) -> dict[str, Any]:
+        sessions, total = service.list_sessions(agent_id=agent_id, active_only=active_only,
+                                                limit=limit, offset=offset)
+        return {"sessions": [s.to_dict() for s in sessions], "total": total}
+
+    @get("/{session_id:str}/memories", sync_to_thread=True)
+    def memories(self, session_id: FromPath[str], service: Service,
+                 limit: FromQuery[int] = 50, offset: FromQuery[int] = 0,
+                 content_preview_chars: FromQuery[int | None] = None) -> dict[str, Any]:
+        chars = preview_chars(content_preview_chars)
+        session, memories, total = service.session_memories(session_id, limit=limit,
+                                                            offset=offset)
+        return {"session": session.to_dict(), "memories": [m.to_dict(chars) for m in memories],
+                "total": total}

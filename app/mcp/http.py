@@ -1,0 +1,91 @@
+"""Streamable HTTP MCP at /mcp, in the server's own ASGI app and port.
+
+Stateless mode with JSON responses: every POST carries one JSON-RPC message and gets its
+answer as one JSON body. The tools are request/response (no server-initiated requests, no
+streamed progress), so nothing needs a session: no per-client state lives in the server, a
+restart does not break connected hosts (no "session not found" after it), and no long-lived
+SSE stream holds up a graceful shutdown (GET /mcp is refused with 405). The SDK's session
+manager still needs its task group running: `lifespan` enters it for the life of the app
+(Litestar's lifespan, which Granian's embedded server runs).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.handlers import ASGIRouteHandler, asgi
+from litestar.types import Receive, Scope, Send
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+
+from app.config import Settings
+from app.errors import MethodNotAllowedError
+from app.mcp.backend import LocalBackend
+from app.mcp.server import build_server
+from app.service import MemoryService
+
+PATH = "/mcp"
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings | None:
+    """With an API key, the Bearer check guards /mcp (a browser page cannot add the header).
+    Without one the server listens on loopback only, where a web page could still reach it
+    through DNS rebinding: then only loopback Host and Origin headers are accepted."""
+    if settings.api_key:
+        return None
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    if host not in names:
+        names.append(host)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*names, *(f"{n}:*" for n in names)],
+        allowed_origins=[f"{scheme}://{n}{port}" for scheme in ("http", "https")
+                         for n in names for port in ("", ":*")],
+    )
+
+
+class McpEndpoint:
+    """The /mcp route handler and the lifespan that runs its session manager."""
+
+    def __init__(self, service: MemoryService) -> None:
+        settings = service.settings
+        self.manager = StreamableHTTPSessionManager(
+            app=build_server(LocalBackend(service)),
+            stateless=True,
+            json_response=True,
+            security_settings=transport_security(settings),
+            max_request_body_size=settings.max_body_size,
+        )
+        manager = self.manager
+
+        async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope.get("method") == "GET":
+                # The server has nothing to push: no SSE stream (the spec's answer is 405),
+                # rather than a stream that stays open and empty.
+                await _refuse_get(send)
+                return
+            await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+
+        self.route_handler: ASGIRouteHandler = asgi(PATH, copy_scope=True)(mcp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        async with self.manager.run():
+            yield
+
+
+async def _refuse_get(send: Send) -> None:
+    error = MethodNotAllowedError("GET /mcp: this server offers no SSE stream; POST JSON-RPC "
+                                  "messages instead")
+    body = json.dumps(error.envelope()).encode()
+    start: Any = {"type": "http.response.start", "status": error.status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"allow", b"POST, DELETE")]}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)

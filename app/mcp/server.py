@@ -1,0 +1,98 @@
+"""The MCP server (the official SDK's low-level Server) over a Backend: tools/list and
+tools/call. Failures come back as tool errors (isError) whose text is the REST API's error
+envelope, so a model sees the same message a REST client would."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolRequestParams,
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    TextContent,
+    Tool,
+    ToolAnnotations,
+)
+
+from app import __version__
+from app.errors import DakeraError, InternalError
+from app.mcp.backend import Backend, ToolFailure
+from app.mcp.tools import BY_NAME, INSTRUCTIONS, TOOLS, ToolSpec
+
+log = logging.getLogger("dakera.mcp")
+
+
+def tool_definition(spec: ToolSpec) -> Tool:
+    return Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=spec.input_schema,
+        annotations=ToolAnnotations(
+            title=spec.title, read_only_hint=spec.read_only,
+            destructive_hint=spec.destructive, idempotent_hint=spec.idempotent,
+            open_world_hint=False),
+    )
+
+
+def _text(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def error_result(envelope: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=_text(envelope))],
+                          structured_content=envelope, is_error=True)
+
+
+async def call_tool(backend: Backend, name: str, arguments: dict[str, Any] | None
+                    ) -> CallToolResult:
+    spec = BY_NAME.get(name)
+    if spec is None:
+        raise MCPError(code=INVALID_PARAMS, message=f"unknown tool: {name}")
+    # Hosts and models send null for "not given"; the REST API treats null as absent too.
+    args = {k: v for k, v in (arguments or {}).items() if v is not None}
+    try:
+        spec.check(args)
+        result = await spec.handler(backend, args)
+    except ToolFailure as exc:
+        log.info("%s failed: %s", name, exc.envelope.get("error"))
+        return error_result(exc.envelope)
+    except DakeraError as exc:
+        log.info("%s refused: %s", name, exc.message)
+        return error_result(exc.envelope())
+    except Exception:
+        log.exception("%s crashed", name)
+        return error_result(InternalError("internal error").envelope())
+    return CallToolResult(content=[TextContent(type="text", text=_text(result))],
+                          structured_content=result)
+
+
+def build_server(backend: Backend) -> Server[Any]:
+    """An MCP server with the dakera tools, answering through `backend`."""
+    tools = [tool_definition(spec) for spec in TOOLS]
+
+    async def on_list_tools(ctx: ServerRequestContext[Any, Any],
+                            params: PaginatedRequestParams | None) -> ListToolsResult:
+        return ListToolsResult(tools=tools)
+
+    async def on_call_tool(ctx: ServerRequestContext[Any, Any],
+                           params: CallToolRequestParams) -> CallToolResult:
+        return await call_tool(backend, params.name, params.arguments)
+
+    return Server(
+        "dakera",
+        version=__version__,
+        title="dakera memory",
+        instructions=INSTRUCTIONS,
+        get_tool_input_schema=lambda name: (BY_NAME[name].input_schema
+                                            if name in BY_NAME else None),
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+    )
