@@ -268,11 +268,17 @@ def test_a_memory_that_only_asks_ranks_below_one_that_tells(svc: MemoryService) 
         "pottery class on monday.", "pottery class on monday?"]
 
 
-def test_adjacent_words_of_the_query_match_as_a_phrase(svc: MemoryService) -> None:
-    # Same words; only the first holds "grand opening" as written.
-    svc.store("a", "opening of the grand studio")
-    svc.store("a", "grand opening of the studio")
-    assert contents(svc, "the grand opening", top_k=1) == ["grand opening of the studio"]
+def test_adjacent_words_of_the_query_match_as_a_phrase(tmp_path: Path, clock: Clock) -> None:
+    svc = MemoryService(make_settings(tmp_path, embedding_model="hash", recall_phrases=True),
+                        clock=clock)
+    svc.start(wait=True)
+    try:
+        # Same words; only the second holds "grand opening" as written.
+        svc.store("a", "opening of the grand studio")
+        svc.store("a", "grand opening of the studio")
+        assert contents(svc, "the grand opening", top_k=1) == ["grand opening of the studio"]
+    finally:
+        svc.close()
     assert phrases("When is the grand opening of Jon's dance studio?") == [
         "grand opening", "dance studio"]
     assert fts_match("grand opening", with_phrases=False) == '"grand" OR "opening"'

@@ -1,7 +1,8 @@
 """Hybrid recall: vector and BM25 candidates with conversation context, fused, weighted.
 
 1. Candidates: the nearest vectors (cosine), BM25 over the content and its indexed context
-   (terms and adjacent-word phrases), and exact phrases of identifiers the query names.
+   (terms, optionally adjacent-word phrases), and exact phrases of identifiers the query
+   names.
 2. Conversation context: the memories just after each BM25 candidate in its session inherit
    part of its text relevance (context.py).
 3. Every candidate gets its exact cosine, so the vector channel scores the whole pool.
@@ -46,7 +47,7 @@ class RecallParams:
     context_weight: float = 0.5  # share of text relevance a reply inherits; 0: none
     speaker_boost: float = 0.3
     question_penalty: float = 0.2
-    phrases: bool = True
+    phrases: bool = False  # adjacent query words also as BM25 phrases
 
 
 @dataclass
