@@ -57,9 +57,11 @@ dist/dakera: $(ONEDIR)/dakera .build/launcher build/pack.py
 test: binary ## Set up, build the binary and run every test (end-to-end ones on both builds)
 	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera $(BIN)/python -m pytest
 
-LOCOMO_DATA ?= /work/shared/locomo/locomo_dev.json
+# Default data: the development split in the shared/ folder beside the checkout
+# (../shared/locomo/locomo_dev.json, else /work/shared/locomo/locomo_dev.json).
+LOCOMO_DATA ?=
 bench-locomo: models ## LoCoMo retrieval benchmark over HTTP (LOCOMO_DATA=path to a LoCoMo-schema file)
-	$(BIN)/python scripts/bench_locomo.py --data $(LOCOMO_DATA)
+	$(BIN)/python scripts/bench_locomo.py $(if $(LOCOMO_DATA),--data $(LOCOMO_DATA))
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check app scripts tests build

@@ -35,7 +35,11 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = os.environ.get("LOCOMO_DATA", "/work/shared/locomo/locomo_dev.json")
+# The development split lives in the workplace's shared/ folder, beside the checkout.
+SHARED_DATA = [ROOT.parent / "shared" / "locomo" / "locomo_dev.json",
+               Path("/work/shared/locomo/locomo_dev.json")]
+DEFAULT_DATA = os.environ.get("LOCOMO_DATA") or str(
+    next((p for p in SHARED_DATA if p.is_file()), SHARED_DATA[-1]))
 KEY = "bench-locomo-key"
 BATCH = 1000
 TOP_K = 20

@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench_locomo  # noqa: E402
 
-SCORER = Path(os.environ.get("LOCOMO_SCORER", "/work/shared/locomo/score.py"))
+SCORER = Path(os.environ.get("LOCOMO_SCORER") or Path(bench_locomo.DEFAULT_DATA).parent
+               / "score.py")
 
 
 def test_session_dates_parse_as_utc() -> None:
