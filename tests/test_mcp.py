@@ -28,6 +28,8 @@ from app.locking import DataDirLock
 from app.service import MemoryService
 from tests.conftest import API_KEY, ROOT, LiveServer, free_port, make_settings, server_command
 
+pytestmark = pytest.mark.both_targets  # the HTTP tests: the source tree and the binary
+
 T = TypeVar("T")
 
 CORE_TOOLS = {

@@ -18,7 +18,7 @@ from app.api.health import CapabilitiesController, HealthController
 from app.api.lifecycle import FeedbackController, admin_routers
 from app.api.memory import MemoryController
 from app.api.sessions import SessionController
-from app.mcp.http import McpEndpoint
+from app.mcp.mount import McpMount
 from app.service import MemoryService
 
 
@@ -35,7 +35,7 @@ def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Lite
         on_startup.append(lambda: service.start())
         on_shutdown.append(lambda: service.close())
 
-    mcp = McpEndpoint(service)  # the MCP tools at /mcp, behind the same Bearer auth
+    mcp = McpMount(service)  # the MCP tools at /mcp, behind the same Bearer auth
 
     return Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,

@@ -5,30 +5,19 @@ answer as one JSON body. The tools are request/response (no server-initiated req
 streamed progress), so nothing needs a session: no per-client state lives in the server, a
 restart does not break connected hosts (no "session not found" after it), and no long-lived
 SSE stream holds up a graceful shutdown (GET /mcp is refused with 405). The SDK's session
-manager still needs its task group running: `lifespan` enters it for the life of the app
-(Litestar's lifespan, which Granian's embedded server runs).
+manager still needs its task group running: app.mcp.mount starts it on the first request
+and stops it with the app.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
-from litestar import Litestar
-from litestar.handlers import ASGIRouteHandler, asgi
-from litestar.types import Receive, Scope, Send
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from app.config import Settings
-from app.errors import MethodNotAllowedError
 from app.mcp.backend import LocalBackend
 from app.mcp.server import build_server
 from app.service import MemoryService
-
-PATH = "/mcp"
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings | None:
@@ -50,7 +39,8 @@ def transport_security(settings: Settings) -> TransportSecuritySettings | None:
 
 
 class McpEndpoint:
-    """The /mcp route handler and the lifespan that runs its session manager."""
+    """The SDK's session manager over our tools; app.mcp.mount routes /mcp to it and runs
+    it for the life of the app."""
 
     def __init__(self, service: MemoryService) -> None:
         settings = service.settings
@@ -61,31 +51,3 @@ class McpEndpoint:
             security_settings=transport_security(settings),
             max_request_body_size=settings.max_body_size,
         )
-        manager = self.manager
-
-        async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope.get("method") == "GET":
-                # The server has nothing to push: no SSE stream (the spec's answer is 405),
-                # rather than a stream that stays open and empty.
-                await _refuse_get(send)
-                return
-            await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
-
-        self.route_handler: ASGIRouteHandler = asgi(PATH, copy_scope=True)(mcp_endpoint)
-
-    @asynccontextmanager
-    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        async with self.manager.run():
-            yield
-
-
-async def _refuse_get(send: Send) -> None:
-    error = MethodNotAllowedError("GET /mcp: this server offers no SSE stream; POST JSON-RPC "
-                                  "messages instead")
-    body = json.dumps(error.envelope()).encode()
-    start: Any = {"type": "http.response.start", "status": error.status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"allow", b"POST, DELETE")]}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
