@@ -95,6 +95,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("importance_weight", ("DAKERA_SCORE_W_IMP",), 0.5,
             "How much importance moves the final score: factor 1 + w * (importance - 0.5).",
             float),
+    Setting("recency_weight", ("DAKERA_SCORE_W_REC",), 0.2,
+            "How much recent use moves the final score: factor 1 + w * (r - 0.5), r halving "
+            "with each DAKERA_SCORE_RECENCY_HALF_LIFE_HOURS since a memory was stored or last "
+            "recalled.", float),
+    Setting("recency_half_life_hours", ("DAKERA_SCORE_RECENCY_HALF_LIFE_HOURS",), 336.0,
+            "Half-life of the recency factor in hours (14 days, as wake-up uses).", float),
     Setting("hnsw_ef", ("DAKERA_HNSW_EF",), 128, "hnswlib ef at query time.", int),
     Setting("exact_search_limit", ("DAKERA_EXACT_SEARCH_LIMIT",), 5000,
             "A filtered recall matching at most this many memories is scored exactly.", int),
@@ -154,6 +160,8 @@ class Settings:
     recall_phrases: bool
     neighborhood_mode: str
     importance_weight: float
+    recency_weight: float
+    recency_half_life_hours: float
     hnsw_ef: int
     exact_search_limit: int
     index_save_interval: int

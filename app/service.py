@@ -142,7 +142,9 @@ class MemoryService(SessionsAndAgents, Lifecycle):
                 importance_weight=s.importance_weight,
                 exact_search_limit=s.exact_search_limit, vector_weight=s.vector_weight,
                 context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
-                question_penalty=s.question_penalty, phrases=s.recall_phrases))
+                question_penalty=s.question_penalty, phrases=s.recall_phrases,
+                recency_weight=s.recency_weight,
+                recency_half_life_hours=s.recency_half_life_hours))
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
                      embedder.model_id, t1 - t0, s.db_path, len(indexes.stats()),
                      time.perf_counter() - t1)

@@ -226,3 +226,16 @@ def test_duplicates_within_one_batch(svc: MemoryService) -> None:
     assert list(result.duplicates) == [1]
     assert result.memories[1].id == result.memories[0].id
     assert svc.batch_recall("a", {})["total"] == 2
+
+
+def test_recent_use_ranks_higher_without_any_decay_pass(tmp_path: Path, clock: Clock) -> None:
+    svc = make(tmp_path, clock)  # decay passes off: only the recency factor acts
+    try:
+        old = svc.store("a", "the quarterly report template").memory
+        clock.now += 30 * DAY
+        fresh = svc.store("a", "the quarterly report template").memory
+        hits = svc.recall("a", "quarterly report template", top_k=2).hits
+        assert [h.memory.id for h in hits] == [fresh.id, old.id]
+        assert svc.get(old.id, "a").importance == 0.5  # importance itself untouched
+    finally:
+        svc.close()

@@ -28,7 +28,13 @@ from app.recall.context import DEPTH, NEIGHBORHOOD_WINDOW_SECS, propagate
 from app.recall.fusion import minmax, rrf
 from app.recall.indexes import IndexRegistry
 from app.recall.query import fts_match, identifier_match, terms
-from app.recall.scoring import importance_factor, matches, question_factor, speaker_factor
+from app.recall.scoring import (
+    importance_factor,
+    matches,
+    question_factor,
+    recency_factor,
+    speaker_factor,
+)
 from app.store import Store
 
 QUERY_CACHE_SIZE = 512
@@ -48,6 +54,8 @@ class RecallParams:
     speaker_boost: float = 0.3
     question_penalty: float = 0.2
     phrases: bool = False  # adjacent query words also as BM25 phrases
+    recency_weight: float = 0.2
+    recency_half_life_hours: float = 336.0
 
 
 @dataclass
@@ -134,6 +142,7 @@ class RecallEngine:
             if m is None:
                 continue
             factor = (importance_factor(m.importance, p.importance_weight)
+                      * recency_factor(m, now, p.recency_weight, p.recency_half_life_hours)
                       * speaker_factor(m.content, query_terms, p.speaker_boost)
                       * question_factor(m.content, p.question_penalty))
             hits.append(RecallHit(
