@@ -183,11 +183,13 @@ class Server:
         self._log.close()
 
 
-def gc_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def gc_delta(before: dict[str, Any], after: dict[str, Any], since: float) -> dict[str, Any]:
+    """Collections between two probe readings; the longest pause after `since` (unix)."""
+    longest = max((p for t, _, p in after.get("recent", []) if t >= since), default=0.0)
     return {"collections": sum(after["collections"]) - sum(before["collections"]),
             "gen2": after["collections"][2] - before["collections"][2],
             "pause_ms": sum(after["pause_ms"]) - sum(before["pause_ms"]),
-            "max_ms": max(after["max_pause_ms"]), "frozen": after.get("frozen", 0)}
+            "max_ms": longest, "frozen": after.get("frozen", 0)}
 
 
 _local = threading.local()
@@ -298,10 +300,11 @@ def recalls(server: Server, qs: list[str], warm: list[str], concurrency: int
                                                    "top_k": TOP_K})
 
     run_clients(concurrency, warm, work)
-    before = server.gc()
-    lat, wall = run_clients(concurrency, qs, work)
     time.sleep(0.5)  # one probe write
-    return {**summary(lat), "qps": len(qs) / wall, "gc": gc_delta(before, server.gc()),
+    before, since = server.gc(), time.time()
+    lat, wall = run_clients(concurrency, qs, work)
+    time.sleep(0.5)
+    return {**summary(lat), "qps": len(qs) / wall, "gc": gc_delta(before, server.gc(), since),
             "lat": lat}
 
 

@@ -6,7 +6,11 @@ Installs a `gc.callbacks` hook that times every collection, then runs the ordina
 writes the totals as JSON to $DAKERA_GC_PROBE_FILE:
 
     {"pid": 123, "collections": [n0, n1, n2], "pause_ms": [t0, t1, t2],
-     "max_pause_ms": [m0, m1, m2], "frozen": 12345}
+     "max_pause_ms": [m0, m1, m2], "frozen": 12345,
+     "recent": [[unix_time, generation, pause_ms], ...]}
+
+`recent` holds the last 5000 collections that took 0.2 ms or more, so that a benchmark can
+find the longest pause within one of its phases.
 
 The probe itself costs two perf_counter() calls per collection.
 """
@@ -21,6 +25,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +35,7 @@ _count = [0, 0, 0]
 _total = [0.0, 0.0, 0.0]
 _max = [0.0, 0.0, 0.0]
 _started: list[float] = [0.0]
+_recent: deque[tuple[float, int, float]] = deque(maxlen=5000)
 
 
 def _callback(phase: str, info: dict[str, int]) -> None:
@@ -42,13 +48,15 @@ def _callback(phase: str, info: dict[str, int]) -> None:
     _total[gen] += pause
     if pause > _max[gen]:
         _max[gen] = pause
+    if pause >= 0.2:
+        _recent.append((time.time(), gen, round(pause, 3)))
 
 
 def _dump(path: Path) -> None:
     body = json.dumps({"pid": os.getpid(), "collections": _count,
                        "pause_ms": [round(t, 3) for t in _total],
                        "max_pause_ms": [round(t, 3) for t in _max],
-                       "frozen": gc.get_freeze_count()})
+                       "frozen": gc.get_freeze_count(), "recent": list(_recent)})
     tmp = path.with_suffix(".tmp")
     tmp.write_text(body)
     os.replace(tmp, path)
