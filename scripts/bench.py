@@ -516,7 +516,7 @@ def main() -> int:
     print()
     print(report)
     if args.out:
-        Path(args.out).write_text(report)
+        write_report(Path(args.out), report)
         log(f"wrote {args.out}")
     if not args.keep:
         tmp.cleanup()
@@ -573,6 +573,20 @@ def measure(results: dict[str, Any], server: Server | None, args: argparse.Names
             f"{fl['hnsw']['p50']:.2f}, fts {fl['fts']['p50']:.2f}); engine "
             f"{fmt_lat(fl['engine'])}")
         loads.append(loadavg())
+
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def write_report(path: Path, report: str) -> None:
+    """Replace the generated part of the file (between the markers), keeping the prose."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text = text.rstrip() + f"\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n{report}{END}{tail}")
 
 
 def render(results: dict[str, Any], sizes: list[int], args: argparse.Namespace,
