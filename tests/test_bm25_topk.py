@@ -114,6 +114,23 @@ def test_exact_top_k_equals_scoring_every_match(tmp_path: Path,
                     RecallFilters())
                 same(store.bm25(agent, match, filters, NOW, limit),
                      reference(store, agent, match, filters, limit))
+        # Writes change idf: a value cached before them must not be used after. Make a
+        # common word rare (delete most rows holding it), so that a stale, low idf would
+        # prune rows that now rank first.
+        agent = next(iter(agents))
+        match = '"w50" OR "w5"'
+        same(store.bm25(agent, match, RecallFilters(), NOW, 10),
+             reference(store, agent, match, RecallFilters(), 10))
+        holding = [r[0] for r in store.reader().execute(
+            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH 'w5'")]
+        owners = dict(store.reader().execute("SELECT rowid, agent_id FROM memories"))
+        doomed = [r for r in holding[:-20] if r in owners]
+        store.writer.run(lambda conn: [store.delete_job(conn, owners[r], [r]) for r in doomed])
+        rng = random.Random(11)
+        short = [memory(agent, "w5 w5", 10_000 + i, rng) for i in range(15)]
+        store.writer.run(lambda conn: store.insert_job(conn, short))
+        same(store.bm25(agent, match, RecallFilters(), NOW, 10),
+             reference(store, agent, match, RecallFilters(), 10))
         # identifier-style expressions take the plain path and agree too
         for match in ('content : ("w3 w1")', '"w0 w1" OR "w2"'):
             for agent in agents:

@@ -75,7 +75,9 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
     if terms is None:
         plans["plain"] += 1
         return _run(conn, q, f"{prefix}({match})")
-    idf = {t: v for t in terms if (v := _idf(conn, t)) is not None}
+    known = _idf_cache(conn)
+    idf = {t: v for t in terms if (v := known.get(t) if t in known else
+                                   known.setdefault(t, _idf(conn, t))) is not None}
     if not idf:
         plans["none"] += 1
         return []
@@ -103,8 +105,12 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
         cut = nxt
         unseen = f" NOT ({_any(done)})" if done else ""
         if common:
-            rows = [*_run(conn, q, f"{prefix}({_any(new)}) AND ({_any(common)}){unseen}"),
-                    *_run(conn, q, f"{prefix}({_any(new)}) NOT ({_any([*common, *done])})")]
+            # Rows holding a new term and a common one, scored fully; then rows holding a
+            # new term scored over the new terms only (exact for those without common
+            # terms; the others are either in the first list or below its last row).
+            scores = dict(_run(conn, q, f"{prefix}({_any(new)}){unseen}"))
+            scores.update(_run(conn, q, f"{prefix}({_any(new)}) AND ({_any(common)}){unseen}"))
+            rows = list(scores.items())
         else:
             rows = _run(conn, q, f"{prefix}({_any(new)}){unseen}")
         best = sorted([*best, *rows], key=lambda r: -r[1])[:q.limit]
@@ -121,6 +127,26 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
 
 def _any(terms: Sequence[str]) -> str:
     return " OR ".join(terms)
+
+
+_IDF_CACHE: dict[int, tuple[Connection, int, dict[str, float | None]]] = {}
+
+
+def _idf_cache(conn: Connection) -> dict[str, float | None]:
+    """The idf of phrases already probed on this connection, while nothing has changed:
+    `PRAGMA data_version` moves when another connection commits (the readers never write),
+    so a cached value is the value FTS5 computes now."""
+    version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+    cached = _IDF_CACHE.get(id(conn))
+    if (cached is None or cached[0] is not conn or cached[1] != version
+            or len(cached[2]) > 10_000):
+        cached = _IDF_CACHE[id(conn)] = (conn, version, {})
+    return cached[2]
+
+
+def forget(conn: Connection) -> None:
+    """Drop a closing connection's cache."""
+    _IDF_CACHE.pop(id(conn), None)
 
 
 def _shared(conn: Connection, agent_id: str) -> bool:

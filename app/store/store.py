@@ -95,6 +95,7 @@ class Store:
         self.writer._conn.close()
         with self._readers_lock:
             for conn in self._readers:
+                bm25.forget(conn)
                 with contextlib.suppress(Exception):  # a reader in a finishing thread
                     conn.close()
             self._readers.clear()
