@@ -40,6 +40,7 @@ K1 = 1.2  # FTS5's bm25 constants
 WEIGHTS = "1.0, 0.5, 0.0"  # content, context, agent
 SCORE = f"bm25(memories_fts, {WEIGHTS})"
 MAX_SCORED = 20_000
+FULL_BELOW = 4_000  # rows: scoring all of them beats planning to score fewer
 _OR_OF_PHRASES = re.compile(r'"[^"]*"(?: OR "[^"]*")*')
 _PHRASE = re.compile(r'"[^"]*"')
 _ATTEMPTS = 3
@@ -84,6 +85,10 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
     n_rows = _row_bound(conn)
     hits = {t: _hits_estimate(v, n_rows) for t, v in idf.items()}
     ordered = sorted(idf, key=lambda t: -idf[t])  # rarest first
+    total = sum(hits.values())
+    if (len(ordered) == 1 or total <= FULL_BELOW) and (not max_scored or total <= max_scored):
+        plans["full"] += 1  # one statement scoring everything is the cheapest plan
+        return _run(conn, q, f"{prefix}({_any(ordered)})")
     if max_scored and hits[ordered[0]] > max_scored:
         plans["window"] += 1
         return _run(conn, q, f"{prefix}({_any(ordered)})", window=max_scored)
