@@ -6,8 +6,9 @@ lists and its size), and a common word matches a large share of an agent's memor
 most of the cost of a recall. Three things keep the rows scored few:
 
 1. Confinement only when needed. The agent token (see migrations) confines a MATCH to one
-   agent's rows, at the price of walking that agent's whole doclist. When no other agent has
-   memories, the token is left out: it has weight 0, so the scores do not change.
+   agent's rows, at the price of walking that agent's whole doclist in every statement.
+   When the other agents hold less than a fifth of the rows, the token is left out (it has
+   weight 0: the scores do not change) and the agent's rows are picked from the top rows.
 2. Exact pruning (MaxScore). A term t adds at most idf(t) * (k1 + 1) to any row's score.
    The query's terms are split into rare ones R and common ones C; the rows holding an R term
    are scored exactly (`R AND C` plus `R NOT C`: every phrase of the query is in both
@@ -71,7 +72,7 @@ def phrases(match: str) -> list[str] | None:
 def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
         ) -> list[tuple[int, float]]:
     """(rowid, -bm25) of the agent's best `q.limit` rows for `match`, best first."""
-    prefix = f'agent : "{q.agent_token}" AND ' if _shared(conn, q.agent_id) else ""
+    prefix = f'agent : "{q.agent_token}" AND ' if _confine(conn, q.agent_id) else ""
     terms = phrases(match)
     if terms is None:
         plans["plain"] += 1
@@ -154,12 +155,21 @@ def forget(conn: Connection) -> None:
     _IDF_CACHE.pop(id(conn), None)
 
 
-def _shared(conn: Connection, agent_id: str) -> bool:
-    """Whether any other agent has memories (two index probes)."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM memories WHERE agent_id < ?) OR "
-        "EXISTS (SELECT 1 FROM memories WHERE agent_id > ?)", (agent_id, agent_id)).fetchone()
-    return bool(row[0])
+def _confine(conn: Connection, agent_id: str) -> bool:
+    """Whether to confine the MATCH with the agent token: when other agents hold a fair
+    share of the rows. The token's phrase costs a walk of the agent's whole doclist in every
+    statement (bm25 computes its idf too), so an agent holding most rows is better served
+    unconfined, its rows picked out of the FTS5 top rows afterwards (see `_run`)."""
+    cache = _idf_cache(conn)
+    key = "\x00confine:" + agent_id
+    if key not in cache:
+        n_rows = _row_bound(conn)
+        cap = max(1000, n_rows // 5)
+        others = sum(int(conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE agent_id {op} ? LIMIT ?)",
+            (agent_id, cap)).fetchone()[0]) for op in ("<", ">"))
+        cache[key] = 1.0 if others >= cap else 0.0
+    return bool(cache[key])
 
 
 def _idf(conn: Connection, phrase: str) -> float | None:
