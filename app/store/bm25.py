@@ -16,10 +16,11 @@ most of the cost of a recall. Three things keep the rows scored few:
    scores beats the largest score a row holding only C terms could reach, those rows cannot
    enter the result, and the result equals full scoring. idf(t) is read from FTS5 itself in
    the query's snapshot (two bm25() weightings of one row give it exactly).
-3. A budget. When even the best exact plan would score more than `max_scored` rows (a query
-   whose every term is common), only the newest `max_scored` matching rows are scored: BM25
-   over common terms alone carries little signal, and the newest memories are the likelier
-   answer. `max_scored=0` always scores everything.
+3. A budget. When the exact plan would score more than `max_scored` rows, the rows holding
+   the rarer terms are still all scored, but of the rows holding only common terms just the
+   newest `max_scored` are: BM25 over common terms alone carries little signal, and the
+   newest memories are the likelier answer. A query made only of common terms is scored over
+   its newest `max_scored` matches. `max_scored=0` always scores everything.
 
 Filters other than the agent and expiry are applied by joining the scored rows to memories;
 without them the FTS5 top rows are checked after the fact (and fetched again, deeper, in the
@@ -105,8 +106,14 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
         if attempt == _ATTEMPTS:
             nxt = len(ordered)
         if max_scored and sum(hits[t] for t in ordered[:nxt]) > max_scored:
+            # Over budget: the rows holding the rarer terms are scored (best, exact); of
+            # the rows holding only common terms, the newest max_scored are.
             plans["window"] += 1
-            return _run(conn, q, f"{prefix}({_any(ordered)})", window=max_scored)
+            if not done:
+                return _run(conn, q, f"{prefix}({_any(ordered)})", window=max_scored)
+            rest = _run(conn, q, f"{prefix}({_any(ordered[cut:])}) NOT ({_any(done)})",
+                        window=max_scored)
+            return sorted([*best, *rest], key=lambda r: -r[1])[:q.limit]
         new, common = ordered[cut:nxt], ordered[nxt:]
         cut = nxt
         unseen = f" NOT ({_any(done)})" if done else ""
@@ -213,7 +220,7 @@ def _run(conn: Connection, q: Query, expr: str, window: int = 0) -> list[tuple[i
     newest `window` matching rows only."""
     if q.filtered:
         return _joined(conn, q, expr, window)
-    depth = q.limit
+    depth = q.limit * 3 // 2 + 16  # room for rows of other agents or expired ones
     for _ in range(4):
         if window:
             sql = (f"SELECT rowid, s FROM (SELECT rowid, {SCORE} AS s FROM memories_fts "
