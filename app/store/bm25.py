@@ -41,7 +41,7 @@ from app.store.db import Connection
 K1 = 1.2  # FTS5's bm25 constants
 WEIGHTS = "1.0, 0.5, 0.0"  # content, context, agent
 SCORE = f"bm25(memories_fts, {WEIGHTS})"
-MAX_SCORED = 20_000
+MAX_SCORED = 10_000
 FULL_BELOW = 4_000  # rows: scoring all of them beats planning to score fewer
 _OR_OF_PHRASES = re.compile(r'"[^"]*"(?: OR "[^"]*")*')
 _PHRASE = re.compile(r'"[^"]*"')
