@@ -253,19 +253,27 @@ def run_clients(n: int, jobs: list[Any], work: Callable[[Any], None]) -> tuple[l
 
 # -- phases -------------------------------------------------------------------------------
 
-def raw_embedding(texts: list[str], qs: list[str]) -> dict[str, float]:
+def load_embedder() -> Any:
     from app.config import Settings
-    from app.embed import load_embedder
+    from app.embed import load_embedder as load
 
-    s = Settings.from_env()
-    embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
+    s = Settings.from_env(env={}, models_dir=str(ROOT / "models"))
+    return load(s.embedding_model, Path(s.models_dir), s.embed_threads)
+
+
+def embed_rate(embedder: Any, texts: list[str], seconds: float = 8.0) -> float:
+    """Passages per second, embedded in batches of 1000 as a batch store embeds them."""
     embedder.embed(texts[:64])
     n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < 10.0:
+    while time.perf_counter() - start < seconds:
         chunk = texts[n % len(texts):n % len(texts) + 1000]
         embedder.embed(chunk)
         n += len(chunk)
-    batch_rate = n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start)
+
+
+def raw_embedding(embedder: Any, texts: list[str], qs: list[str]) -> dict[str, float]:
+    batch_rate = embed_rate(embedder, texts)
     lat = []
     for q in qs:
         t = time.perf_counter()
@@ -484,11 +492,12 @@ def main() -> int:
     q1, q8 = qs[:args.queries], qs[args.queries:]
 
     log("raw embedding throughput (in-process, no server running)")
-    raw = raw_embedding(texts[:5000], q1[:200])
+    embedder = load_embedder()
+    raw = raw_embedding(embedder, texts[:5000], q1[:200])
     log(f"  {raw['batch_rate']:.0f} passages/s in batches of 1000; query embedding p50 "
         f"{raw['query_p50']:.2f} ms")
 
-    results: dict[str, Any] = {"raw": raw, "sizes": {}}
+    results: dict[str, Any] = {"raw": raw, "sizes": {}, "embedder": embedder}
     tmp = tempfile.TemporaryDirectory(prefix="dakera-bench-")
     base = Path(args.keep) if args.keep else Path(tmp.name)
     data_dir = base / "data"
@@ -503,6 +512,7 @@ def main() -> int:
         if results.get("server") is not None:
             results.pop("server").stop()
     results.pop("server", None)
+    results.pop("embedder", None)
 
     if args.million:
         log("engine alone at 1,000,000 memories")
@@ -529,7 +539,6 @@ def measure(results: dict[str, Any], server: Server | None, args: argparse.Names
             loads: list[str]) -> None:
     assert server is not None
     results["server"] = server
-    raw = results["raw"]
     n_single = len(single_texts) // 2
     time.sleep(2)
     results["start_empty_s"] = server.start_s
@@ -548,11 +557,14 @@ def measure(results: dict[str, Any], server: Server | None, args: argparse.Names
             results["sizes"][size] = {"restart_s": server.start_s}
             log(f"server restarted in {server.start_s:.2f} s")
         res = results["sizes"].setdefault(size, {})
-        log(f"batch stores of 1000 up to {size} memories")
+        # the floor for writes again, just before (the machine's load drifts)
+        res["raw_rate"] = embed_rate(results["embedder"], texts[stored:stored + 5000])
+        log(f"batch stores of 1000 up to {size} memories (raw embedding now "
+            f"{res['raw_rate']:.0f}/s)")
         res["batch_rate"] = batch_stores(server, texts[stored:size], AGENT)
         stored = size
         log(f"  {res['batch_rate']:.0f} memories/s "
-            f"({100 * res['batch_rate'] / raw['batch_rate']:.0f}% of raw embedding)")
+            f"({100 * res['batch_rate'] / res['raw_rate']:.0f}% of raw embedding)")
         time.sleep(2)  # let the access-stats flush and the WAL settle
         for c, qset in ((1, q1), (8, q8)):
             r = recalls(server, qset, [f"{w} {size} {c}" for w in warm[:50]], c)
@@ -608,10 +620,10 @@ def render(results: dict[str, Any], sizes: list[int], args: argparse.Namespace,
         if "restart_s" in res:
             rows.append((f"Server restart to ready, before filling to {label}",
                          f"{res['restart_s']:.2f} s", ""))
-        ratio = 100 * res["batch_rate"] / raw["batch_rate"]
+        ratio = 100 * res["batch_rate"] / res["raw_rate"]
         rows.append((f"Batch store over HTTP (1000 per request), filling to {label}",
-                     f"{res['batch_rate']:.0f} memories/s = {ratio:.0f}% of raw embedding",
-                     ">= 80%"))
+                     f"{res['batch_rate']:.0f} memories/s = {ratio:.0f}% of raw embedding "
+                     f"measured just before ({res['raw_rate']:.0f}/s)", ">= 80%"))
         for c in (1, 8):
             r = res[f"recall_c{c}"]
             target = ""
