@@ -405,7 +405,7 @@ def million(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
                                                     np.float32, (n, 384))
                 for i in range(0, n, 10_000):
                     vectors[i:i + 10_000] = svc.embed(texts[i:i + 10_000])
-                    log(f"  embedded {i + 10_000}")
+                    log(f"  embedded {min(i + 10_000, n)}")
                 vectors.flush()
                 del vectors
                 os.replace(vec_path.with_suffix(".tmp.npy"), vec_path)
@@ -516,7 +516,7 @@ def main() -> int:
     results.pop("embedder", None)
 
     if args.million:
-        log("engine alone at 1,000,000 memories")
+        log(f"engine alone at {args.million_size:,} memories")
         results["million"] = million(args, q1)
         m = results["million"]
         log(f"  engine {fmt_lat(m['engine'])}; start {m['start_s']:.1f} s; RSS {m['rss']:.0f} "
