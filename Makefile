@@ -15,7 +15,8 @@ ONEDIR := .build/dist/dakera
 FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyproject.toml \
                 build/dakera.spec build/dakera.service
 
-.PHONY: help install models serve test lint clean binary bench-locomo
+.PHONY: help install models serve test lint clean binary bench-locomo bench bench-quick \
+        crash-test fuzz soak concurrency-test
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +68,24 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff check app scripts tests build
 	$(BIN)/mypy
 
+bench: models ## Benchmark against the floor at 10k and 100k memories (~30 min); writes docs/benchmarks.md
+	$(BIN)/python scripts/bench.py --out docs/benchmarks.md $(BENCH_ARGS)
+
+bench-quick: models ## A quick look at the benchmark (2k and 5k memories; prints, writes nothing)
+	$(BIN)/python scripts/bench.py --sizes 2000,5000 --queries 300 $(BENCH_ARGS)
+
+crash-test: models ## kill -9 the server under concurrent writes, 20 rounds, and check every acknowledged write
+	$(BIN)/python scripts/crash_test.py --rounds 20 $(CRASH_ARGS)
+
+fuzz: models ## Fuzz every endpoint of the published OpenAPI schema (schemathesis), 300 cases per operation and mode
+	$(BIN)/python scripts/fuzz.py --examples 300 $(FUZZ_ARGS)
+
+concurrency-test: models ## 16 clients mixing every operation for 60 s: no 5xx, no "database is locked"
+	$(BIN)/python scripts/mixed_load.py --clients 16 --seconds 60
+
+soak: models ## 10 minutes of mixed load with RSS sampled: growth after warm-up under 10%
+	$(BIN)/python scripts/soak.py --minutes 10 $(SOAK_ARGS)
+
 clean: ## Remove the virtualenv, built models and caches (not your data)
 	rm -rf $(VENV) models/all-minilm-l6-v2 models/.cache .pytest_cache .mypy_cache .ruff_cache \
-		.build dist
+		.build dist .bench-cache

@@ -1,6 +1,16 @@
-"""A realistic synthetic memory corpus for benchmarks: conversation-like facts and events
-built from templates over vocabularies with Zipf-like frequencies (so that BM25 and the
-vector index see natural overlap, unlike uniform random vectors or random words)."""
+"""A realistic synthetic memory corpus for benchmarks and load scripts.
+
+Memories are what an agent keeps from conversations: facts, preferences, events, plans,
+conversation turns and technical notes with identifiers (order numbers, host names, ticket
+ids). They are built from templates over vocabularies drawn with Zipf-like frequencies, so
+that a few names, places and words are common and most are rare, as in real text: BM25 sees
+common and rare terms, and the vector index sees natural clusters and near-duplicates
+(unlike uniform random vectors, which make any ANN index look broken, or random words).
+
+Queries are questions of the kind an agent asks its memory. Part of them are about a memory
+that is in the corpus (its people, its object, its identifier), part are generic; every
+query of a list is distinct, so that a query cache cannot hide the embedding cost.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +18,42 @@ import random
 
 NAMES = """Alice Bob Carol Dave Erin Frank Grace Heidi Ivan Judy Mallory Niaj Olivia Peggy
 Rupert Sybil Trent Uma Victor Wendy Xavier Yara Zoe Caroline Melanie Jon Gina Nate Joanna
-Tim John Maria Audrey Andrew Calvin Dana Evan Fiona""".split()
+Tim John Maria Audrey Andrew Calvin Dana Evan Fiona Hugo Ines Jakob Kenji Lena Mateo Nadia
+Omar Priya Quentin Rosa Samir Tanya Ulrich Valeria Wei Ximena Yusuf Zainab Amara Bruno
+Chiara Dmitri Elif Farah Goran Hana Idris Jonas Kavya Luca Mina Noor Oskar Pilar Rafael
+Saanvi Tomas Ugo Vera Willem Yuki Zeynep Anders Beatriz Cyrus Delphine Emeka Freya Gideon
+Hiroshi Ingrid Jamal Kirra Lorenzo Marisol Nikolai Odette Pavel Rania Stellan Thandiwe
+Uriel Vivienne Wanjiru Yosef""".split()
 PLACES = """Berlin Paris Lisbon Tokyo Boston Denver Oslo Madrid Prague Vienna Dublin Austin
-Seattle Toronto Sydney Kyoto Milan Porto Zurich Krakow the-office the-gym the-park the-beach
-the-lake the-library the-studio the-cafe""".split()
+Seattle Toronto Sydney Kyoto Milan Porto Zurich Krakow Lyon Seville Bergen Tallinn Hanoi
+Lagos Nairobi Quito Lima Montreal Valencia Utrecht Ghent Bologna Riga Vilnius
+the-office the-gym the-park the-beach the-lake the-library the-studio the-cafe
+the-airport the-station the-market the-clinic the-school the-harbour""".split()
 ACTIVITIES = """hiking painting running swimming cooking baking reading climbing cycling
 gardening pottery yoga chess dancing skiing surfing fishing camping knitting photography
-singing guitar piano volunteering birdwatching""".split()
+singing guitar piano volunteering birdwatching rowing fencing archery calligraphy
+woodworking sailing tennis badminton bouldering journaling meditation origami""".split()
 OBJECTS = """laptop passport charger bicycle guitar camera notebook umbrella backpack keys
-wallet headphones tent kayak easel telescope blender sofa desk lamp printer phone""".split()
+wallet headphones tent kayak easel telescope blender sofa desk lamp printer phone
+tablet watch scarf jacket thermos tripod microphone suitcase drone helmet kettle""".split()
 FOODS = """pasta sushi tacos curry ramen salad pizza dumplings paella pho falafel pancakes
-risotto burritos lasagna""".split()
+risotto burritos lasagna gnocchi bibimbap shakshuka moussaka pierogi ceviche""".split()
 FEELINGS = """happy tired excited nervous proud relieved grateful frustrated calm inspired
-anxious thrilled""".split()
-WHEN = """yesterday last-week last-month this-morning on-Monday on-Friday in-May in-June
-last-summer two-days-ago at-the-weekend in-2022 in-2023 recently""".split()
+anxious thrilled bored hopeful overwhelmed content""".split()
+WHEN = """yesterday last-week last-month this-morning on-Monday on-Tuesday on-Friday
+on-Sunday in-January in-May in-June in-October last-summer last-winter two-days-ago
+at-the-weekend in-2022 in-2023 in-2024 recently tonight""".split()
 PREFS = """dark-mode tea-over-coffee window-seats early-meetings vegetarian-food quiet-hotels
-aisle-seats jazz podcasts morning-runs""".split()
+aisle-seats jazz podcasts morning-runs short-emails video-calls paper-books
+spicy-food night-trains standing-desks""".split()
+SERVICES = """billing search auth gateway scheduler ingest reports payments inventory
+notifications""".split()
+ERRORS = """timeout out-of-memory disk-full connection-refused certificate-expired
+permission-denied deadlock""".split()
+FILLERS = ["", "", "", "By the way, ", "Oh, and ", "Just so you know, ", "Note: ",
+           "Reminder: ", "FYI: ", "For the record, "]
+ENDINGS = ["", "", "", " Remind me later.", " Worth remembering.", " Ask about it next time.",
+           " Not urgent.", " Important!"]
 
 TEMPLATES = [
     "{n} went {a} in {p} {w} and felt {f}.",
@@ -39,46 +68,112 @@ TEMPLATES = [
     "Order {code} for a {o} was shipped to {n} in {p}.",
     "{n} started learning {a} {w} because {n2} recommended it.",
     "The meeting with {n} moved to {p}; bring the {o}.",
+    "User: I think {n2} would enjoy {a}. Assistant: Noted, {n2} might like {a}.",
+    "User: can you remember that my {o} is at {p}? Assistant: Sure, your {o} is at {p}.",
+    "User: {n} wants {food} for dinner {w}. Assistant: I will suggest {food} to {n}.",
+    "{n} asked me to book {pr} for the trip to {p}.",
+    "Deploy of {svc} to {host} failed with {err} {w}; {n} rolled it back.",
+    "Ticket {ticket}: {svc} on {host} reports {err}, assigned to {n}.",
+    "{n} gave {n2} a {o} as a birthday present {w}.",
+    "{n}'s favourite dish is {food}, especially in {p}.",
 ]
 
 
-def _zipf_choice(rng: random.Random, items: list[str], s: float = 1.1) -> str:
-    weights = [1.0 / (i + 1) ** s for i in range(len(items))]
-    return rng.choices(items, weights)[0]
+def _cumulative(items: list[str], s: float = 1.1) -> list[float]:
+    total, out = 0.0, []
+    for i in range(len(items)):
+        total += 1.0 / (i + 1) ** s
+        out.append(total)
+    return out
+
+
+_CUM = {id(v): _cumulative(v) for v in (NAMES, PLACES, ACTIVITIES, OBJECTS, FOODS, FEELINGS,
+                                        WHEN, PREFS, SERVICES, ERRORS)}
+
+
+def _zipf(rng: random.Random, items: list[str]) -> str:
+    return rng.choices(items, cum_weights=_CUM[id(items)])[0].replace("-", " ")
+
+
+def _code(rng: random.Random) -> str:
+    return f"{rng.choice('ABCDEFGHJK')}-{rng.randint(10000, 99999)}"
+
+
+def _fields(rng: random.Random) -> dict[str, str]:
+    n = _zipf(rng, NAMES)
+    n2 = n
+    while n2 == n:
+        n2 = _zipf(rng, NAMES)
+    return dict(
+        n=n, n2=n2, p=_zipf(rng, PLACES), a=_zipf(rng, ACTIVITIES), o=_zipf(rng, OBJECTS),
+        food=_zipf(rng, FOODS), f=_zipf(rng, FEELINGS), w=_zipf(rng, WHEN),
+        pr=_zipf(rng, PREFS), svc=_zipf(rng, SERVICES), err=_zipf(rng, ERRORS),
+        code=_code(rng), ticket=f"OPS-{rng.randint(1000, 99999)}",
+        host=f"{rng.choice(['db', 'web', 'api', 'cache', 'worker'])}-"
+             f"{rng.choice(['prod', 'stage', 'dev'])}-{rng.randint(1, 40):02d}",
+    )
 
 
 def sentence(rng: random.Random) -> str:
     template = rng.choice(TEMPLATES)
-    n = _zipf_choice(rng, NAMES)
-    n2 = _zipf_choice(rng, [x for x in NAMES if x != n])
-    return template.format(
-        n=n, n2=n2, p=_zipf_choice(rng, PLACES).replace("-", " "),
-        a=_zipf_choice(rng, ACTIVITIES), o=_zipf_choice(rng, OBJECTS),
-        food=_zipf_choice(rng, FOODS), f=_zipf_choice(rng, FEELINGS),
-        w=_zipf_choice(rng, WHEN).replace("-", " "), pr=_zipf_choice(rng, PREFS).replace("-", " "),
-        code=f"{rng.choice('ABCDEFGHJK')}-{rng.randint(10000, 99999)}",
-    )
+    text = template.format(**_fields(rng))
+    filler = "" if text.startswith("User:") else rng.choice(FILLERS)
+    if filler and text.split()[0] not in NAMES:
+        text = text[0].lower() + text[1:]
+    return filler + text + rng.choice(ENDINGS)
 
 
 def corpus(n: int, seed: int = 7) -> list[str]:
+    """n memories (deterministic for a seed); near-duplicates occur, as in real use."""
     rng = random.Random(seed)
     return [sentence(rng) for _ in range(n)]
 
 
-def queries(n: int, seed: int = 11) -> list[str]:
-    """Questions of the kind an agent asks its memory."""
+GENERIC = [
+    "What does {n} like to do?", "Where did {n} go {w}?", "Who is allergic to {food}?",
+    "What did {n} lose?", "Which trip is {n} planning?", "How does {n} feel about work?",
+    "Who recommended {a}?", "What did {n} cook for {n2}?", "{n} {a} {p}",
+    "What happened to the {svc} deploy?", "Which preferences did {n} mention?",
+    "What gift did {n} get?", "What is {n}'s favourite food?", "Who was {f} {w}?",
+]
+
+
+def queries(n: int, seed: int = 11, texts: list[str] | None = None) -> list[str]:
+    """n distinct questions. With the corpus `texts`, about half are about one of its
+    memories (the words of a stored sentence, reworded, or its identifier)."""
     rng = random.Random(seed)
-    forms = [
-        "What does {n} like to do?", "Where did {n} go {w}?", "Who is allergic to {food}?",
-        "What did {n} lose?", "Which trip is {n} planning?", "How does {n} feel about work?",
-        "Who recommended {a}?", "What did {n} cook for {n2}?", "order {code}",
-        "{n} {a} {p}",
-    ]
-    out = []
-    for _ in range(n):
-        out.append(rng.choice(forms).format(
-            n=_zipf_choice(rng, NAMES), n2=_zipf_choice(rng, NAMES),
-            w=_zipf_choice(rng, WHEN).replace("-", " "), food=_zipf_choice(rng, FOODS),
-            a=_zipf_choice(rng, ACTIVITIES), p=_zipf_choice(rng, PLACES).replace("-", " "),
-            code=f"{rng.choice('ABCDEFGHJK')}-{rng.randint(10000, 99999)}"))
-    return out
+    out: dict[str, None] = {}
+    attempts = 0
+    while len(out) < n and attempts < 50 * n + 1000:
+        attempts += 1
+        if texts and rng.random() < 0.5:
+            q = _about(rng, rng.choice(texts))
+        else:
+            f = _fields(rng)
+            q = rng.choice(GENERIC).format(**f)
+        if rng.random() < 0.3:
+            q = rng.choice(["Do you remember ", "Tell me ", "Quick question: ", "Hmm, "]) + \
+                q[0].lower() + q[1:]
+        out.setdefault(q, None)
+    return list(out)
+
+
+def _about(rng: random.Random, text: str) -> str:
+    """A question about one stored memory: an identifier it holds, or a few of its words."""
+    words = [w.strip(".,;:!?'") for w in text.split()]
+    words = [w[:-2] if w.endswith("'s") else w for w in words]
+    idents = [w for w in words if any(c.isdigit() for c in w) and len(w) > 4]
+    if idents and rng.random() < 0.5:
+        return rng.choice(["order {}", "what about {}?", "status of {}", "{}"]).format(
+            rng.choice(idents))
+    content = list(dict.fromkeys(w for w in words if len(w) > 3 and w.lower() not in _STOP))
+    picked = rng.sample(content, min(len(content), rng.randint(2, 4)))
+    return rng.choice(["What do you know about {}?", "{}", "Anything about {}?",
+                       "When was {}?"]).format(" ".join(picked))
+
+
+_STOP = {"that", "with", "about", "somewhere", "turned", "remember", "user", "assistant",
+         "your", "this", "they", "will", "would", "might", "sure", "noted", "later", "reminder",
+         "worth", "next", "time", "just", "know", "note", "important", "urgent", "record",
+         "remembering", "especially", "think", "great", "suggest", "book", "bring", "what",
+         "when", "where", "which", "there"}

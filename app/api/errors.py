@@ -60,6 +60,8 @@ def _malformed_json(exc: BaseException) -> str | None:
     while cause is not None:
         if isinstance(cause, UnicodeDecodeError):
             return "the body is not valid UTF-8"
+        if isinstance(cause, RecursionError) and "deserializ" in str(cause):
+            return "the JSON is nested too deeply"
         if isinstance(cause, msgspec.DecodeError) and not isinstance(cause,
                                                                       msgspec.ValidationError):
             return str(cause)

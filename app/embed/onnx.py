@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from app.embed.presets import Preset
 
 BATCH = 32
+CONCURRENT_RUNS = 2
 
 
 class ModelFilesMissing(Exception):
@@ -57,12 +59,18 @@ class OnnxEmbedder:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
-        # Idle workers sleep instead of spinning: spinning threads fight the server's own
-        # threads (and anything else on the machine) and made a one-query embedding 3x slower.
+        # Idle pool threads spin by default, burning the cores the writer, the indexes and
+        # other requests need (on 2 shared cores: batch embedding 170/s spinning, 300/s not).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Shapes vary with every batch: a memory pattern cached per shape only grows.
+        opts.enable_mem_pattern = False
         self._session = ort.InferenceSession(str(folder / "model.onnx"), opts,
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
+        # Each concurrent run holds its own activations (a batch of 32 long texts: tens of
+        # MB) and the arena keeps its peak for good; the pool already uses every core, so
+        # more runs at once add memory, not speed. Two: a query can pass a long batch.
+        self._runs = threading.BoundedSemaphore(CONCURRENT_RUNS)
 
     @property
     def model_id(self) -> str:
@@ -87,7 +95,8 @@ class OnnxEmbedder:
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        (hidden,) = self._session.run(None, feed)[:1]
+        with self._runs:
+            (hidden,) = self._session.run(None, feed)[:1]
         m = mask[:, :, None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

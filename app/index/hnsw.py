@@ -28,6 +28,7 @@ M = 16
 EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
+ADD_THREADS = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class AgentIndex:
             needed = self._index.get_current_count() + len(labels)
             if needed > self._index.get_max_elements():
                 self._index.resize_index(max(needed, 2 * self._index.get_max_elements()))
-            self._index.add_items(vectors, labels)
+            # a batch is inserted on every core (a single vector on one: no thread start-up)
+            self._index.add_items(vectors, labels,
+                                  num_threads=ADD_THREADS if len(labels) >= 64 else 1)
             self._bump(seq)
 
     def delete(self, labels: np.ndarray | list[int], seq: int = 0) -> None:

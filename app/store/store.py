@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 
 from app.models import BatchFilter, Memory, RecallFilters
+from app.store import bm25
 from app.store.db import Connection, connect
 from app.store.migrations import migrate
 from app.store.writer import Writer
@@ -75,6 +76,7 @@ class Store:
                 f"{path} holds {stored[0]}-dimensional vectors but the model makes {dimension}"
             )
         self.writer = Writer(conn)
+        self.bm25_max_scored = bm25.MAX_SCORED  # 0: always score every match
         self._local = threading.local()
         self._readers: list[Connection] = []
         self._readers_lock = threading.Lock()
@@ -95,6 +97,7 @@ class Store:
         self.writer._conn.close()
         with self._readers_lock:
             for conn in self._readers:
+                bm25.forget(conn)
                 with contextlib.suppress(Exception):  # a reader in a finishing thread
                     conn.close()
             self._readers.clear()
@@ -125,18 +128,19 @@ class Store:
 
     def bm25(self, agent_id: str, match: str, filters: RecallFilters, now: int,
              limit: int) -> list[tuple[int, float]]:
-        """(rowid, score) best first; score = -bm25, so higher is better. FTS5 finds the
-        agent's matching rows first (the agent token is part of the MATCH); the filters
-        then apply to those rows only."""
+        """(rowid, score) best first; score = -bm25, so higher is better. Equal to scoring
+        every match of the agent, without scoring them all (see app/store/bm25.py), except
+        that a query made only of common terms is scored over the newest
+        `bm25_max_scored` matches."""
         where, params = _filter_sql(agent_id, filters, now)
-        sql = (
-            "WITH hits AS MATERIALIZED (SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS s "
-            "FROM memories_fts WHERE memories_fts MATCH ?) "
-            "SELECT h.rowid, -h.s FROM hits h JOIN memories m ON m.rowid = h.rowid "
-            f"WHERE {where} ORDER BY h.s LIMIT ?"
-        )
-        expr = f'agent : "{agent_token(agent_id)}" AND ({match})'
-        return [(r[0], r[1]) for r in self.reader().execute(sql, [expr, *params, limit])]
+        q = bm25.Query(agent_id=agent_id, agent_token=agent_token(agent_id), where=where,
+                       params=params, filtered=filters.any(), limit=limit)
+        conn = self.reader()
+        conn.execute("BEGIN")  # one snapshot for the idf probes and the scoring queries
+        try:
+            return bm25.top(conn, q, match, self.bm25_max_scored)
+        finally:
+            conn.execute("COMMIT")
 
     def session_adjacent(self, agent_id: str, rowids: Sequence[int], filters: RecallFilters,
                          now: int, *, after: int = 0, before: int = 0
