@@ -100,9 +100,25 @@ class AgentIndex:
             # Small indexes are searched (almost) exhaustively: greedy search can stall on a
             # dense cluster before reaching an outlier, and exploring a few thousand nodes
             # costs well under a millisecond.
-            self._index.set_ef(max(self.ef, k, min(live, EXHAUSTIVE_BELOW)))
+            self._index.set_ef(live if live <= EXHAUSTIVE_BELOW else max(self.ef, k))
             labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
         return labels[0].astype(np.int64), 1.0 - distances[0]
+
+    def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
+        """The stored vectors of these labels (those the index holds), without touching
+        the database."""
+        with self._lock:
+            try:
+                return labels, self._index.get_items(labels, return_type="numpy")
+            except RuntimeError:  # some label unknown: take them one by one
+                found, rows = [], []
+                for label in labels:
+                    try:
+                        rows.append(self._index.get_items([label])[0])
+                        found.append(label)
+                    except RuntimeError:
+                        pass
+                return found, np.asarray(rows, dtype=np.float32).reshape(-1, self.dimension)
 
     def save(self, folder: Path, model_id: str) -> int:
         """Write the index and its sidecar atomically; returns the seq saved."""

@@ -119,7 +119,7 @@ class RecallEngine:
                                                        p.candidates)]
         relevance = self._with_context(agent_id, text, filters, now)
         if qvec is not None:
-            self._fill_cosines(set(relevance) | set(ident), cosines, qvec)
+            self._fill_cosines(set(relevance) | set(ident), cosines, qvec, agent_id)
 
         wv = p.vector_weight if vector_weight is None else vector_weight
         wt = 1.0 - wv
@@ -175,14 +175,23 @@ class RecallEngine:
         return propagate(relevance, following, weight)
 
     def _fill_cosines(self, labels: set[int], cosines: dict[int, float],
-                      qvec: np.ndarray) -> None:
-        """Exact cosines for candidates the vector channel did not return."""
+                      qvec: np.ndarray, agent_id: str) -> None:
+        """Exact cosines for candidates the vector channel did not return: their vectors
+        come from the in-memory index, else (not indexed yet) from the store."""
         missing = [label for label in labels if label not in cosines]
         if not missing:
             return
-        found, vectors = self.store.vectors(missing)
-        for label, sim in zip(found.tolist(), (vectors @ qvec).tolist(), strict=True):
-            cosines[label] = sim
+        index = self.indexes.find(agent_id)
+        found: list[int] = []
+        if index is not None:
+            found, vectors = index.vectors(missing)
+            for label, sim in zip(found, (vectors @ qvec).tolist(), strict=True):
+                cosines[label] = sim
+        rest = [label for label in missing if label not in cosines]
+        if rest:
+            stored, vectors = self.store.vectors(rest)
+            for label, sim in zip(stored.tolist(), (vectors @ qvec).tolist(), strict=True):
+                cosines[label] = sim
 
     def _neighbourhood(self, agent_id: str, hits: list[RecallHit], filters: RecallFilters,
                        now: int, qvec: np.ndarray | None,
@@ -198,7 +207,7 @@ class RecallEngine:
         wanted = {label for pairs in by_anchor.values() for _, label in pairs}
         memories = self.store.by_rowids(wanted, now)
         if qvec is not None:
-            self._fill_cosines(set(memories), cosines, qvec)
+            self._fill_cosines(set(memories), cosines, qvec, agent_id)
         taken = {h.memory.rowid for h in hits}
         out = []
         for h in hits:
