@@ -131,17 +131,6 @@ class NewMemory:
 
 
 @dataclass(slots=True)
-class MemoryPatch:
-    """The fields an update changes; None means unchanged."""
-
-    content: str | None = None
-    metadata: dict[str, Any] | None = None
-    memory_type: str | None = None
-    importance: float | None = None
-    tags: list[str] | None = None
-
-
-@dataclass(slots=True)
 class RecallFilters:
     memory_type: str | None = None
     min_importance: float | None = None

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,7 +33,7 @@ from app.errors import (
     ValidationError,
 )
 from app.locking import DataDirLock
-from app.models import BatchFilter, Memory, MemoryPatch, NewMemory, RecallFilters, RecallHit
+from app.models import BatchFilter, Memory, NewMemory, RecallFilters, RecallHit
 from app.recall import IndexRegistry, RecallEngine, RecallParams
 from app.recall.query import index_context
 from app.service_lifecycle import Lifecycle
@@ -298,7 +299,7 @@ class MemoryService(SessionsAndAgents, Lifecycle):
                 exc.args = (exc.message,)
                 raise
         custom = [n.id for n in news if n.id is not None]
-        dupes = sorted({i for i in custom if custom.count(i) > 1})
+        dupes = sorted(i for i, n in Counter(custom).items() if n > 1)
         if dupes:
             raise ConflictError(f"the batch repeats memory ids: {', '.join(dupes[:10])}")
         store, *_ = self._parts()
@@ -400,7 +401,7 @@ class MemoryService(SessionsAndAgents, Lifecycle):
                                   index_context(memory), normal_hash(new.content)))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
-        policies = {a: self.memory_policy(a) for a in {m.agent_id for m in items}} if dedup else {}
+        policies = {a: self.dedup_policy(a) for a in {m.agent_id for m in items}} if dedup else {}
         retention = self.settings.dedup_retention_hours * 3600
 
         def job(conn: Any) -> tuple[list[Memory], list[int], int, dict[str, str],
@@ -459,49 +460,49 @@ class MemoryService(SessionsAndAgents, Lifecycle):
         agent = validate.agent_id(agent_id)
         ttl = validate.ttl_seconds(ttl_seconds)
         expiry = validate.unix_seconds(expires_at, "expires_at")
-        patch = MemoryPatch(
-            content=None if content is None else validate.content(
-                content, self.settings.max_content_bytes),
-            metadata=validate.metadata(metadata),
-            memory_type=validate.memory_type(memory_type),
-            importance=validate.importance(importance),
-            tags=validate.tags(tags),
-        )
+        text = None if content is None else validate.content(
+            content, self.settings.max_content_bytes)
+        meta = validate.metadata(metadata)
+        mtype = validate.memory_type(memory_type)
+        new_importance = validate.importance(importance)
+        new_tags = validate.tags(tags)
         store, indexes, _, embedder = self._parts()
         memory = self.get(memory_id, agent)
-        if patch.metadata is not None:
+        if meta is not None:
             kept = {k: v for k, v in memory.metadata.items() if k == EVENT_TIME_KEY}
-            memory.metadata = {**patch.metadata, **kept}
-        if patch.memory_type is not None:
-            memory.memory_type = patch.memory_type
-        if patch.importance is not None:
-            memory.importance = patch.importance
-        if patch.tags is not None:
-            memory.tags = patch.tags
+            memory.metadata = {**meta, **kept}
+        if mtype is not None:
+            memory.memory_type = mtype
+        if new_importance is not None:
+            memory.importance = new_importance
+        if new_tags is not None:
+            memory.tags = new_tags
         if ttl is not None:
             memory.ttl_seconds, memory.expires_at = ttl, self.now() + ttl
         if expiry is not None:
             memory.expires_at = expiry
         row = None
-        if patch.content is not None and patch.content != memory.content:
-            memory.content = patch.content
-            vector = embedder.embed([patch.content])[0]
-            row = MemoryRow(memory, vector, content_hash(patch.content), index_context(memory))
+        if text is not None and text != memory.content:
+            memory.content = text
+            vector = embedder.embed([text])[0]
+            row = MemoryRow(memory, vector, content_hash(text), index_context(memory))
         memory.updated_at = self.now()
 
-        def after(seq: int) -> None:
+        def after(result: tuple[int, Memory]) -> None:
             if row is not None:
-                indexes.added(agent, [memory.rowid], row.vector[None, :], seq)
+                indexes.added(agent, [memory.rowid], row.vector[None, :], result[0])
 
-        def job(conn: Any) -> int:
-            seq = store.update_job(conn, memory, row)
+        def job(conn: Any) -> tuple[int, Memory]:
+            # Importance is written only when asked: a recall's boost committed since the
+            # read above is kept. The memory comes back as committed.
+            seq = store.update_job(conn, memory, row, set_importance=new_importance is not None)
             if memory.session_id is not None:
                 session_store.activity_job(conn, agent, {memory.session_id}, memory.updated_at,
                                            self.settings.session_idle_timeout)
-            return seq
+            return seq, store.memory_job(conn, memory.rowid)
 
-        store.writer.run(job, after)
-        return memory
+        _, updated = store.writer.run(job, after)
+        return updated
 
     def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
                session_id: Any = None, before_timestamp: Any = None) -> int:

@@ -188,20 +188,23 @@ class Lifecycle(ServiceBase):
 
     # -- per-agent memory policy and deduplication ---------------------------------------
 
-    def memory_policy(self, agent_id: str) -> dict[str, Any]:
+    def dedup_policy(self, agent_id: str) -> dict[str, Any]:
+        """The agent's deduplication settings: what a store reads (one lookup)."""
         s = self.settings
-        strategy = self.decay_policy().strategy
-        default: dict[str, Any] = {
-            "dedup_on_store": s.dedup_on_store, "dedup_threshold": s.dedup_threshold,
-            "dedup_memory_types": [t.strip() for t in s.dedup_memory_types.split(",")
-                                   if t.strip()],
-            # What this server does (it has no per-type TTLs: memories fade by decay).
-            **{f"{t}_ttl_seconds": None for t in MEMORY_TYPES},
-            **{f"{t}_decay": strategy for t in MEMORY_TYPES},
-            "consolidation_enabled": False, "consolidated_count": 0,
-            "rate_limit_enabled": False}
+        default = {"dedup_on_store": s.dedup_on_store, "dedup_threshold": s.dedup_threshold,
+                   "dedup_memory_types": [t.strip() for t in s.dedup_memory_types.split(",")
+                                          if t.strip()]}
         store, *_ = self._parts()
         return {**default, **(lc.get_policy(store.reader(), agent_id) or {})}
+
+    def memory_policy(self, agent_id: str) -> dict[str, Any]:
+        """The whole policy as the contract's GET shows it: the deduplication settings and
+        what this server does otherwise (no per-type TTLs: memories fade by decay)."""
+        strategy = self.decay_policy().strategy
+        return {**{f"{t}_ttl_seconds": None for t in MEMORY_TYPES},
+                **{f"{t}_decay": strategy for t in MEMORY_TYPES},
+                "consolidation_enabled": False, "consolidated_count": 0,
+                "rate_limit_enabled": False, **self.dedup_policy(agent_id)}
 
     def set_memory_policy(self, agent_id: Any, changes: Any) -> dict[str, Any]:
         """Merge the given fields into the agent's policy (unknown fields are ignored, so

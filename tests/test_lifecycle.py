@@ -239,3 +239,36 @@ def test_recent_use_ranks_higher_without_any_decay_pass(tmp_path: Path, clock: C
         assert svc.get(old.id, "a").importance == 0.5  # importance itself untouched
     finally:
         svc.close()
+
+
+def test_an_update_keeps_a_boost_committed_after_it_read(svc: MemoryService) -> None:
+    import threading
+    from functools import partial
+
+    from app.store import lifecycle as lc
+
+    m = svc.store("a", "the boiler is serviced in October").memory
+    store = svc._parts()[0]
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        holding.set()
+        gate.wait()
+
+    store.writer.submit(hold)  # hold the writer (its group is formed: later jobs queue)
+    assert holding.wait(30)
+    boost = store.writer.submit(partial(lc.reinforce_job, hits={m.rowid: 1}, now=svc.now(),
+                                        boost=0.05))
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(svc.update("a", m.id, tags=["home"])))
+    worker.start()  # reads importance 0.5, queues its write behind the boost
+    for _ in range(30_000):  # until the update's write is queued behind the boost
+        if store.writer._queue.qsize() >= 2:
+            break
+        threading.Event().wait(0.001)
+    assert store.writer._queue.qsize() == 2
+    gate.set()
+    boost.result()
+    worker.join()
+    assert svc.get(m.id, "a").importance == pytest.approx(0.525)
+    assert svc.get(m.id, "a").tags == ["home"]

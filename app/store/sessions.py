@@ -141,8 +141,3 @@ def agent_stats(conn: Connection, agent_id: str, now: int) -> dict[str, Any]:
             "total_sessions": sessions[0], "active_sessions": sessions[1],
             "avg_importance": None if agg[1] is None else round(agg[1], 6),
             "oldest_memory_at": agg[2], "newest_memory_at": agg[3]}
-
-
-def agent_exists(conn: Connection, agent_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM agents WHERE agent_id = ?",
-                        (agent_id,)).fetchone() is not None

@@ -331,14 +331,17 @@ class Store:
                            (rowid,)).fetchone()
         return row_to_memory(row)
 
-    def update_job(self, conn: Connection, memory: Memory, row: MemoryRow | None) -> int:
-        """Write a changed memory; with `row`, its content and vector changed too.
-        Returns the index log seq (0 when the vector did not change)."""
+    def update_job(self, conn: Connection, memory: Memory, row: MemoryRow | None,
+                   set_importance: bool = True) -> int:
+        """Write a changed memory; with `row`, its content and vector changed too; without
+        `set_importance` the stored importance is kept. Returns the index log seq (0 when
+        the vector did not change)."""
         conn.execute(
-            "UPDATE memories SET content = ?, memory_type = ?, importance = ?, tags = ?, "
+            "UPDATE memories SET content = ?, memory_type = ?, "
+            "importance = CASE WHEN ? THEN ? ELSE importance END, tags = ?, "
             "metadata = ?, updated_at = ?, event_time = ?, ttl_seconds = ?, expires_at = ?, "
             "content_hash = COALESCE(?, content_hash), norm_hash = ? WHERE rowid = ?",
-            (memory.content, memory.memory_type, memory.importance,
+            (memory.content, memory.memory_type, set_importance, memory.importance,
              _json_encode(memory.tags).decode(), _json_encode(memory.metadata).decode(),
              memory.updated_at, memory.event_time, memory.ttl_seconds, memory.expires_at,
              row.content_hash if row else None, normal_hash(memory.content), memory.rowid))
