@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from app import __version__
-from app.config import Settings, describe
+from app.config import SettingError, Settings, describe
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -29,6 +29,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, or exit 2 with one line naming the variable that is wrong."""
+    try:
+        return Settings.from_env(**overrides)
+    except SettingError as exc:
+        click.echo(f"dakera: {exc}", err=True)
+        sys.exit(2)
 
 
 def setup_logging(level: str) -> None:
@@ -44,14 +53,14 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", envvar="DAKERA_HOST", default=None,
+@click.option("--host", default=None,
               help="Address to bind [default: 127.0.0.1; env DAKERA_HOST].")
-@click.option("--port", envvar="DAKERA_PORT", type=int, default=None,
+@click.option("--port", type=int, default=None,
               help="Port to listen on [default: 7700; env DAKERA_PORT].")
-@click.option("--data-dir", envvar="DAKERA_DATA_DIR", default=None,
+@click.option("--data-dir", default=None,
               help="Where the database and indexes live [default: per-user data dir; "
                    "env DAKERA_DATA_DIR].")
-@click.option("--log-level", envvar="DAKERA_LOG_LEVEL", default=None,
+@click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log verbosity [default: info; env DAKERA_LOG_LEVEL].")
 @click.option("--get", "get_path", metavar="PATH", default=None,
@@ -65,11 +74,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
     Every request but the health probes needs `Authorization: Bearer $DAKERA_API_KEY`.
     Without a key the server only binds loopback.
     """
-    try:
-        settings = Settings.from_env(host=host, port=port, data_dir=data_dir,
-                                     log_level=log_level)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    settings = load_settings(host=host, port=port, data_dir=data_dir, log_level=log_level)
     setup_logging(settings.log_level)
     log = logging.getLogger("dakera")
     if get_path is not None:
@@ -90,18 +95,17 @@ async def _serve(settings: Settings) -> int:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
-    from app.api import create_app
     from app.errors import DakeraError
-    from app.service import MemoryService
+    from app.service import Service
 
     log = logging.getLogger("dakera")
-    service = MemoryService(settings)
+    service = Service(settings)
     try:
         service.start()
     except DakeraError as exc:
         log.error("%s", exc)
         return 1
-    app = create_app(service, manage_lifecycle=False)
+    app = _app(service)
     server = Server(app, address=settings.host, port=settings.port,
                     interface=Interfaces.ASGI, log_enabled=False, websockets=False,
                     backlog=1024)
@@ -143,19 +147,26 @@ async def _serve(settings: Settings) -> int:
     return exit_code
 
 
+def _app(service: Any) -> Any:
+    """The server's ASGI app: the HTTP API with the MCP tools mounted at /mcp."""
+    from app.api import create_app
+    from app.mcp.mount import McpMount
+
+    return create_app(service, mounts=[McpMount(service)], manage_lifecycle=False)
+
+
 def _get_once(settings: Settings, target: str) -> int:
     """Start the service, send one GET through the ASGI app in this process, print the body."""
-    from app.api import create_app
-    from app.service import MemoryService
+    from app.service import Service
 
-    service = MemoryService(settings)
+    service = Service(settings)
     try:
         service.start(wait=True)
     except Exception as exc:
         logging.getLogger("dakera").error("cannot serve: %s", exc)
         return 1
     try:
-        app = create_app(service, manage_lifecycle=False)
+        app = _app(service)
         status, body = asyncio.run(_asgi_get(app, target, settings))
     finally:
         service.close()
@@ -270,10 +281,10 @@ def _install_service(source: str, bin_dir: Path, unit_dir: Path, env_path: Path)
               help="Use the dakera server at this URL instead of opening the data dir, e.g. "
                    "http://127.0.0.1:7700 [env DAKERA_URL or DAKERA_API_URL]. The API key is "
                    "read from DAKERA_API_KEY.")
-@click.option("--data-dir", envvar="DAKERA_DATA_DIR", default=None,
+@click.option("--data-dir", default=None,
               help="The data dir to open when no server URL is given [default: per-user data "
                    "dir; env DAKERA_DATA_DIR].")
-@click.option("--log-level", envvar="DAKERA_LOG_LEVEL", default=None,
+@click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log verbosity; logs go to stderr [default: info; env DAKERA_LOG_LEVEL].")
 def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
@@ -284,10 +295,7 @@ def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
     another process holds it, a dakera server on DAKERA_HOST:DAKERA_PORT (default
     127.0.0.1:7700) is used when one answers there. stdout carries only JSON-RPC.
     """
-    try:
-        settings = Settings.from_env(data_dir=data_dir, log_level=log_level)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    settings = load_settings(data_dir=data_dir, log_level=log_level)
     setup_logging(settings.log_level)
     for noisy in ("mcp", "httpx", "httpcore"):  # per-request chatter, unless debugging
         if settings.log_level != "debug":
@@ -295,6 +303,46 @@ def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
     from app.mcp.stdio import run
 
     sys.exit(run(settings, url or None, settings.api_key))
+
+
+@main.command("reindex")
+@click.option("--data-dir", default=None,
+              help="The data dir to re-embed [default: per-user data dir; env "
+                   "DAKERA_DATA_DIR].")
+@click.option("--log-level", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Log verbosity [default: info; env DAKERA_LOG_LEVEL].")
+def reindex_cmd(data_dir: str | None, log_level: str | None) -> None:
+    """Re-embed every memory with the configured model (DAKERA_EMBEDDING_MODEL).
+
+    A data dir keeps the model its vectors were made with, and a server refuses to start
+    with another one. Run this, with the server stopped, to move the data dir to the
+    configured model. Interrupted, it keeps the old vectors; run it again to continue.
+    """
+    from app.errors import DakeraError
+    from app.service.reindex import reindex
+
+    settings = load_settings(data_dir=data_dir, log_level=log_level)
+    setup_logging(settings.log_level)
+    bar: Any = None
+
+    def start(total: int) -> None:
+        nonlocal bar
+        click.echo(f"re-embedding {total} memories in {settings.data_dir} with "
+                   f"{settings.embedding_model}", err=True)
+        bar = click.progressbar(length=total, label="memories", file=sys.stderr,
+                                show_pos=True, show_eta=True)
+        bar.__enter__()
+
+    try:
+        count = reindex(settings, on_total=start, on_progress=lambda n: bar.update(n))
+    except DakeraError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"done: {count} memories now embedded with {settings.embedding_model}; "
+               "the vector indexes are rebuilt when the server starts")
 
 
 @main.command("settings")

@@ -1,20 +1,28 @@
-"""Settings: one declarative table of (name, env vars, default, help), built once and passed down.
+"""Settings: one declarative table, built once and passed down.
 
-`Settings.from_env(**overrides)` reads the environment; CLI flags arrive as overrides.
-`dakera settings` prints this table, and a test checks that the README documents every row.
+Each field of `Settings` is a setting: its type and constraints (msgspec), its default, its
+environment variables and its help text are declared together, and everything else is
+derived from that declaration: parsing and validation (`Settings.from_env`), the
+`dakera settings` listing (`describe`), and the README table a test checks. A bad value
+refuses to start with one line that names the variable and what it accepts.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import sys
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 import platformdirs
+
+from app.models import MEMORY_TYPES
+
+
+class SettingError(ValueError):
+    """A setting's value is not acceptable; the message names the variable."""
 
 
 def _default_data_dir() -> str:
@@ -28,172 +36,181 @@ def _default_models_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "models")
 
 
-def _bool(value: str) -> bool:
-    if value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.strip().lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+def _preset_name(value: str) -> str:
+    from app.embed.presets import PRESETS  # numpy comes with app.embed: not for every CLI call
+
+    for preset in PRESETS.values():
+        if value.lower() in {preset.name, *(a.lower() for a in preset.aliases)}:
+            return preset.name
+    raise SettingError(f"one of {', '.join(sorted(PRESETS))}")
 
 
-def _one_of(*allowed: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value.strip().lower() not in allowed:
-            raise ValueError(f"not one of {', '.join(allowed)}")
-        return value.strip().lower()
-    return parse
+def setting(*env: str, help: str, check: Callable[[Any], Any] | None = None,
+            **constraints: Any) -> msgspec.Meta:
+    """A field's declaration: its environment variables (the first is its name), help text,
+    msgspec constraints (ge, le, min_length ...) and an optional check that returns the
+    normalised value or raises SettingError with what is accepted."""
+    return msgspec.Meta(description=help, extra={"env": env, "check": check}, **constraints)
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    env: tuple[str, ...]
-    default: Any
-    help: str
-    parse: Callable[[str], Any] = str
+MemoryType = Literal["episodic", "semantic", "procedural", "working"]
+assert set(typing.get_args(MemoryType)) == set(MEMORY_TYPES)
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("host", ("DAKERA_HOST",), "127.0.0.1",
-            "Address to bind. Anything but loopback requires an API key."),
-    Setting("port", ("DAKERA_PORT",), 7700, "TCP port to listen on.", int),
-    Setting("data_dir", ("DAKERA_DATA_DIR",), _default_data_dir,
-            "Directory holding the SQLite database and the index cache."),
-    Setting("api_key", ("DAKERA_API_KEY", "DAKERA_ROOT_API_KEY"), None,
-            "Bearer key every request but the health probes must carry. Unset: loopback only."),
-    Setting("log_level", ("DAKERA_LOG_LEVEL",), "info", "debug, info, warning or error."),
-    Setting("embedding_model", ("DAKERA_EMBEDDING_MODEL",), "all-minilm-l6-v2",
-            "Embedding model preset (all-minilm-l6-v2; 'hash' is a deterministic test embedder)."),
-    Setting("models_dir", ("DAKERA_MODELS_DIR",), _default_models_dir,
-            "Directory holding the model files written by scripts/fetch_models.py."),
-    Setting("embed_threads", ("DAKERA_EMBED_THREADS",), 0,
-            "onnxruntime intra-op threads; 0 uses every core.", int),
-    Setting("max_content_bytes", ("DAKERA_MAX_MEMORY_CONTENT_BYTES",), 100_000,
-            "Largest memory content in UTF-8 bytes.", int),
-    Setting("max_body_size", ("DAKERA_MAX_BODY_SIZE",), 16 * 1024 * 1024,
-            "Largest request body in bytes.", int),
-    Setting("recall_candidates", ("DAKERA_RECALL_CANDIDATES",), 100,
-            "Candidates taken from each of the vector and BM25 channels before fusion.", int),
-    Setting("rrf_k", ("DAKERA_RRF_K",), 60, "Reciprocal Rank Fusion constant k.", int),
-    Setting("vector_weight", ("DAKERA_SCORE_W_VEC",), 0.5,
-            "Weight of vector similarity in hybrid fusion; BM25 gets the rest.", float),
-    Setting("recall_context_weight", ("DAKERA_RECALL_CONTEXT_WEIGHT",), 0.5,
-            "Share of a memory's BM25 relevance passed to the next memory of its session "
-            "(squared for the one after); 0 turns conversation context off.", float),
-    Setting("speaker_boost", ("DAKERA_SCORE_W_SPEAKER",), 0.3,
-            "Boost (factor 1 + w) for a memory whose author the query names: a memory "
-            "written 'Name: text' and a query naming Name.", float),
-    Setting("question_penalty", ("DAKERA_SCORE_W_QUESTION",), 0.2,
-            "Penalty (factor 1 - w) for a memory that ends with a question mark.", float),
-    Setting("recall_phrases", ("DAKERA_RECALL_PHRASES",), False,
-            "BM25 also matches adjacent query words as phrases (off: on LoCoMo it moved "
-            "results at 10 up and at 5 down by a few questions).", _bool),
-    Setting("neighborhood_mode", ("DAKERA_NEIGHBORHOOD_MODE",), "inline",
-            "Where recall puts session neighbours of its results by default: inline (after "
-            "the ranked results), separate (context_memories) or off.",
-            _one_of("inline", "separate", "off")),
-    Setting("importance_weight", ("DAKERA_SCORE_W_IMP",), 0.5,
-            "How much importance moves the final score: factor 1 + w * (importance - 0.5).",
-            float),
-    Setting("recency_weight", ("DAKERA_SCORE_W_REC",), 0.2,
-            "How much recent use moves the final score: factor 1 + w * (r - 0.5), r halving "
-            "with each DAKERA_SCORE_RECENCY_HALF_LIFE_HOURS since a memory was stored or last "
-            "recalled.", float),
-    Setting("recency_half_life_hours", ("DAKERA_SCORE_RECENCY_HALF_LIFE_HOURS",), 336.0,
-            "Half-life of the recency factor in hours (14 days, as wake-up uses).", float),
-    Setting("hnsw_ef", ("DAKERA_HNSW_EF",), 128, "hnswlib ef at query time.", int),
-    Setting("exact_search_limit", ("DAKERA_EXACT_SEARCH_LIMIT",), 5000,
-            "A filtered recall matching at most this many memories is scored exactly.", int),
-    Setting("index_save_interval", ("DAKERA_INDEX_SAVE_INTERVAL_SECS",), 300,
-            "Seconds between saves of changed vector indexes (they are also saved on shutdown).",
-            int),
-    Setting("session_idle_timeout", ("DAKERA_SESSION_IDLE_TIMEOUT_SECS",), 14_400,
-            "Seconds of inactivity after which a session ends (ended_reason idle); 0 = never. "
-            "A session may set its own at start.", int),
-    Setting("decay_strategy", ("DAKERA_DECAY_STRATEGY",), "exponential",
-            "How importance fades: exponential, linear or step.", str),
-    Setting("decay_half_life_hours", ("DAKERA_DECAY_HALF_LIFE_HOURS",), 168.0,
-            "Hours for an episodic memory's importance to halve (types decay at their own "
-            "speed: working 3x, episodic 1x, semantic 0.5x, procedural 0.3x).", float),
-    Setting("decay_interval", ("DAKERA_DECAY_INTERVAL_SECS",), 3600,
-            "Seconds between background decay passes (0 turns decay off).", int),
-    Setting("decay_min_importance", ("DAKERA_DECAY_MIN_IMPORTANCE",), 0.01,
-            "The floor: a memory whose importance decays below it is deleted (or kept).",
-            float),
-    Setting("decay_delete_below_floor", ("DAKERA_DECAY_DELETE_BELOW_FLOOR",), True,
-            "Delete memories that decay below the floor (false keeps them).", _bool),
-    Setting("dedup_on_store", ("DAKERA_DEDUP_ON_STORE",), True,
-            "Merge a stored memory into an existing near-identical one of the same agent and "
-            "type (default for agents without their own memory policy).", _bool),
-    Setting("dedup_threshold", ("DAKERA_DEDUP_THRESHOLD",), 0.95,
-            "Cosine similarity at or above which two memories are duplicates.", float),
-    Setting("dedup_memory_types", ("DAKERA_DEDUP_MEMORY_TYPES",), "semantic,procedural",
-            "Comma-separated memory types deduplicated on store (episodic memories are events "
-            "and are kept by default)."),
-    Setting("dedup_retention_hours", ("DAKERA_DEDUP_RETENTION_HOURS",), 720,
-            "How long a merged duplicate stays restorable.", int),
-    Setting("sqlite_synchronous", ("DAKERA_SQLITE_SYNCHRONOUS",), "full",
-            "SQLite synchronous mode: full (survives power loss) or normal (survives crashes)."),
-)
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: Annotated[str, setting(
+        "DAKERA_HOST", min_length=1,
+        help="Address to bind. Anything but loopback requires an API key.")] = "127.0.0.1"
+    port: Annotated[int, setting(
+        "DAKERA_PORT", ge=1, le=65535, help="TCP port to listen on.")] = 7700
+    data_dir: Annotated[str, setting(
+        "DAKERA_DATA_DIR", min_length=1,
+        help="Directory holding the SQLite database and the index cache.")] = msgspec.field(
+        default_factory=_default_data_dir)
+    api_key: Annotated[NonEmpty | None, setting(
+        "DAKERA_API_KEY", "DAKERA_ROOT_API_KEY",
+        help="Bearer key every request but the health probes must carry. Unset: loopback "
+             "only.")] = None
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], setting(
+        "DAKERA_LOG_LEVEL", help="debug, info, warning or error.")] = "info"
+    embedding_model: Annotated[str, setting(
+        "DAKERA_EMBEDDING_MODEL", check=_preset_name,
+        help="Embedding model preset (all-minilm-l6-v2; 'hash' is a deterministic test "
+             "embedder). A data dir keeps the model it was made with: `dakera reindex` "
+             "moves it to another.")] = "all-minilm-l6-v2"
+    models_dir: Annotated[str, setting(
+        "DAKERA_MODELS_DIR", min_length=1,
+        help="Directory holding the model files written by scripts/fetch_models.py "
+             "(inside the binary: the bundled models).")] = msgspec.field(
+        default_factory=_default_models_dir)
+    embed_threads: Annotated[int, setting(
+        "DAKERA_EMBED_THREADS", ge=0, le=256,
+        help="onnxruntime intra-op threads; 0 uses every core.")] = 0
+    max_content_bytes: Annotated[int, setting(
+        "DAKERA_MAX_MEMORY_CONTENT_BYTES", ge=1,
+        help="Largest memory content in UTF-8 bytes.")] = 100_000
+    max_body_size: Annotated[int, setting(
+        "DAKERA_MAX_BODY_SIZE", ge=1024, help="Largest request body in bytes.")] = 16 * 1024 * 1024
+    recall_candidates: Annotated[int, setting(
+        "DAKERA_RECALL_CANDIDATES", ge=1, le=10_000,
+        help="Candidates taken from each of the vector and BM25 channels before fusion.")] = 100
+    rrf_k: Annotated[int, setting(
+        "DAKERA_RRF_K", ge=1, le=10_000, help="Reciprocal Rank Fusion constant k.")] = 60
+    vector_weight: Annotated[float, setting(
+        "DAKERA_SCORE_W_VEC", ge=0.0, le=1.0,
+        help="Weight of vector similarity in hybrid fusion; BM25 gets the rest.")] = 0.5
+    recall_context_weight: Annotated[float, setting(
+        "DAKERA_RECALL_CONTEXT_WEIGHT", ge=0.0, le=1.0,
+        help="Share of a memory's BM25 relevance passed to the next memory of its session "
+             "(squared for the one after); 0 turns conversation context off.")] = 0.5
+    speaker_boost: Annotated[float, setting(
+        "DAKERA_SCORE_W_SPEAKER", ge=0.0, le=10.0,
+        help="Boost (factor 1 + w) for a memory whose author the query names: a memory "
+             "written 'Name: text' and a query naming Name.")] = 0.3
+    question_penalty: Annotated[float, setting(
+        "DAKERA_SCORE_W_QUESTION", ge=0.0, le=1.0,
+        help="Penalty (factor 1 - w) for a memory that ends with a question mark.")] = 0.2
+    recall_phrases: Annotated[bool, setting(
+        "DAKERA_RECALL_PHRASES",
+        help="BM25 also matches adjacent query words as phrases (off: on LoCoMo it moved "
+             "results at 10 up and at 5 down by a few questions).")] = False
+    neighborhood_mode: Annotated[Literal["inline", "separate", "off"], setting(
+        "DAKERA_NEIGHBORHOOD_MODE",
+        help="Where recall puts session neighbours of its results by default: inline (after "
+             "the ranked results), separate (context_memories) or off.")] = "inline"
+    importance_weight: Annotated[float, setting(
+        "DAKERA_SCORE_W_IMP", ge=0.0, le=2.0,
+        help="How much importance moves the final score: factor 1 + w * (importance - "
+             "0.5).")] = 0.5
+    recency_weight: Annotated[float, setting(
+        "DAKERA_SCORE_W_REC", ge=0.0, le=2.0,
+        help="How much recent use moves the final score: factor 1 + w * (r - 0.5), r halving "
+             "with each DAKERA_SCORE_RECENCY_HALF_LIFE_HOURS since a memory was stored or "
+             "last recalled.")] = 0.2
+    recency_half_life_hours: Annotated[float, setting(
+        "DAKERA_SCORE_RECENCY_HALF_LIFE_HOURS", gt=0.0,
+        help="Half-life of the recency factor in hours (14 days, as wake-up uses).")] = 336.0
+    hnsw_ef: Annotated[int, setting(
+        "DAKERA_HNSW_EF", ge=1, le=100_000, help="hnswlib ef at query time.")] = 128
+    exact_search_limit: Annotated[int, setting(
+        "DAKERA_EXACT_SEARCH_LIMIT", ge=0,
+        help="A filtered recall matching at most this many memories is scored exactly.")] = 5000
+    index_save_interval: Annotated[int, setting(
+        "DAKERA_INDEX_SAVE_INTERVAL_SECS", ge=1,
+        help="Seconds between saves of changed vector indexes (they are also saved on "
+             "shutdown).")] = 300
+    session_idle_timeout: Annotated[int, setting(
+        "DAKERA_SESSION_IDLE_TIMEOUT_SECS", ge=0, le=2_592_000,
+        help="Seconds of inactivity after which a session ends (ended_reason idle); 0 = "
+             "never. A session may set its own at start.")] = 14_400
+    decay_strategy: Annotated[Literal["exponential", "linear", "step"], setting(
+        "DAKERA_DECAY_STRATEGY",
+        help="How importance fades: exponential, linear or step.")] = "exponential"
+    decay_half_life_hours: Annotated[float, setting(
+        "DAKERA_DECAY_HALF_LIFE_HOURS", gt=0.0,
+        help="Hours for an episodic memory's importance to halve (types decay at their own "
+             "speed: working 3x, episodic 1x, semantic 0.5x, procedural 0.3x).")] = 168.0
+    decay_interval: Annotated[int, setting(
+        "DAKERA_DECAY_INTERVAL_SECS", ge=0,
+        help="Seconds between background decay passes (0 turns decay off).")] = 3600
+    decay_min_importance: Annotated[float, setting(
+        "DAKERA_DECAY_MIN_IMPORTANCE", ge=0.0, le=1.0,
+        help="The floor: a memory whose importance decays below it is deleted (or "
+             "kept).")] = 0.01
+    decay_delete_below_floor: Annotated[bool, setting(
+        "DAKERA_DECAY_DELETE_BELOW_FLOOR",
+        help="Delete memories that decay below the floor (false keeps them).")] = True
+    dedup_on_store: Annotated[bool, setting(
+        "DAKERA_DEDUP_ON_STORE",
+        help="Merge a stored memory into an existing near-identical one of the same agent and "
+             "type (default for agents without their own memory policy).")] = True
+    dedup_threshold: Annotated[float, setting(
+        "DAKERA_DEDUP_THRESHOLD", ge=0.0, le=1.0,
+        help="Cosine similarity at or above which two memories are duplicates.")] = 0.95
+    dedup_memory_types: Annotated[tuple[MemoryType, ...], setting(
+        "DAKERA_DEDUP_MEMORY_TYPES",
+        help="Comma-separated memory types deduplicated on store (episodic memories are "
+             "events and are kept by default).")] = ("semantic", "procedural")
+    dedup_retention_hours: Annotated[int, setting(
+        "DAKERA_DEDUP_RETENTION_HOURS", ge=0, le=87_600,
+        help="How long a merged duplicate stays restorable.")] = 720
+    sqlite_synchronous: Annotated[Literal["full", "normal"], setting(
+        "DAKERA_SQLITE_SYNCHRONOUS",
+        help="SQLite synchronous mode: full (survives power loss) or normal (survives "
+             "crashes).")] = "full"
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Field order and names follow SETTINGS; defaults live only in that table."""
-
-    host: str
-    port: int
-    data_dir: str
-    api_key: str | None
-    log_level: str
-    embedding_model: str
-    models_dir: str
-    embed_threads: int
-    max_content_bytes: int
-    max_body_size: int
-    recall_candidates: int
-    rrf_k: int
-    vector_weight: float
-    recall_context_weight: float
-    speaker_boost: float
-    question_penalty: float
-    recall_phrases: bool
-    neighborhood_mode: str
-    importance_weight: float
-    recency_weight: float
-    recency_half_life_hours: float
-    hnsw_ef: int
-    exact_search_limit: int
-    index_save_interval: int
-    session_idle_timeout: int
-    decay_strategy: str
-    decay_half_life_hours: float
-    decay_interval: int
-    decay_min_importance: float
-    decay_delete_below_floor: bool
-    dedup_on_store: bool
-    dedup_threshold: float
-    dedup_memory_types: str
-    dedup_retention_hours: int
-    sqlite_synchronous: str
+    def __repr__(self) -> str:  # never show the key
+        shown = {f: getattr(self, f) for f in self.__struct_fields__}
+        if shown["api_key"]:
+            shown["api_key"] = "***"
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        env = dict(os.environ) if env is None else env
+    def from_env(cls, env: typing.Mapping[str, str] | None = None,
+                 **overrides: Any) -> Settings:
+        """Read every setting from the environment (empty values count as unset); CLI
+        flags arrive as overrides (None: not given). Raises SettingError naming the
+        variable (or flag) of the first bad value."""
+        import os
+
+        env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        for s in SETTINGS:
-            values[s.name] = s.default() if callable(s.default) else s.default
-            raw = next((env[name] for name in s.env if env.get(name)), None)
-            if raw is not None:
-                try:
-                    values[s.name] = s.parse(raw)
-                except ValueError as exc:
-                    raise ValueError(f"{s.env[0]}={raw!r}: {exc}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        for field in FIELDS:
+            if overrides.get(field.name) is not None:
+                values[field.name] = field.parse(overrides[field.name], f"--{field.flag}")
+                continue
+            for name in field.env:
+                if env.get(name):
+                    values[field.name] = field.parse(env[name], name)
+                    break
+        unknown = set(overrides) - {f.name for f in FIELDS}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
     @property
     def db_path(self) -> Path:
@@ -204,13 +221,99 @@ class Settings:
         return Path(self.data_dir) / "indexes"
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class Field:
+    """One setting as declared on Settings: how to parse it and how to describe it."""
+
+    def __init__(self, name: str, annotation: Any, default: Any) -> None:
+        base, *metas = typing.get_args(annotation)
+        meta = next(m for m in metas if isinstance(m, msgspec.Meta) and m.extra)
+        extra = meta.extra or {}
+        self.name = name
+        self.flag = name.replace("_", "-")
+        self.env: tuple[str, ...] = extra["env"]
+        self.help: str = meta.description or ""
+        self.check: Callable[[Any], Any] | None = extra["check"]
+        self.type = annotation
+        self.base = base
+        self.default = default
+        self.constraints = {k: getattr(meta, k) for k in ("ge", "gt", "le", "lt", "min_length")
+                            if getattr(meta, k) is not None}
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+    def parse(self, raw: Any, source: str) -> Any:
+        value = raw
+        if isinstance(raw, str):
+            value = raw.strip()
+            if self.base is bool and value.lower() in _TRUE | _FALSE:
+                value = value.lower() in _TRUE
+            elif self._choices() or self.base is bool:
+                value = value.lower()
+            if typing.get_origin(self.base) is tuple:
+                value = [v.strip().lower() for v in value.split(",") if v.strip()]
+        try:
+            value = msgspec.convert(value, self.type, strict=False)
+            return self.check(value) if self.check else value
+        except (msgspec.ValidationError, SettingError) as exc:
+            accepted = str(exc) if isinstance(exc, SettingError) else self.accepts()
+            raise SettingError(f"{source}={raw!r} is not valid: expected {accepted}") from None
+
+    def _choices(self) -> tuple[str, ...]:
+        base = self.base
+        if typing.get_origin(base) is tuple:
+            base = typing.get_args(base)[0]
+        return typing.get_args(base) if typing.get_origin(base) is Literal else ()
+
+    def accepts(self) -> str:
+        """What the setting accepts, in words."""
+        choices = self._choices()
+        if choices:
+            many = typing.get_origin(self.base) is tuple
+            return ("a comma-separated list of " if many else "one of ") + ", ".join(choices)
+        if self.base is bool:
+            return "true or false (also 1/0, yes/no, on/off)"
+        kind = {int: "an integer", float: "a number"}.get(self.base, "a non-empty string")
+        c = self.constraints
+        low = c.get("ge", c.get("gt"))
+        high = c.get("le", c.get("lt"))
+        if low is not None and high is not None:
+            return f"{kind} from {low} to {high}"
+        if "gt" in c:
+            return f"{kind} above {c['gt']}"
+        if low is not None:
+            return f"{kind} of at least {low}"
+        return kind
+
+
+def _fields() -> tuple[Field, ...]:
+    hints = typing.get_type_hints(Settings, include_extras=True)
+    out = []
+    for info in msgspec.structs.fields(Settings):
+        default = (info.default_factory if info.default is msgspec.NODEFAULT
+                   else info.default)
+        out.append(Field(info.name, hints[info.name], default))
+    return tuple(out)
+
+
+FIELDS = _fields()
+
+
 def describe() -> list[tuple[str, str, str]]:
     """(env vars, default, help) for every setting: what `dakera settings` prints."""
     rows = []
-    for s in SETTINGS:
-        default = s.default() if callable(s.default) else s.default
-        rows.append((" / ".join(s.env), "" if default is None else str(default), s.help))
+    for f in FIELDS:
+        default = f.default_value()
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        elif isinstance(default, bool):
+            default = str(default).lower()
+        rows.append((" / ".join(f.env), "" if default is None else str(default),
+                     f"{f.help} Accepts {f.accepts()}."))
     return rows
 
 
-__all__ = ["SETTINGS", "Setting", "Settings", "_bool", "describe"]
+__all__ = ["FIELDS", "SettingError", "Settings", "describe"]

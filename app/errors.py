@@ -85,9 +85,13 @@ class ServiceUnavailableError(DakeraError):
         super().__init__(message, retry_after=retry_after, **kw)
 
 
-class StorageError(DakeraError):
-    status = 500
-    code = "STORAGE_ERROR"
+class DataDirError(ServiceUnavailableError):
+    """The data dir cannot be served as it is (held by another process, made with another
+    embedding model, ...): the message says what to do."""
+
+
+class DataDirInUse(DataDirError):
+    """Another process holds the data dir's lock."""
 
 
 class InternalError(DakeraError):

@@ -6,12 +6,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from app.errors import DakeraError
-
-
-class DataDirInUse(DakeraError):
-    status = 503
-    code = "SERVICE_UNAVAILABLE"
+from app.errors import DataDirInUse
 
 
 class DataDirLock:

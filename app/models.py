@@ -1,4 +1,5 @@
-"""The shapes every layer shares: Memory, RecallHit, and the validated inputs of writes."""
+"""The shapes every layer shares: memories, sessions, filters, recall hits, and the results
+of the service's operations."""
 
 from __future__ import annotations
 
@@ -131,36 +132,45 @@ class NewMemory:
 
 
 @dataclass(slots=True)
-class RecallFilters:
+class MemoryFilter:
+    """Which of an agent's memories an operation applies to: every given predicate must
+    hold. One type for recall, listings, batch recall and forget; the store turns it into
+    SQL (app/store/filters.py) and `matches` applies it to a loaded memory."""
+
     memory_type: str | None = None
-    min_importance: float | None = None
-    tags: list[str] | None = None  # match any
     session_id: str | None = None
-    since: int | None = None  # on event time (or ingest time when no event time)
-    until: int | None = None
-
-    def any(self) -> bool:
-        return any(
-            v is not None and v != []
-            for v in (self.memory_type, self.min_importance, self.tags, self.session_id,
-                      self.since, self.until)
-        )
-
-
-@dataclass(slots=True)
-class BatchFilter:
-    """Predicates of batch recall and batch forget (tags: the memory carries all of them)."""
-
-    tags: list[str] | None = None
+    tags_any: list[str] | None = None  # carries at least one of these tags
+    tags_all: list[str] | None = None  # carries every one of these tags
     min_importance: float | None = None
     max_importance: float | None = None
-    created_after: int | None = None
+    created_after: int | None = None  # ingest time, inclusive
     created_before: int | None = None
-    memory_type: str | None = None
-    session_id: str | None = None
+    since: int | None = None  # event time (ingest time when none), inclusive
+    until: int | None = None
+    memory_ids: list[str] | None = None
 
-    def is_empty(self) -> bool:
-        return all(getattr(self, f) is None for f in self.__slots__)
+    def any(self) -> bool:
+        """Whether anything is asked (an explicit empty `tags_all` list counts)."""
+        return any(getattr(self, f) is not None for f in self.__slots__)
+
+    def matches(self, m: Memory) -> bool:
+        """The predicates applied to a loaded memory (the same as the store's SQL)."""
+        if self.memory_type is not None and m.memory_type != self.memory_type:
+            return False
+        if self.session_id is not None and m.session_id != self.session_id:
+            return False
+        if self.tags_any and not set(self.tags_any).intersection(m.tags):
+            return False
+        if self.tags_all and not set(self.tags_all).issubset(m.tags):
+            return False
+        if self.memory_ids is not None and m.id not in self.memory_ids:
+            return False
+        for value, low, high in ((m.importance, self.min_importance, self.max_importance),
+                                 (m.created_at, self.created_after, self.created_before),
+                                 (m.effective_time, self.since, self.until)):
+            if (low is not None and value < low) or (high is not None and value > high):
+                return False
+        return True
 
 
 @dataclass(slots=True)
@@ -183,3 +193,29 @@ class RecallHit:
         if self.text_score is not None:
             out["text_score"] = round(self.text_score, 6)
         return out
+
+
+@dataclass
+class StoreResult:
+    """What a store (single or batch) did: the memories in request order (a merged
+    duplicate is replaced by the memory it was merged into)."""
+
+    memories: list[Memory]
+    embedding_ms: float
+    session_states: dict[str, str] = field(default_factory=dict)  # session id -> state
+    # position in the request -> id of the duplicate merged into memories[position]
+    duplicates: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def memory(self) -> Memory:
+        return self.memories[0]
+
+
+@dataclass
+class RecallResult:
+    hits: list[RecallHit]
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    candidates: int = 0
+    context: list[RecallHit] = field(default_factory=list)  # session neighbours of the hits
+    context_mode: str = "off"  # where they go: inline, separate or off

@@ -16,7 +16,7 @@ What it measures, in this order, on a fresh data dir:
    garbage-collector pauses in the server during each run (gc.callbacks); then, with the
    server stopped, the floor in-process over the same files and the same queries: raw query
    embedding + raw hnswlib search (k = candidates, same ef) + raw FTS5 query (the same terms,
-   `ORDER BY bm25 LIMIT candidates`), and the recall engine alone (MemoryService.recall).
+   `ORDER BY bm25 LIMIT candidates`), and the recall engine alone (Service.recall).
 4. RSS idle and at the largest size, bytes on disk per memory.
 
 Every measured query is distinct (the engine caches query embeddings); warm-up queries are
@@ -324,7 +324,7 @@ def floor_and_engine(data_dir: Path, qs: list[str]) -> dict[str, Any]:
     from app.embed import load_embedder
     from app.index import index_name
     from app.recall.query import fts_match
-    from app.service import MemoryService
+    from app.service import Service
     from app.store.db import connect
 
     s = Settings.from_env(env={}, data_dir=str(data_dir), models_dir=str(ROOT / "models"))
@@ -360,15 +360,15 @@ def floor_and_engine(data_dir: Path, qs: list[str]) -> dict[str, Any]:
     del index, embedder
     gc.collect()
 
-    svc = MemoryService(s)
+    svc = Service(s)
     svc.start(wait=True)
     try:
         for q in qs[:20]:
-            svc.recall(AGENT, "warm " + q, top_k=TOP_K)
+            svc.recall.recall(AGENT, "warm " + q, top_k=TOP_K)
         eng = []
         for q in qs:
             t = time.perf_counter()
-            svc.recall(AGENT, q, top_k=TOP_K)
+            svc.recall.recall(AGENT, q, top_k=TOP_K)
             eng.append((time.perf_counter() - t) * 1000)
     finally:
         svc.close()
@@ -381,7 +381,7 @@ def million(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
     import numpy as np
 
     from app.config import Settings
-    from app.service import MemoryService
+    from app.service import Service
 
     n = args.million_size
     cache = Path(args.cache_dir)
@@ -390,10 +390,10 @@ def million(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
     texts = corpus(n)
     s = Settings.from_env(env={}, data_dir=str(data_dir), models_dir=str(ROOT / "models"),
                           sqlite_synchronous="normal")
-    svc = MemoryService(s)
+    svc = Service(s)
     svc.start(wait=True)
     try:
-        have = svc._store.agent_memory_count(AGENT) if svc._store else 0
+        have = svc.memories.batch_recall(AGENT, None, 1)["total"]
         if have < n:
             vec_path = cache / f"million-{n}-vectors.npy"
             if vec_path.exists():
@@ -404,17 +404,17 @@ def million(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
                 vectors = np.lib.format.open_memmap(vec_path.with_suffix(".tmp.npy"), "w+",
                                                     np.float32, (n, 384))
                 for i in range(0, n, 10_000):
-                    vectors[i:i + 10_000] = svc.embed(texts[i:i + 10_000])
+                    vectors[i:i + 10_000] = svc.memories.embedder.embed(texts[i:i + 10_000])
                     log(f"  embedded {min(i + 10_000, n)}")
                 vectors.flush()
                 del vectors
                 os.replace(vec_path.with_suffix(".tmp.npy"), vec_path)
                 vectors = np.load(vec_path, mmap_mode="r")
-            real = svc._embedder
+            real = svc.memories.embedder
 
             class Cached:  # the real embedder's vectors, looked up by position
-                preset = real.preset if real else None
-                model_id = real.model_id if real else ""
+                preset = real.preset
+                model_id = real.model_id
                 position = 0
 
                 def embed(self, batch: list[str], *, query: bool = False) -> Any:
@@ -424,26 +424,26 @@ def million(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
 
             cached = Cached()
             cached.position = have
-            svc._embedder = cached  # type: ignore[assignment]
+            svc.memories.embedder = cached  # type: ignore[assignment]
             log(f"inserting {n - have} memories in-process")
             for i in range(have, n, 1000):
-                svc.store_batch(AGENT, [{"content": t} for t in texts[i:i + 1000]])
+                svc.memories.store_batch(AGENT, [{"content": t} for t in texts[i:i + 1000]])
                 if (i // 1000) % 50 == 49:
                     log(f"  inserted {i + 1000}")
-            svc._embedder = real
+            svc.memories.embedder = real
     finally:
         svc.close()
-    svc = MemoryService(s)
+    svc = Service(s)
     t0 = time.perf_counter()
     svc.start(wait=True)
     start_s = time.perf_counter() - t0
     try:
         for q in qs[:20]:
-            svc.recall(AGENT, "warm " + q, top_k=TOP_K)
+            svc.recall.recall(AGENT, "warm " + q, top_k=TOP_K)
         eng = []
         for q in qs:
             t = time.perf_counter()
-            svc.recall(AGENT, q, top_k=TOP_K)
+            svc.recall.recall(AGENT, q, top_k=TOP_K)
             eng.append((time.perf_counter() - t) * 1000)
         rss = rss_mb(os.getpid())
     finally:

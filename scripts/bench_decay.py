@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from corpus import corpus, queries  # noqa: E402
 
 from app.config import Settings  # noqa: E402
-from app.service import MemoryService  # noqa: E402
+from app.service import Service  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -31,12 +31,12 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def recall_loop(svc: MemoryService, qs: list[str], stop: threading.Event) -> list[float]:
+def recall_loop(svc: Service, qs: list[str], stop: threading.Event) -> list[float]:
     out = []
     i = 0
     while not stop.is_set():
         t = time.perf_counter()
-        svc.recall("bench", qs[i % len(qs)], top_k=10, reinforce=False)
+        svc.recall.recall("bench", qs[i % len(qs)], top_k=10, reinforce=False)
         out.append((time.perf_counter() - t) * 1000)
         i += 1
     return out
@@ -51,13 +51,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         clock = [time.time()]
-        svc = MemoryService(Settings.from_env(env={}, data_dir=tmp, embedding_model="hash",
+        svc = Service(Settings.from_env(env={}, data_dir=tmp, embedding_model="hash",
                                               decay_interval=0), clock=lambda: clock[0])
         svc.start(wait=True)
         texts = corpus(args.memories)
         t0 = time.perf_counter()
         for i in range(0, len(texts), 1000):
-            svc.store_batch("bench", [{"content": t} for t in texts[i:i + 1000]])
+            svc.memories.store_batch("bench", [{"content": t} for t in texts[i:i + 1000]])
         print(f"loaded {args.memories} memories in {time.perf_counter() - t0:.1f} s")
         qs = queries(500)
 
@@ -79,14 +79,14 @@ def main() -> int:
         while time.perf_counter() < deadline:
             clock[0] += 3600
             t0 = time.perf_counter()
-            result = svc.run_decay()
+            result = svc.decay.run()
             passes.append(time.perf_counter() - t0)
         stop.set()
         worker.join()
         # The worst case: months later, every memory has decayed below the floor.
         clock[0] += 90 * 86_400
         t0 = time.perf_counter()
-        purge = svc.run_decay()
+        purge = svc.decay.run()
         purge_s = time.perf_counter() - t0
         svc.close()
 

@@ -196,17 +196,18 @@ def check_files(data_dir: Path, mid: str, report: Report, when: str) -> None:
     """The killed (or stopped) data dir: the three tables hold the same rows, and every
     agent's index, loaded as a restarting server loads it (saved file + log replay, or a
     rebuild), holds exactly the agent's rowids as live labels."""
-    from app.recall import IndexRegistry
-    from app.store import Store
+    from app.index import IndexRegistry
+    from app.store import SqliteStore
 
     counts = table_counts(data_dir)
     if len(set(counts.values())) != 1:
         report.failures.append(f"{when}: row counts disagree {counts}")
-    store = Store(data_dir / "dakera.db", dimension=384, model_id=mid)
+    store = SqliteStore(data_dir / "dakera.db", dimension=384, model_id=mid)
     try:
-        registry = IndexRegistry(store, data_dir / "indexes", mid, 64)
+        registry = IndexRegistry(store.vectors, data_dir / "indexes", mid, 64,
+                                 lambda fn: store.write(lambda tx: fn()))
         registry.open_all()
-        for agent in store.agents_with_memories():
+        for agent in store.vectors.agents():
             index = registry.get(agent)
             live = set()
             for label in index._index.get_ids_list():

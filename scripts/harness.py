@@ -204,14 +204,16 @@ def table_counts(data_dir: Path) -> dict[str, int]:
 def index_against_database(data_dir: Path, model_id: str) -> dict[str, tuple[int, int]]:
     """Load every agent's index as the server does after a crash (saved file + log replay,
     or rebuild) without saving anything; returns agent -> (index count, database count)."""
-    from app.recall import IndexRegistry
-    from app.store import Store
+    from app.index import IndexRegistry
+    from app.models import MemoryFilter
+    from app.store import SqliteStore
 
-    store = Store(data_dir / "dakera.db", dimension=384, model_id=model_id)
+    store = SqliteStore(data_dir / "dakera.db", dimension=384, model_id=model_id)
     try:
-        registry = IndexRegistry(store, data_dir / "indexes", model_id, 64)
+        registry = IndexRegistry(store.vectors, data_dir / "indexes", model_id, 64,
+                                 lambda fn: store.write(lambda tx: fn()))
         registry.open_all()
-        return {agent: (count, store.agent_memory_count(agent))
+        return {agent: (count, len(store.memories.rowids(agent, MemoryFilter(), None)))
                 for agent, count in registry.stats().items()}
     finally:
         store.close()

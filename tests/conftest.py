@@ -16,14 +16,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from app.config import Settings
-from app.service import MemoryService
+from app.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "dk_test_" + "0123456789abcdef" * 2
@@ -66,22 +66,39 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings.from_env(env={}, data_dir=str(data_dir), **overrides)
 
 
-@pytest.fixture
-def hash_service(tmp_path: Path) -> Iterator[MemoryService]:
-    """A service over a temp database with the deterministic test embedder."""
-    svc = MemoryService(make_settings(tmp_path, embedding_model="hash"))
-    svc.start(wait=True)
-    yield svc
-    svc.close()
+MakeService = Callable[..., Service]
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[MemoryService]:
-    """A service over a temp database with the real ONNX model."""
-    svc = MemoryService(make_settings(tmp_path))
-    svc.start(wait=True)
-    yield svc
-    svc.close()
+def make_service(tmp_path: Path, clock: Clock) -> Iterator[MakeService]:
+    """Start a service over a real temp database, on the injectable clock, with decay
+    passes off: `make_service(**settings)`. The deterministic test embedder unless
+    `embedding_model` says otherwise; `data_dir` defaults to the test's tmp_path. Every
+    service made is closed at the end of the test (closing twice is harmless)."""
+    made: list[Service] = []
+
+    def make(*, data_dir: Path | None = None, **overrides: object) -> Service:
+        overrides = {"embedding_model": "hash", "decay_interval": 0, **overrides}
+        svc = Service(make_settings(data_dir or tmp_path, **overrides), clock=clock)
+        made.append(svc)
+        svc.start(wait=True)
+        return svc
+
+    yield make
+    for svc in reversed(made):
+        svc.close()
+
+
+@pytest.fixture
+def hash_service(make_service: MakeService) -> Service:
+    """A service with the deterministic test embedder."""
+    return make_service()
+
+
+@pytest.fixture
+def service(make_service: MakeService) -> Service:
+    """A service with the real ONNX model."""
+    return make_service(embedding_model="all-minilm-l6-v2")
 
 
 TARGETS = ("source", "binary")

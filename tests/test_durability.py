@@ -10,12 +10,12 @@ import pytest
 from litestar.testing import TestClient
 
 from app.api import create_app
+from app.errors import DataDirInUse
 from app.index import index_name
-from app.locking import DataDirInUse
-from app.service import MemoryService
-from app.store import Store
+from app.service import Service
+from app.store import SqliteStore
 from app.store.db import connect
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, MakeService, make_settings
 
 pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
 
@@ -24,7 +24,7 @@ TEXTS = [f"Fact number {i}: the {w} is kept in drawer {i % 7}" for i, w in
 
 
 def test_not_ready_until_the_model_is_loaded(tmp_path: Path) -> None:
-    service = MemoryService(make_settings(tmp_path))  # never started: still "loading"
+    service = Service(make_settings(tmp_path))  # never started: still "loading"
     with TestClient(create_app(service, manage_lifecycle=False)) as client:
         for path in ("/health", "/health/ready"):
             r = client.get(path)
@@ -38,7 +38,7 @@ def test_not_ready_until_the_model_is_loaded(tmp_path: Path) -> None:
 
 
 def test_a_failed_start_is_reported(tmp_path: Path) -> None:
-    service = MemoryService(make_settings(tmp_path, models_dir=str(tmp_path / "no-models")))
+    service = Service(make_settings(tmp_path, models_dir=str(tmp_path / "no-models")))
     service.start()
     service.wait_ready_quietly()
     assert service.failure is not None and "make models" in str(service.failure)
@@ -49,9 +49,9 @@ def test_a_failed_start_is_reported(tmp_path: Path) -> None:
 
 
 def test_one_process_per_data_dir(tmp_path: Path) -> None:
-    first = MemoryService(make_settings(tmp_path, embedding_model="hash"))
+    first = Service(make_settings(tmp_path, embedding_model="hash"))
     first.start(wait=True)
-    second = MemoryService(make_settings(tmp_path, embedding_model="hash"))
+    second = Service(make_settings(tmp_path, embedding_model="hash"))
     with pytest.raises(DataDirInUse, match="in use"):
         second.start()
     first.close()
@@ -60,7 +60,7 @@ def test_one_process_per_data_dir(tmp_path: Path) -> None:
 
 
 def test_a_failing_write_rolls_back_alone(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite", dimension=4, model_id="m")
+    store = SqliteStore(tmp_path / "db.sqlite", dimension=4, model_id="m")
     gate = threading.Event()
     blocker = store.writer.submit(lambda conn: gate.wait())  # queue the next jobs behind it
 
@@ -136,22 +136,18 @@ def test_a_damaged_index_is_rebuilt(fresh_server: LiveServer, damage: str) -> No
     fresh_server.stop()
 
 
-def test_compaction_keeps_the_index_in_step(tmp_path: Path) -> None:
-    svc = MemoryService(make_settings(tmp_path, decay_interval=0))
-    svc.start(wait=True)
-    try:
-        texts = [f"item {i} of the inventory: {w}" for i, w in
-                 enumerate(["bolt", "nut", "washer", "screw", "rivet"] * 600)]
-        ids = [m.id for i in range(0, 3000, 1000) for m in
-               svc.store_batch("a", [{"content": t} for t in texts[i:i + 1000]]).memories]
-        for i in range(0, 2500, 500):
-            svc.forget("a", memory_ids=ids[i:i + 500])
-        assert svc.compact_indexes() == 1
-        assert svc.compact_indexes() == 0
-        svc.store("a", "a new item stored after compaction: gasket")
-        assert svc.index_counts() == {"a": 501}
-        hits = svc.recall("a", texts[2999], top_k=1, routing="vector").hits
-        assert hits[0].memory.content == texts[2999]
-        assert svc.recall("a", "gasket", top_k=1).hits[0].memory.content.endswith("gasket")
-    finally:
-        svc.close()
+def test_compaction_keeps_the_index_in_step(make_service: MakeService) -> None:
+    svc = make_service(embedding_model="all-minilm-l6-v2")
+    texts = [f"item {i} of the inventory: {w}" for i, w in
+             enumerate(["bolt", "nut", "washer", "screw", "rivet"] * 600)]
+    ids = [m.id for i in range(0, 3000, 1000) for m in
+           svc.memories.store_batch("a", [{"content": t} for t in texts[i:i + 1000]]).memories]
+    for i in range(0, 2500, 500):
+        svc.memories.forget("a", memory_ids=ids[i:i + 500])
+    assert svc.memories.compact_indexes() == 1
+    assert svc.memories.compact_indexes() == 0
+    svc.memories.store("a", "a new item stored after compaction: gasket")
+    assert svc.parts().indexes.stats() == {"a": 501}
+    hits = svc.recall.recall("a", texts[2999], top_k=1, routing="vector").hits
+    assert hits[0].memory.content == texts[2999]
+    assert svc.recall.recall("a", "gasket", top_k=1).hits[0].memory.content.endswith("gasket")

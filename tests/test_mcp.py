@@ -25,8 +25,17 @@ from mcp.client.streamable_http import streamable_http_client
 
 from app.api import create_app
 from app.locking import DataDirLock
-from app.service import MemoryService
-from tests.conftest import API_KEY, ROOT, LiveServer, free_port, make_settings, server_command
+from app.mcp.mount import McpMount
+from app.service import Service
+from tests.conftest import (
+    API_KEY,
+    ROOT,
+    LiveServer,
+    MakeService,
+    free_port,
+    make_settings,
+    server_command,
+)
 
 pytestmark = pytest.mark.both_targets  # the HTTP tests: the source tree and the binary
 
@@ -271,12 +280,13 @@ def test_http_modern_protocol(live_server: LiveServer) -> None:
 def test_http_without_a_key_accepts_only_loopback_hosts(tmp_path: Path) -> None:
     """No key means loopback only; /mcp then refuses foreign Host and Origin headers (DNS
     rebinding), in-process through the app's real lifespan."""
-    service = MemoryService(make_settings(tmp_path, embedding_model="hash"))
+    service = Service(make_settings(tmp_path, embedding_model="hash"))
     body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "t", "version": "1"}}}
     headers = {"Accept": "application/json, text/event-stream"}
-    with TestClient(create_app(service), base_url="http://127.0.0.1:7700") as client:
+    with TestClient(create_app(service, mounts=[McpMount(service)]),
+                    base_url="http://127.0.0.1:7700") as client:
         good = client.post("/mcp", json=body, headers=headers)
         assert good.status_code == 200, good.text
         assert good.json()["result"]["serverInfo"]["name"] == "dakera"
@@ -288,7 +298,7 @@ def test_http_without_a_key_accepts_only_loopback_hosts(tmp_path: Path) -> None:
 
 # -- stdio: `dakera mcp` --------------------------------------------------------------------------
 
-def test_stdio_engine_in_process(tmp_path: Path) -> None:
+def test_stdio_engine_in_process(tmp_path: Path, make_service: MakeService) -> None:
     data = tmp_path / "data"
     env = {"DAKERA_DATA_DIR": str(data), "DAKERA_PORT": str(free_port())}
 
@@ -304,12 +314,8 @@ def test_stdio_engine_in_process(tmp_path: Path) -> None:
     log = (tmp_path / "mcp.log").read_text()
     assert "engine in this process" in log and "closed" in log, log
     # The host closed stdin: the engine closed cleanly and released the data dir.
-    svc = MemoryService(make_settings(data))
-    svc.start(wait=True)
-    try:
-        assert svc.batch_recall("stdio")["total"] == 3
-    finally:
-        svc.close()
+    svc = make_service(data_dir=data, embedding_model="all-minilm-l6-v2")
+    assert svc.memories.batch_recall("stdio")["total"] == 3
 
 
 def test_stdio_sigterm_closes_the_engine(tmp_path: Path) -> None:
@@ -339,7 +345,7 @@ def test_stdio_sigterm_closes_the_engine(tmp_path: Path) -> None:
     lock.release()
 
 
-def test_stdio_refuses_a_data_dir_in_use(hash_service: MemoryService) -> None:
+def test_stdio_refuses_a_data_dir_in_use(hash_service: Service) -> None:
     """The data dir is held (here by this test process) and nothing answers on the port:
     `dakera mcp` exits at once and says how to reach the owner."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAKERA_")}

@@ -5,12 +5,11 @@ context outside the ranking: inline after the ranked results, separate, or off."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from app.service import MemoryService
-from tests.conftest import LiveServer, make_settings
+from app.service import Service
+from tests.conftest import LiveServer, MakeService
 
 T0 = 1_700_000_000
 TURNS = [  # (content, seconds after T0)
@@ -22,24 +21,21 @@ TURNS = [  # (content, seconds after T0)
 QUERY = "ferry to Skye leaves at nine"
 
 
-def store_trip(svc: MemoryService) -> list[str]:
+def store_trip(svc: Service) -> list[str]:
     items = [{"content": c, "session_id": "trip", "event_time": T0 + dt} for c, dt in TURNS]
     items.append({"content": "Ann: unrelated note about taxes", "session_id": "other",
                   "event_time": T0 + 90})
-    return [m.id for m in svc.store_batch("a", items).memories]
+    return [m.id for m in svc.memories.store_batch("a", items).memories]
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Iterator[MemoryService]:
-    s = MemoryService(make_settings(tmp_path, embedding_model="hash"))
-    s.start(wait=True)
-    yield s
-    s.close()
+def svc(hash_service: Service) -> Service:
+    return hash_service
 
 
-def test_neighbours_are_the_adjacent_memories_of_the_session(svc: MemoryService) -> None:
+def test_neighbours_are_the_adjacent_memories_of_the_session(svc: Service) -> None:
     ids = store_trip(svc)
-    out = svc.recall("a", QUERY, top_k=1)
+    out = svc.recall.recall("a", QUERY, top_k=1)
     assert [h.memory.id for h in out.hits] == [ids[1]]
     assert out.context_mode == "inline"  # the server default
     assert [h.memory.id for h in out.context] == [ids[0], ids[2]]
@@ -48,36 +44,31 @@ def test_neighbours_are_the_adjacent_memories_of_the_session(svc: MemoryService)
 
 
 def test_neighbours_are_within_five_minutes_and_never_repeat_a_result(
-        svc: MemoryService) -> None:
+        svc: Service) -> None:
     ids = store_trip(svc)
     # The stove turn is 23 minutes after the tent turn: no neighbour of it.
-    out = svc.recall("a", "the little blue stove", top_k=1)
+    out = svc.recall.recall("a", "the little blue stove", top_k=1)
     assert [h.memory.id for h in out.hits] == [ids[3]]
     assert out.context == []
     # Results are not repeated as context; each neighbour appears once.
-    out = svc.recall("a", QUERY, top_k=3)
+    out = svc.recall.recall("a", QUERY, top_k=3)
     ranked = {h.memory.id for h in out.hits}
     context = [h.memory.id for h in out.context]
     assert not ranked & set(context) and len(context) == len(set(context))
 
 
-def test_neighbourhood_off(svc: MemoryService) -> None:
+def test_neighbourhood_off(svc: Service) -> None:
     store_trip(svc)
     for kw in ({"neighborhood": False}, {"neighborhood_mode": "off"},
                {"neighborhood": False, "neighborhood_mode": "inline"}):
-        out = svc.recall("a", QUERY, top_k=1, **kw)  # type: ignore[arg-type]
+        out = svc.recall.recall("a", QUERY, top_k=1, **kw)  # type: ignore[arg-type]
         assert out.context == [] and out.context_mode == "off"
 
 
-def test_default_mode_is_a_setting(tmp_path: Path) -> None:
-    s = MemoryService(make_settings(tmp_path, embedding_model="hash",
-                                    neighborhood_mode="separate"))
-    s.start(wait=True)
-    try:
-        store_trip(s)
-        assert s.recall("a", QUERY, top_k=1).context_mode == "separate"
-    finally:
-        s.close()
+def test_default_mode_is_a_setting(make_service: MakeService) -> None:
+    s = make_service(neighborhood_mode="separate")
+    store_trip(s)
+    assert s.recall.recall("a", QUERY, top_k=1).context_mode == "separate"
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@ weighting, phrases, dates, filters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -13,18 +11,10 @@ from app.errors import NotFoundError
 from app.recall.context import propagate
 from app.recall.fusion import minmax, rrf
 from app.recall.query import fts_match, phrases, speaker
-from app.service import MemoryService
-from tests.conftest import make_settings
+from app.service import Service
+from tests.conftest import Clock, MakeService
 
 DAY = 86_400
-
-
-class Clock:
-    def __init__(self, start: float = 1_750_000_000) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_rrf_orders_by_summed_reciprocal_ranks() -> None:
@@ -58,41 +48,33 @@ def test_propagate_passes_decaying_shares_to_what_follows() -> None:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def svc(hash_service: Service) -> Service:
+    return hash_service
 
 
-@pytest.fixture
-def svc(tmp_path: Path, clock: Clock) -> Iterator[MemoryService]:
-    s = MemoryService(make_settings(tmp_path, embedding_model="hash"), clock=clock)
-    s.start(wait=True)
-    yield s
-    s.close()
+def contents(svc: Service, query: str, **kw: object) -> list[str]:
+    return [h.memory.content for h in svc.recall.recall("a", query, **kw).hits]  # type: ignore[arg-type]
 
 
-def contents(svc: MemoryService, query: str, **kw: object) -> list[str]:
-    return [h.memory.content for h in svc.recall("a", query, **kw).hits]  # type: ignore[arg-type]
-
-
-def test_both_channels_agreeing_beats_either_alone(svc: MemoryService) -> None:
-    svc.store("a", "red apples grow in the orchard")
-    svc.store("a", "the orchard is closed on mondays")
-    svc.store("a", "apples and pears")
+def test_both_channels_agreeing_beats_either_alone(svc: Service) -> None:
+    svc.memories.store("a", "red apples grow in the orchard")
+    svc.memories.store("a", "the orchard is closed on mondays")
+    svc.memories.store("a", "apples and pears")
     assert contents(svc, "orchard apples", top_k=1) == ["red apples grow in the orchard"]
 
 
-def test_importance_breaks_ties_of_equal_relevance(svc: MemoryService) -> None:
-    svc.store("a", "the meeting is at noon", importance=0.2)
-    svc.store("a", "the meeting is at noon", importance=0.9)
-    hits = svc.recall("a", "meeting noon", top_k=2).hits
+def test_importance_breaks_ties_of_equal_relevance(svc: Service) -> None:
+    svc.memories.store("a", "the meeting is at noon", importance=0.2)
+    svc.memories.store("a", "the meeting is at noon", importance=0.9)
+    hits = svc.recall.recall("a", "meeting noon", top_k=2).hits
     assert [h.memory.importance for h in hits] == [0.9, 0.2]
     assert hits[0].rank_score > hits[1].rank_score
     assert hits[0].score == pytest.approx(hits[1].score, abs=0.02)
 
 
-def test_first_k_results_are_stable_across_top_k(svc: MemoryService) -> None:
+def test_first_k_results_are_stable_across_top_k(svc: Service) -> None:
     for i in range(30):
-        svc.store("a", f"note {i} about gardening and tomatoes {'and compost' * (i % 3)}",
+        svc.memories.store("a", f"note {i} about gardening and tomatoes {'and compost' * (i % 3)}",
                   importance=(i % 10) / 10)
     full = contents(svc, "gardening compost tomatoes", top_k=10)
     for k in range(1, 11):
@@ -100,103 +82,95 @@ def test_first_k_results_are_stable_across_top_k(svc: MemoryService) -> None:
 
 
 @pytest.mark.parametrize("exact_limit", [5000, 0], ids=["exact", "index-oversampled"])
-def test_filters(tmp_path: Path, clock: Clock, exact_limit: int) -> None:
-    svc = MemoryService(make_settings(tmp_path, embedding_model="hash",
-                                      exact_search_limit=exact_limit), clock=clock)
-    svc.start(wait=True)
-    try:
-        may = int(datetime(2023, 5, 8, tzinfo=UTC).timestamp())
-        june = int(datetime(2023, 6, 20, tzinfo=UTC).timestamp())
-        svc.store("a", "coffee with Ann", memory_type="episodic", tags=["social"],
-                  session_id="s1", event_time=may, importance=0.3)
-        svc.store("a", "coffee beans are kept in the freezer", memory_type="semantic",
-                  tags=["kitchen", "coffee"], session_id="s2", event_time=june, importance=0.8)
-        svc.store("a", "coffee tasting at the roastery", memory_type="episodic",
-                  tags=["social", "coffee"], session_id="s2", importance=0.6)
-        svc.store("b", "coffee for agent b only")
+def test_filters(make_service: MakeService, exact_limit: int) -> None:
+    svc = make_service(exact_search_limit=exact_limit)
+    may = int(datetime(2023, 5, 8, tzinfo=UTC).timestamp())
+    june = int(datetime(2023, 6, 20, tzinfo=UTC).timestamp())
+    svc.memories.store("a", "coffee with Ann", memory_type="episodic", tags=["social"],
+              session_id="s1", event_time=may, importance=0.3)
+    svc.memories.store("a", "coffee beans are kept in the freezer", memory_type="semantic",
+              tags=["kitchen", "coffee"], session_id="s2", event_time=june, importance=0.8)
+    svc.memories.store("a", "coffee tasting at the roastery", memory_type="episodic",
+              tags=["social", "coffee"], session_id="s2", importance=0.6)
+    svc.memories.store("b", "coffee for agent b only")
 
-        assert set(contents(svc, "coffee", top_k=10)) == {
-            "coffee with Ann", "coffee beans are kept in the freezer",
-            "coffee tasting at the roastery"}
-        assert contents(svc, "coffee", memory_type="semantic") == [
-            "coffee beans are kept in the freezer"]
-        assert set(contents(svc, "coffee", tags=["kitchen", "social"], top_k=10)) == {
-            "coffee with Ann", "coffee beans are kept in the freezer",
-            "coffee tasting at the roastery"}
-        assert contents(svc, "coffee", tags=["kitchen"]) == [
-            "coffee beans are kept in the freezer"]
-        assert set(contents(svc, "coffee", session_id="s2", top_k=10)) == {
-            "coffee beans are kept in the freezer", "coffee tasting at the roastery"}
-        assert contents(svc, "coffee", min_importance=0.7) == [
-            "coffee beans are kept in the freezer"]
-        # since/until read the event time, else the ingest time (clock.now, in 2025).
-        assert contents(svc, "coffee", since="2023-05-01T00:00:00Z",
-                        until="2023-05-31T23:59:59Z") == ["coffee with Ann"]
-        assert contents(svc, "coffee", since="2024-01-01T00:00:00+00:00") == [
-            "coffee tasting at the roastery"]
-        assert contents(svc, "coffee", memory_type="procedural") == []
-    finally:
-        svc.close()
+    assert set(contents(svc, "coffee", top_k=10)) == {
+        "coffee with Ann", "coffee beans are kept in the freezer",
+        "coffee tasting at the roastery"}
+    assert contents(svc, "coffee", memory_type="semantic") == [
+        "coffee beans are kept in the freezer"]
+    assert set(contents(svc, "coffee", tags=["kitchen", "social"], top_k=10)) == {
+        "coffee with Ann", "coffee beans are kept in the freezer",
+        "coffee tasting at the roastery"}
+    assert contents(svc, "coffee", tags=["kitchen"]) == [
+        "coffee beans are kept in the freezer"]
+    assert set(contents(svc, "coffee", session_id="s2", top_k=10)) == {
+        "coffee beans are kept in the freezer", "coffee tasting at the roastery"}
+    assert contents(svc, "coffee", min_importance=0.7) == [
+        "coffee beans are kept in the freezer"]
+    # since/until read the event time, else the ingest time (clock.now, in 2025).
+    assert contents(svc, "coffee", since="2023-05-01T00:00:00Z",
+                    until="2023-05-31T23:59:59Z") == ["coffee with Ann"]
+    assert contents(svc, "coffee", since="2024-01-01T00:00:00+00:00") == [
+        "coffee tasting at the roastery"]
+    assert contents(svc, "coffee", memory_type="procedural") == []
 
 
-def test_expired_memories_are_never_returned(svc: MemoryService, clock: Clock) -> None:
-    gone = svc.store("a", "temporary door code 1234", ttl_seconds=3600).memory
-    kept = svc.store("a", "permanent door code 9876").memory
+def test_expired_memories_are_never_returned(svc: Service, clock: Clock) -> None:
+    gone = svc.memories.store("a", "temporary door code 1234", ttl_seconds=3600).memory
+    kept = svc.memories.store("a", "permanent door code 9876").memory
     assert gone.expires_at == int(clock.now) + 3600
     assert len(contents(svc, "door code", top_k=5)) == 2
     clock.now += 2 * 3600
     assert contents(svc, "door code", top_k=5) == [kept.content]
     with pytest.raises(NotFoundError):
-        svc.get(gone.id, "a")
-    at = svc.store("a", "expires at a fixed time", expires_at=int(clock.now) + 10,
+        svc.memories.get(gone.id, "a")
+    at = svc.memories.store("a", "expires at a fixed time", expires_at=int(clock.now) + 10,
                    ttl_seconds=10**6).memory
     assert at.expires_at == int(clock.now) + 10  # expires_at wins over ttl_seconds
 
 
-def test_routing_selects_channels(svc: MemoryService) -> None:
-    svc.store("a", "zebra crossing near the school")
-    vector = svc.recall("a", "zebra", routing="vector").hits
-    bm25 = svc.recall("a", "zebra", routing="bm25").hits
+def test_routing_selects_channels(svc: Service) -> None:
+    svc.memories.store("a", "zebra crossing near the school")
+    vector = svc.recall.recall("a", "zebra", routing="vector").hits
+    bm25 = svc.recall.recall("a", "zebra", routing="bm25").hits
     assert vector[0].vector_score is not None and vector[0].text_score is None
     assert bm25[0].text_score is not None and bm25[0].vector_score is None
 
 
-def test_update_reembeds_only_changed_content(svc: MemoryService) -> None:
-    m = svc.store("a", "the cat sleeps on the sofa").memory
-    svc.update("a", m.id, importance=0.9)
+def test_update_reembeds_only_changed_content(svc: Service) -> None:
+    m = svc.memories.store("a", "the cat sleeps on the sofa").memory
+    svc.memories.update("a", m.id, importance=0.9)
     assert contents(svc, "cat sofa", top_k=1) == ["the cat sleeps on the sofa"]
-    svc.update("a", m.id, content="the dog sleeps in the garden")
+    svc.memories.update("a", m.id, content="the dog sleeps in the garden")
     assert contents(svc, "dog garden", top_k=1) == ["the dog sleeps in the garden"]
-    assert svc.recall("a", "cat sofa", routing="bm25").hits == []
+    assert svc.recall.recall("a", "cat sofa", routing="bm25").hits == []
 
 
-def test_both_channels_agreeing_wins_under_rrf_too(svc: MemoryService) -> None:
-    svc.store("a", "red apples grow in the orchard")
-    svc.store("a", "the orchard is closed on mondays")
-    svc.store("a", "apples and pears")
+def test_both_channels_agreeing_wins_under_rrf_too(svc: Service) -> None:
+    svc.memories.store("a", "red apples grow in the orchard")
+    svc.memories.store("a", "the orchard is closed on mondays")
+    svc.memories.store("a", "apples and pears")
     assert contents(svc, "orchard apples", top_k=1, fusion="rrf") == [
         "red apples grow in the orchard"]
 
 
 @pytest.mark.parametrize("exact_limit", [5000, 0], ids=["exact-top-1", "index-top-1"])
-def test_every_candidate_gets_its_exact_cosine(tmp_path: Path, clock: Clock,
+def test_every_candidate_gets_its_exact_cosine(make_service: MakeService,
                                                exact_limit: int) -> None:
     # One candidate per channel (a filter, so not the all-scored path for small agents): the
     # replies that join through conversation context get cosines from their stored vectors.
-    svc = MemoryService(make_settings(tmp_path, embedding_model="hash", recall_candidates=1,
-                                      exact_search_limit=exact_limit), clock=clock)
-    svc.start(wait=True)
-    try:
-        svc.store_batch("a", [{"content": text, "session_id": "s", "tags": ["home"]} for text in
-                              ("the boiler needs a service", "call the plumber on friday",
-                               "and buy some milk for the service")])
-        hits = svc.recall("a", "boiler service", top_k=5, tags=["home"]).hits
-        assert len(hits) == 3
-        expected = svc.embed([h.memory.content for h in hits]) @ svc.embed(
-            ["boiler service"], query=True)[0]
-        assert [h.vector_score for h in hits] == pytest.approx(expected.tolist(), abs=1e-5)
-    finally:
-        svc.close()
+    svc = make_service(recall_candidates=1, exact_search_limit=exact_limit)
+    svc.memories.store_batch("a", [{"content": text, "session_id": "s", "tags": ["home"]}
+                                   for text in ("the boiler needs a service",
+                                                "call the plumber on friday",
+                                                "and buy some milk for the service")])
+    hits = svc.recall.recall("a", "boiler service", top_k=5, tags=["home"]).hits
+    assert len(hits) == 3
+    embedder = svc.parts().embedder
+    expected = (embedder.embed([h.memory.content for h in hits])
+                @ embedder.embed(["boiler service"], query=True)[0])
+    assert [h.vector_score for h in hits] == pytest.approx(expected.tolist(), abs=1e-5)
 
 
 QUESTION = "Gina: when does the dance studio open?"
@@ -205,17 +179,17 @@ FOLLOW_UP = "Gina: wow, cannot wait"
 LATER = "Jon: my cat knocked a glass off the table"
 
 
-def conversation(svc: MemoryService) -> None:
-    svc.store_batch("a", [{"content": text, "session_id": "s1"}
+def conversation(svc: Service) -> None:
+    svc.memories.store_batch("a", [{"content": text, "session_id": "s1"}
                           for text in (QUESTION, REPLY, FOLLOW_UP, LATER)])
     # Stored right after, but in another session, or by another agent in a same-named one.
-    svc.store("a", "Jon: the answer lives in another session", session_id="s2")
-    svc.store("b", "Jon: another agent's reply", session_id="s1")
+    svc.memories.store("a", "Jon: the answer lives in another session", session_id="s2")
+    svc.memories.store("b", "Jon: another agent's reply", session_id="s1")
 
 
-def test_a_reply_inherits_relevance_from_what_it_answers(svc: MemoryService) -> None:
+def test_a_reply_inherits_relevance_from_what_it_answers(svc: Service) -> None:
     conversation(svc)
-    hits = svc.recall("a", "When does the dance studio open?", routing="bm25", top_k=10).hits
+    hits = svc.recall.recall("a", "When does the dance studio open?", routing="bm25", top_k=10).hits
     # BM25 alone matches only the question; the next memory of its session gets half its
     # text relevance, the one after a quarter, the third nothing; other sessions nothing.
     assert [h.memory.content for h in hits] == [QUESTION, REPLY, FOLLOW_UP]
@@ -223,35 +197,30 @@ def test_a_reply_inherits_relevance_from_what_it_answers(svc: MemoryService) -> 
     assert hits[1].text_score is None  # it matched no word itself
 
 
-def test_context_weight_zero_turns_conversation_context_off(tmp_path: Path,
-                                                          clock: Clock) -> None:
-    svc = MemoryService(make_settings(tmp_path, embedding_model="hash",
-                                      recall_context_weight=0.0), clock=clock)
-    svc.start(wait=True)
-    try:
-        conversation(svc)
-        assert contents(svc, "When does the dance studio open?", routing="bm25") == [QUESTION]
-    finally:
-        svc.close()
+def test_context_weight_zero_turns_conversation_context_off(make_service: MakeService,
+                                                          ) -> None:
+    svc = make_service(recall_context_weight=0.0)
+    conversation(svc)
+    assert contents(svc, "When does the dance studio open?", routing="bm25") == [QUESTION]
 
 
-def test_filters_apply_to_inherited_relevance(svc: MemoryService) -> None:
-    svc.store_batch("a", [
+def test_filters_apply_to_inherited_relevance(svc: Service) -> None:
+    svc.memories.store_batch("a", [
         {"content": QUESTION, "session_id": "s1", "tags": ["studio"]},
         {"content": REPLY, "session_id": "s1"},
         {"content": FOLLOW_UP, "session_id": "s1", "tags": ["studio"]},
     ])
     # The reply fails the filter: it is left out, and the follow-up keeps its distance 2.
-    hits = svc.recall("a", "When does the dance studio open?", routing="bm25",
+    hits = svc.recall.recall("a", "When does the dance studio open?", routing="bm25",
                       tags=["studio"]).hits
     assert [h.memory.content for h in hits] == [QUESTION, FOLLOW_UP]
     assert hits[1].score == pytest.approx(0.25)
 
 
-def test_the_query_naming_the_speaker_favours_what_they_said(svc: MemoryService) -> None:
+def test_the_query_naming_the_speaker_favours_what_they_said(svc: Service) -> None:
     # Same words, so the same cosine and BM25: only the speaker tells them apart.
-    svc.store("a", "Caroline: Melanie and I went to the pottery class")
-    svc.store("a", "Melanie: Caroline and I went to the pottery class")
+    svc.memories.store("a", "Caroline: Melanie and I went to the pottery class")
+    svc.memories.store("a", "Melanie: Caroline and I went to the pottery class")
     first = contents(svc, "Which class did Melanie go to?", top_k=2)
     assert first[0].startswith("Melanie:")
     first = contents(svc, "Which class did Caroline go to?", top_k=2)
@@ -261,35 +230,30 @@ def test_the_query_naming_the_speaker_favours_what_they_said(svc: MemoryService)
     assert speaker("no colon here") == frozenset()
 
 
-def test_a_memory_that_only_asks_ranks_below_one_that_tells(svc: MemoryService) -> None:
-    svc.store("a", "pottery class on monday?")
-    svc.store("a", "pottery class on monday.")
+def test_a_memory_that_only_asks_ranks_below_one_that_tells(svc: Service) -> None:
+    svc.memories.store("a", "pottery class on monday?")
+    svc.memories.store("a", "pottery class on monday.")
     assert contents(svc, "pottery class monday", top_k=2) == [
         "pottery class on monday.", "pottery class on monday?"]
 
 
-def test_adjacent_words_of_the_query_match_as_a_phrase(tmp_path: Path, clock: Clock) -> None:
-    svc = MemoryService(make_settings(tmp_path, embedding_model="hash", recall_phrases=True),
-                        clock=clock)
-    svc.start(wait=True)
-    try:
-        # Same words; only the second holds "grand opening" as written.
-        svc.store("a", "opening of the grand studio")
-        svc.store("a", "grand opening of the studio")
-        assert contents(svc, "the grand opening", top_k=1) == ["grand opening of the studio"]
-    finally:
-        svc.close()
+def test_adjacent_words_of_the_query_match_as_a_phrase(make_service: MakeService) -> None:
+    svc = make_service(recall_phrases=True)
+    # Same words; only the second holds "grand opening" as written.
+    svc.memories.store("a", "opening of the grand studio")
+    svc.memories.store("a", "grand opening of the studio")
+    assert contents(svc, "the grand opening", top_k=1) == ["grand opening of the studio"]
     assert phrases("When is the grand opening of Jon's dance studio?") == [
         "grand opening", "dance studio"]
     assert fts_match("grand opening", with_phrases=False) == '"grand" OR "opening"'
 
 
-def test_the_event_date_is_searchable(svc: MemoryService) -> None:
+def test_the_event_date_is_searchable(svc: Service) -> None:
     may = int(datetime(2023, 5, 8, 14, 0, tzinfo=UTC).timestamp())
     june = int(datetime(2023, 6, 20, 14, 0, tzinfo=UTC).timestamp())
-    svc.store("a", "we cooked paella for the neighbours", event_time=june)
-    svc.store("a", "we cooked paella for the neighbours", event_time=may)
-    first = svc.recall("a", "what did we cook in May 2023?", top_k=1).hits[0]
+    svc.memories.store("a", "we cooked paella for the neighbours", event_time=june)
+    svc.memories.store("a", "we cooked paella for the neighbours", event_time=may)
+    first = svc.recall.recall("a", "what did we cook in May 2023?", top_k=1).hits[0]
     assert first.memory.event_time == may
-    first = svc.recall("a", "what did we cook on Tuesday 20 June?", top_k=1).hits[0]
+    first = svc.recall.recall("a", "what did we cook on Tuesday 20 June?", top_k=1).hits[0]
     assert first.memory.event_time == june

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.handlers import ASGIRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.api.agents import AgentController
 from app.api.auth import BearerAuth
-from app.api.batch import BatchController
+from app.api.decay import admin_routers
 from app.api.errors import handle
+from app.api.feedback import FeedbackController
 from app.api.health import CapabilitiesController, HealthController
-from app.api.lifecycle import FeedbackController, admin_routers
-from app.api.memory import MemoryController
+from app.api.memories import BatchController, MemoryController
+from app.api.policies import PolicyController
+from app.api.recall import RecallController
 from app.api.sessions import SessionController
-from app.mcp.mount import McpMount
-from app.service import MemoryService
+from app.service import Service
 
 
-def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Litestar:
+class Mount(Protocol):
+    """An ASGI endpoint from another adapter (the MCP server at /mcp), handed in by whoever
+    assembles the process, with the lifespan that stops it."""
+
+    route_handler: ASGIRouteHandler
+
+    def lifespan(self, app: Litestar) -> AbstractAsyncContextManager[None]: ...
+
+
+def create_app(service: Service, *, mounts: Sequence[Mount] = (),
+               manage_lifecycle: bool = True) -> Litestar:
     """The ASGI app over a service. With manage_lifecycle the app starts the service on
     start-up and closes it on shutdown (saving the indexes)."""
 
-    def provide_service() -> MemoryService:
+    def provide_service() -> Service:
         return service
 
     on_startup: list[Any] = []
@@ -35,20 +49,22 @@ def create_app(service: MemoryService, *, manage_lifecycle: bool = True) -> Lite
         on_startup.append(lambda: service.start())
         on_shutdown.append(lambda: service.close())
 
-    mcp = McpMount(service)  # the MCP tools at /mcp, behind the same Bearer auth
-
     return Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
-                        BatchController, SessionController, AgentController,
-                        FeedbackController, *admin_routers, mcp.route_handler],
+                        RecallController, BatchController, SessionController, AgentController,
+                        FeedbackController, PolicyController, *admin_routers,
+                        *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
         exception_handlers={Exception: handle},
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        lifespan=[mcp.lifespan],
+        lifespan=[m.lifespan for m in mounts],
         request_max_body_size=service.settings.max_body_size,
         openapi_config=OpenAPIConfig(title="dakera", version=__version__, path="/openapi"),
         logging_config=None,
         debug=False,
     )
+
+
+__all__ = ["Mount", "create_app"]

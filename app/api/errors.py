@@ -94,6 +94,9 @@ def to_dakera_error(exc: Exception) -> DakeraError:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = to_dakera_error(exc)
-    if error.status >= 500:
+    if isinstance(error, InternalError):  # unexpected: the traceback is for us
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    elif error.status >= 500:
+        log.warning("%s %s: %s %s", request.method, request.url.path, error.status,
+                    error.message)
     return render(error)

@@ -50,4 +50,4 @@ class CapabilitiesController(Controller):
 
     @get("/", sync_to_thread=False)
     def capabilities(self, service: Service) -> dict[str, Any]:
-        return service.capabilities()
+        return service.capabilities.describe()

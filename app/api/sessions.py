@@ -1,4 +1,4 @@
-"""/v1/sessions: start, end, touch, get, list, and a session's memories."""
+"""/v1/sessions: start, end, touch, get, list, and a session's memories -> service.sessions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from app.api.deps import Service
+from app.api.deps import PreviewChars, Service
 from app.api.schemas import SessionEndRequest, SessionStartRequest
-from app.validate import preview_chars
 
 
 class SessionController(Controller):
@@ -17,42 +16,42 @@ class SessionController(Controller):
 
     @post("/start", status_code=201, sync_to_thread=True)
     def start(self, data: JSONBody[SessionStartRequest], service: Service) -> dict[str, Any]:
-        session = service.start_session(data.agent_id, metadata=data.metadata,
+        session = service.sessions.start(data.agent_id, metadata=data.metadata,
                                         idle_timeout_secs=data.idle_timeout_secs)
         return {"session": session.to_dict()}
 
     @post("/{session_id:str}/end", status_code=200, sync_to_thread=True)
     def end(self, session_id: FromPath[str], service: Service,
             data: JSONBody[SessionEndRequest | None] = None) -> dict[str, Any]:
-        session = service.end_session(session_id, summary=data.summary if data else None)
+        session = service.sessions.end(session_id, summary=data.summary if data else None)
         return {"session": session.to_dict(), "memory_count": session.memory_count,
                 "ended_reason": session.ended_reason}
 
     @post("/{session_id:str}/touch", status_code=200, sync_to_thread=True)
     def touch(self, session_id: FromPath[str], service: Service) -> dict[str, Any]:
-        session, deadline = service.touch_session(session_id)
+        session, deadline = service.sessions.touch(session_id)
         return {"session": session.to_dict(),
                 "session_state": "active" if session.active else "ended",
                 "idle_deadline_at": deadline}
 
     @get("/{session_id:str}", sync_to_thread=True)
     def get_session(self, session_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.get_session(session_id).to_dict()
+        return service.sessions.get(session_id).to_dict()
 
     @get("/", sync_to_thread=True)
     def list_sessions(self, service: Service, agent_id: FromQuery[str | None] = None,
                       active_only: FromQuery[bool] = False, limit: FromQuery[int] = 50,
                       offset: FromQuery[int] = 0) -> dict[str, Any]:
-        sessions, total = service.list_sessions(agent_id=agent_id, active_only=active_only,
+        sessions, total = service.sessions.find(agent_id=agent_id, active_only=active_only,
                                                 limit=limit, offset=offset)
         return {"sessions": [s.to_dict() for s in sessions], "total": total}
 
     @get("/{session_id:str}/memories", sync_to_thread=True)
     def memories(self, session_id: FromPath[str], service: Service,
                  limit: FromQuery[int] = 50, offset: FromQuery[int] = 0,
-                 content_preview_chars: FromQuery[int | None] = None) -> dict[str, Any]:
-        chars = preview_chars(content_preview_chars)
-        session, memories, total = service.session_memories(session_id, limit=limit,
+                 content_preview_chars: PreviewChars = None) -> dict[str, Any]:
+        chars = content_preview_chars
+        session, memories, total = service.sessions.memories(session_id, limit=limit,
                                                             offset=offset)
         return {"session": session.to_dict(), "memories": [m.to_dict(chars) for m in memories],
                 "total": total}

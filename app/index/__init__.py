@@ -1,5 +1,7 @@
-"""The hnswlib cache: load, add, mark deleted, save; rebuilt from the store when stale."""
+"""The hnswlib cache: one index per agent (hnsw.py), loaded, kept in step and rebuilt from the
+stored vectors by the registry (registry.py)."""
 
 from app.index.hnsw import AgentIndex, index_name
+from app.index.registry import IndexRegistry, VectorSource
 
-__all__ = ["AgentIndex", "index_name"]
+__all__ = ["AgentIndex", "IndexRegistry", "VectorSource", "index_name"]

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import hnswlib
@@ -29,14 +28,6 @@ EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
 ADD_THREADS = os.cpu_count() or 1
-
-
-@dataclass(frozen=True)
-class Sidecar:
-    agent_id: str
-    model_id: str
-    dimension: int
-    seq: int
 
 
 class AgentIndex:

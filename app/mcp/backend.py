@@ -1,4 +1,4 @@
-"""Where the tools' requests go: the MemoryService of this process, or a running server.
+"""Where the tools' requests go: the Service of this process, or a running server.
 
 Both backends take and return the REST API's JSON bodies, so a tool behaves the same in
 either mode, and both fail with ToolFailure carrying the REST API's error envelope
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ from app import __version__
 from app.errors import DakeraError, ServiceUnavailableError
 
 if TYPE_CHECKING:
-    from app.service import MemoryService
+    from app.service import Service
 
 log = logging.getLogger("dakera.mcp")
 
@@ -55,19 +54,20 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """The MemoryService of this process (the server's /mcp, or `dakera mcp` on its own)."""
+    """The Service of this process (the server's /mcp, or `dakera mcp` on its own)."""
 
-    def __init__(self, service: MemoryService) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
 
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[Service], T]) -> T:
+        """fn(service) on a worker thread, once the service is ready (parts are looked up
+        there: while the model loads, a call waits rather than fails)."""
         def call() -> T:
             if not self.service.ready:
-                # The model may still be loading: wait rather than fail. If start-up
-                # failed, the service's own error (503) follows.
+                # If start-up failed, the service's own error (503) follows.
                 with contextlib.suppress(Exception):
                     self.service.wait_ready(READY_WAIT_SECS)
-            return fn()
+            return fn(self.service)
 
         try:
             return await anyio.to_thread.run_sync(call)
@@ -75,9 +75,8 @@ class LocalBackend:
             raise ToolFailure.of(exc) from None
 
     async def store(self, body: dict[str, Any]) -> dict[str, Any]:
-        s = self.service
-        result = await self._run(partial(
-            s.store, body.get("agent_id"), body.get("content"),
+        result = await self._run(lambda s: s.memories.store(
+            body.get("agent_id"), body.get("content"),
             memory_type=body.get("memory_type"), importance=body.get("importance"),
             tags=body.get("tags"), metadata=body.get("metadata"),
             session_id=body.get("session_id"), ttl_seconds=body.get("ttl_seconds"),
@@ -94,8 +93,8 @@ class LocalBackend:
         return await self._recall(body, reinforce=False)
 
     async def _recall(self, body: dict[str, Any], *, reinforce: bool) -> dict[str, Any]:
-        out = await self._run(partial(
-            self.service.recall, body.get("agent_id"), body.get("query"),
+        out = await self._run(lambda s: s.recall.recall(
+            body.get("agent_id"), body.get("query"),
             top_k=body.get("top_k", 5), memory_type=body.get("memory_type"),
             min_importance=body.get("min_importance"), tags=body.get("tags"),
             session_id=body.get("session_id"), since=body.get("since"),
@@ -104,30 +103,29 @@ class LocalBackend:
         return {"memories": [h.to_dict() for h in out.hits]}
 
     async def forget(self, body: dict[str, Any]) -> dict[str, Any]:
-        count = await self._run(partial(
-            self.service.forget, body.get("agent_id"), memory_ids=body.get("memory_ids"),
-            tags=body.get("tags")))
+        count = await self._run(lambda s: s.memories.forget(
+            body.get("agent_id"), memory_ids=body.get("memory_ids"), tags=body.get("tags")))
         return {"deleted_count": count}
 
     async def batch_recall(self, body: dict[str, Any]) -> dict[str, Any]:
-        out = await self._run(partial(self.service.batch_recall, body.get("agent_id"),
-                                      body.get("filter"), body.get("limit", 100)))
+        out = await self._run(lambda s: s.memories.batch_recall(
+            body.get("agent_id"), body.get("filter"), body.get("limit", 100)))
         return {**out, "memories": [m.to_dict() for m in out["memories"]]}
 
     async def batch_forget(self, body: dict[str, Any]) -> dict[str, Any]:
-        count = await self._run(partial(self.service.batch_forget, body.get("agent_id"),
-                                        body.get("filter")))
+        count = await self._run(lambda s: s.memories.batch_forget(body.get("agent_id"),
+                                                                  body.get("filter")))
         return {"deleted_count": count}
 
     async def start_session(self, body: dict[str, Any]) -> dict[str, Any]:
-        session = await self._run(partial(
-            self.service.start_session, body.get("agent_id"), metadata=body.get("metadata"),
+        session = await self._run(lambda s: s.sessions.start(
+            body.get("agent_id"), metadata=body.get("metadata"),
             idle_timeout_secs=body.get("idle_timeout_secs")))
         return {"session": session.to_dict()}
 
     async def end_session(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        session = await self._run(partial(self.service.end_session, session_id,
-                                          summary=body.get("summary")))
+        session = await self._run(lambda s: s.sessions.end(session_id,
+                                                           summary=body.get("summary")))
         return {"session": session.to_dict(), "memory_count": session.memory_count,
                 "ended_reason": session.ended_reason}
 

@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from app.config import Settings
 from app.mcp.backend import LocalBackend
 from app.mcp.server import build_server
-from app.service import MemoryService
+from app.service import Service
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings | None:
@@ -42,7 +42,7 @@ class McpEndpoint:
     """The SDK's session manager over our tools; app.mcp.mount routes /mcp to it and runs
     it for the life of the app."""
 
-    def __init__(self, service: MemoryService) -> None:
+    def __init__(self, service: Service) -> None:
         settings = service.settings
         self.manager = StreamableHTTPSessionManager(
             app=build_server(LocalBackend(service)),

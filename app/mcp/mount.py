@@ -20,13 +20,13 @@ from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
 
 from app.errors import MethodNotAllowedError
-from app.service import MemoryService
+from app.service import Service
 
 PATH = "/mcp"
 
 
 class McpMount:
-    def __init__(self, service: MemoryService) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
         self._endpoint: Any = None
         self._lock: asyncio.Lock | None = None

@@ -28,10 +28,10 @@ import httpx
 from mcp.server.stdio import stdio_server
 
 from app.config import Settings
-from app.locking import DataDirInUse
+from app.errors import DataDirInUse
 from app.mcp.backend import Backend, LocalBackend, RemoteBackend
 from app.mcp.server import build_server
-from app.service import MemoryService
+from app.service import Service
 
 log = logging.getLogger("dakera.mcp")
 
@@ -67,13 +67,13 @@ async def _main(settings: Settings, url: str | None, api_key: str | None) -> int
     # Choose the engine before taking over stdin/stdout: a refusal then exits at once (the
     # SDK's stdin reader cannot be cancelled, so leaving a running stdio server would wait
     # for the host to close stdin).
-    service: MemoryService | None = None
+    service: Service | None = None
     remote: RemoteBackend | None = None
     try:
         if url:
             remote = await _remote(url, api_key)
         else:
-            service = MemoryService(settings)
+            service = Service(settings)
             try:
                 service.start()  # takes the data dir lock, loads the model in background
                 log.info("dakera mcp: engine in this process, data dir %s", settings.data_dir)
@@ -105,7 +105,7 @@ async def _main(settings: Settings, url: str | None, api_key: str | None) -> int
     return 0
 
 
-def _started(service: MemoryService | None) -> MemoryService:
+def _started(service: Service | None) -> Service:
     assert service is not None
     return service
 
@@ -120,7 +120,7 @@ async def _remote(url: str, api_key: str | None) -> RemoteBackend:
     return remote
 
 
-async def _exit_on_signal(service: MemoryService | None) -> None:
+async def _exit_on_signal(service: Service | None) -> None:
     """SIGTERM/SIGINT: finish queued writes, save the indexes, release the data dir, exit.
     (The stdin reader blocks in a worker thread that cannot be cancelled, so the process
     exits directly once the engine is closed.)"""

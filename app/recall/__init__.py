@@ -1,6 +1,5 @@
-"""Candidates from index and FTS5, fusion, importance weighting."""
+"""Candidates from the vector index and FTS5, conversation context, fusion, weighting."""
 
-from app.recall.engine import RecallEngine, RecallParams, RecallResult
-from app.recall.indexes import IndexRegistry
+from app.recall.engine import RecallEngine, RecallParams
 
-__all__ = ["IndexRegistry", "RecallEngine", "RecallParams", "RecallResult"]
+__all__ = ["RecallEngine", "RecallParams"]

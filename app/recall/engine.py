@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from threading import Lock
 
 import numpy as np
 
 from app.embed import Embedder
-from app.models import RecallFilters, RecallHit
+from app.index import IndexRegistry
+from app.models import MemoryFilter, RecallHit, RecallResult
 from app.recall.context import DEPTH, NEIGHBORHOOD_WINDOW_SECS, propagate
 from app.recall.fusion import minmax, rrf
-from app.recall.indexes import IndexRegistry
 from app.recall.query import fts_match, identifier_match, terms
 from app.recall.scoring import (
     importance_factor,
-    matches,
     question_factor,
     recency_factor,
     speaker_factor,
@@ -38,8 +37,8 @@ from app.recall.scoring import (
 from app.store import Store
 
 QUERY_CACHE_SIZE = 512
-# An index this small is searched for all its vectors: every memory gets its exact cosine,
-# for less than fetching the other candidates' vectors from SQLite would cost.
+# An index this small is searched for all its vectors: every memory gets its exact cosine
+# straight from the search, and the other candidates need no lookup of their vectors.
 SCORE_ALL_UP_TO = 1000
 
 
@@ -56,16 +55,6 @@ class RecallParams:
     phrases: bool = False  # adjacent query words also as BM25 phrases
     recency_weight: float = 0.2
     recency_half_life_hours: float = 336.0
-
-
-@dataclass
-class RecallResult:
-    hits: list[RecallHit]
-    embed_ms: float = 0.0
-    search_ms: float = 0.0
-    candidates: int = 0
-    warnings: list[str] = field(default_factory=list)
-    context: list[RecallHit] = field(default_factory=list)  # neighbourhood, not ranked
 
 
 class RecallEngine:
@@ -91,7 +80,7 @@ class RecallEngine:
                 self._cache.popitem(last=False)
         return vector
 
-    def recall(self, agent_id: str, query: str, top_k: int, filters: RecallFilters,
+    def recall(self, agent_id: str, query: str, top_k: int, filters: MemoryFilter,
                now: int, *, routing: str = "hybrid", fusion: str = "minmax",
                vector_weight: float | None = None, neighborhood: bool = False
                ) -> RecallResult:
@@ -111,12 +100,13 @@ class RecallEngine:
         if routing != "vector":
             match = fts_match(query, with_phrases=p.phrases)
             if match is not None:
-                text = dict(self.store.bm25(agent_id, match, filters, now, p.candidates))
+                text = dict(self.store.memories.bm25(agent_id, match, filters, now,
+                                                     p.candidates))
             # Memories containing an identifier the query names (an order id, a host name).
             ident_expr = identifier_match(query)
             if ident_expr:
-                ident = [r for r, _ in self.store.bm25(agent_id, ident_expr, filters, now,
-                                                       p.candidates)]
+                ident = [r for r, _ in self.store.memories.bm25(agent_id, ident_expr, filters,
+                                                                now, p.candidates)]
         relevance = self._with_context(agent_id, text, filters, now)
         if qvec is not None:
             self._fill_cosines(set(relevance) | set(ident), cosines, qvec, agent_id)
@@ -134,7 +124,7 @@ class RecallEngine:
         # A fixed pool (independent of top_k up to 10) keeps the first k results of
         # top_k=k equal to the first k of top_k=10.
         pool = sorted(fused, key=lambda label: -fused[label])[: max(top_k, 10) * 4]
-        memories = self.store.by_rowids(pool, now)
+        memories = self.store.memories.by_rowids(pool, now)
         query_terms = frozenset(terms(query))
         hits = []
         for label in pool:
@@ -160,7 +150,7 @@ class RecallEngine:
         return RecallResult(hits=hits, embed_ms=(t1 - t0) * 1000,
                             search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context)
 
-    def _with_context(self, agent_id: str, text: dict[int, float], filters: RecallFilters,
+    def _with_context(self, agent_id: str, text: dict[int, float], filters: MemoryFilter,
                       now: int) -> dict[int, float]:
         """Text relevance (BM25 / best BM25) plus what each memory inherits from the ones
         just before it in its session."""
@@ -171,7 +161,8 @@ class RecallEngine:
         weight = self.params.context_weight
         if weight <= 0:
             return relevance
-        following = self.store.session_adjacent(agent_id, list(text), filters, now, after=DEPTH)
+        following = self.store.memories.session_adjacent(agent_id, list(text), filters, now,
+                                                         after=DEPTH)
         return propagate(relevance, following, weight)
 
     def _fill_cosines(self, labels: set[int], cosines: dict[int, float],
@@ -189,11 +180,11 @@ class RecallEngine:
                 cosines[label] = sim
         rest = [label for label in missing if label not in cosines]
         if rest:
-            stored, vectors = self.store.vectors(rest)
+            stored, vectors = self.store.vectors.get(rest)
             for label, sim in zip(stored.tolist(), (vectors @ qvec).tolist(), strict=True):
                 cosines[label] = sim
 
-    def _neighbourhood(self, agent_id: str, hits: list[RecallHit], filters: RecallFilters,
+    def _neighbourhood(self, agent_id: str, hits: list[RecallHit], filters: MemoryFilter,
                        now: int, qvec: np.ndarray | None,
                        cosines: dict[int, float]) -> list[RecallHit]:
         """The memory before and after each result in its session, when stored within
@@ -201,11 +192,11 @@ class RecallEngine:
         if not hits:
             return []
         by_anchor: dict[int, list[tuple[int, int]]] = {}
-        for anchor, label, offset in self.store.session_adjacent(
+        for anchor, label, offset in self.store.memories.session_adjacent(
                 agent_id, [h.memory.rowid for h in hits], filters, now, after=1, before=1):
             by_anchor.setdefault(anchor, []).append((offset, label))
         wanted = {label for pairs in by_anchor.values() for _, label in pairs}
-        memories = self.store.by_rowids(wanted, now)
+        memories = self.store.memories.by_rowids(wanted, now)
         if qvec is not None:
             self._fill_cosines(set(memories), cosines, qvec, agent_id)
         taken = {h.memory.rowid for h in hits}
@@ -222,14 +213,14 @@ class RecallEngine:
                                      vector_score=cosines.get(label), context_of=h.memory.id))
         return out
 
-    def _vector_candidates(self, agent_id: str, qvec: np.ndarray, filters: RecallFilters,
+    def _vector_candidates(self, agent_id: str, qvec: np.ndarray, filters: MemoryFilter,
                            now: int) -> tuple[list[int], dict[int, float]]:
         """Labels best first, and their cosine similarities."""
         n = self.params.candidates
-        if filters.any() and self.store.count(agent_id, filters, now) <= (
+        if filters.any() and self.store.memories.count(agent_id, filters, now) <= (
                 self.params.exact_search_limit):
             # Selective filters: score exactly every memory that passes them.
-            labels, vectors = self.store.filtered_vectors(agent_id, filters, now)
+            labels, vectors = self.store.memories.filtered_vectors(agent_id, filters, now)
             if len(labels) == 0:
                 return [], {}
             sims = vectors @ qvec
@@ -245,7 +236,7 @@ class RecallEngine:
                                                           strict=True))
         # Broad filters: oversample the index, then keep what passes them.
         labels, sims = index.search(qvec, n * 8)
-        loaded = self.store.by_rowids([int(x) for x in labels], now)
+        loaded = self.store.memories.by_rowids([int(x) for x in labels], now)
         kept = [(int(a), float(b)) for a, b in zip(labels, sims, strict=True)
-                if int(a) in loaded and matches(loaded[int(a)], filters)][:n]
+                if int(a) in loaded and filters.matches(loaded[int(a)])][:n]
         return [a for a, _ in kept], dict(kept)

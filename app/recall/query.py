@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import UTC, datetime
-
-from app.models import Memory
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -72,15 +69,6 @@ def speaker(content: str) -> frozenset[str]:
     if m is None:
         return frozenset()
     return frozenset(w for w in _WORD.findall(m.group(1).lower()) if w not in STOP_WORDS)
-
-
-def index_context(memory: Memory) -> str:
-    """Extra text indexed for BM25 beside the content: the date of the remembered event,
-    so that questions naming a day, month or year find what happened then."""
-    if memory.event_time is None:
-        return ""
-    day = datetime.fromtimestamp(memory.event_time, tz=UTC)
-    return f"{day:%A} {day.day} {day:%B} {day.year}"
 
 
 # Identifier-like tokens: letters and digits joined by - _ . / : # (A-77812, db-stage-02,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from app.models import Memory, RecallFilters
+from app.models import Memory
 from app.recall.query import speaker
 
 LN2 = math.log(2)
@@ -36,19 +36,3 @@ def question_factor(content: str, penalty: float) -> float:
     """1 - penalty for a memory that ends by asking: it holds a question, not an answer
     (its reply, the next memory of the session, inherits its relevance as context)."""
     return 1.0 - penalty if content.rstrip().endswith("?") else 1.0
-
-
-def matches(m: Memory, f: RecallFilters) -> bool:
-    """The recall filters, applied to a memory already loaded (mirrors the store's SQL)."""
-    if f.memory_type is not None and m.memory_type != f.memory_type:
-        return False
-    if f.min_importance is not None and m.importance < f.min_importance:
-        return False
-    if f.tags and not set(f.tags).intersection(m.tags):
-        return False
-    if f.session_id is not None and m.session_id != f.session_id:
-        return False
-    t = m.effective_time
-    if f.since is not None and t < f.since:
-        return False
-    return not (f.until is not None and t > f.until)

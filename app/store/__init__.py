@@ -1,6 +1,19 @@
-"""The truth: SQLite connection, migrations, writer thread, memories, FTS5 and sqlite-vec."""
+"""The truth: the store protocol (protocol.py) and its SQLite backend (sqlite.py): migrations,
+the writer thread, memories with FTS5 and sqlite-vec, sessions, agents, lifecycle state."""
+
+from pathlib import Path
 
 from app.store.db import DatabaseError, sqlite_version
-from app.store.store import DimensionMismatch, MemoryRow, Store
+from app.store.protocol import MemoryRow, Store, Tx
+from app.store.sqlite import SqliteStore
 
-__all__ = ["DatabaseError", "DimensionMismatch", "MemoryRow", "Store", "sqlite_version"]
+
+def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = "full",
+               check_model: bool = True) -> Store:
+    """The store for a data dir's database (SQLite, the only backend so far)."""
+    return SqliteStore(path, dimension=dimension, model_id=model_id,
+                       synchronous=synchronous, check_model=check_model)
+
+
+__all__ = ["DatabaseError", "MemoryRow", "SqliteStore", "Store", "Tx", "open_store",
+           "sqlite_version"]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,12 +45,6 @@ FULL_BELOW = 4_000  # rows: scoring all of them beats planning to score fewer
 _OR_OF_PHRASES = re.compile(r'"[^"]*"(?: OR "[^"]*")*')
 _PHRASE = re.compile(r'"[^"]*"')
 _ATTEMPTS = 3
-
-# How queries were answered: "plain" (not an OR of phrases), "none" (no term matches),
-# "pruned" (exact, common-only rows skipped), "full" (exact, every match scored),
-# "window" (the budget: newest matches only). For benchmarks and tests.
-plans: Counter[str] = Counter()
-
 
 @dataclass
 class Query:
@@ -70,29 +63,33 @@ def phrases(match: str) -> list[str] | None:
     return list(dict.fromkeys(_PHRASE.findall(match)))
 
 
-def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
-        ) -> list[tuple[int, float]]:
-    """(rowid, -bm25) of the agent's best `q.limit` rows for `match`, best first."""
+def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED,
+        trace: list[str] | None = None) -> list[tuple[int, float]]:
+    """(rowid, -bm25) of the agent's best `q.limit` rows for `match`, best first. `trace`
+    receives how the query was answered: "plain" (not an OR of phrases), "none" (no term
+    matches), "pruned" (exact, common-only rows skipped), "full" (exact, every match scored)
+    or "window" (the budget: newest matches only)."""
+    trace = [] if trace is None else trace
     prefix = f'agent : "{q.agent_token}" AND ' if _confine(conn, q.agent_id) else ""
     terms = phrases(match)
     if terms is None:
-        plans["plain"] += 1
+        trace.append("plain")
         return _run(conn, q, f"{prefix}({match})")
     known = _idf_cache(conn)
     idf = {t: v for t in terms if (v := known.get(t) if t in known else
                                    known.setdefault(t, _idf(conn, t))) is not None}
     if not idf:
-        plans["none"] += 1
+        trace.append("none")
         return []
     n_rows = _row_bound(conn)
     hits = {t: _hits_estimate(v, n_rows) for t, v in idf.items()}
     ordered = sorted(idf, key=lambda t: -idf[t])  # rarest first
     total = sum(hits.values())
     if (len(ordered) == 1 or total <= FULL_BELOW) and (not max_scored or total <= max_scored):
-        plans["full"] += 1  # one statement scoring everything is the cheapest plan
+        trace.append("full")  # one statement scoring everything is the cheapest plan
         return _run(conn, q, f"{prefix}({_any(ordered)})")
     if max_scored and hits[ordered[0]] > max_scored:
-        plans["window"] += 1
+        trace.append("window")
         return _run(conn, q, f"{prefix}({_any(ordered)})", window=max_scored)
     # Score the rows holding the rarest terms exactly, a few more terms at a time, until
     # the rows holding only the remaining (common) terms cannot reach the result.
@@ -108,7 +105,7 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
         if max_scored and sum(hits[t] for t in ordered[:nxt]) > max_scored:
             # Over budget: the rows holding the rarer terms are scored (best, exact); of
             # the rows holding only common terms, the newest max_scored are.
-            plans["window"] += 1
+            trace.append("window")
             if not done:
                 return _run(conn, q, f"{prefix}({_any(ordered)})", window=max_scored)
             rest = _run(conn, q, f"{prefix}({_any(ordered[cut:])}) NOT ({_any(done)})",
@@ -129,11 +126,11 @@ def top(conn: Connection, q: Query, match: str, max_scored: int = MAX_SCORED
         best = sorted([*best, *rows], key=lambda r: -r[1])[:q.limit]
         done.extend(new)
         if not common:
-            plans["full"] += 1
+            trace.append("full")
             return best
         bound = sum(idf[t] for t in common) * (K1 + 1) * (1 + 1e-9) + 1e-12
         if len(best) == q.limit and best[-1][1] > bound:
-            plans["pruned"] += 1
+            trace.append("pruned")
             return best
     raise AssertionError("unreachable: the last attempt scores every term")
 

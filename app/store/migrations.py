@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.errors import DataDirError
 from app.store.db import Connection
 from app.text import normal_hash
 
@@ -137,6 +138,10 @@ MIGRATIONS = (_m1_core, _m2_lifecycle)
 def migrate(conn: Connection, dimension: int) -> int:
     """Bring the schema up to date; returns the version. Each migration is one transaction."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise DataDirError(f"the database schema is version {version}, newer than this "
+                           f"dakera knows ({len(MIGRATIONS)}): run the newer dakera that "
+                           "wrote it, or restore a backup made by this one")
     for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:

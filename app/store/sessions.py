@@ -1,4 +1,4 @@
-"""Sessions and agents: reads on reader connections, writes as jobs for the writer."""
+"""Sessions and agents: reads, and writes for the writer thread."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from app.models import Session
-from app.store.db import Connection
+from app.store.protocol import ConnSource
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -32,112 +32,120 @@ _TIMEOUT = "COALESCE(s.idle_timeout_secs, ?)"
 _IDLE = f"s.ended_at IS NULL AND {_TIMEOUT} > 0 AND s.last_activity_at + {_TIMEOUT} <= ?"
 
 
-def get_session(conn: Connection, session_id: str) -> Session | None:
-    row = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?",
-                       (session_id,)).fetchone()
-    return None if row is None else row_to_session(row)
+class SqliteSessions:
+    def __init__(self, conn: ConnSource) -> None:
+        self._conn = conn
 
+    def get(self, session_id: str) -> Session | None:
+        row = self._conn().execute(
+            f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (session_id,)).fetchone()
+        return None if row is None else row_to_session(row)
 
-def list_sessions(conn: Connection, agent_id: str | None, active_only: bool, limit: int,
-                  offset: int) -> tuple[list[Session], int]:
-    clauses, params = ["1"], []
-    if agent_id is not None:
-        clauses.append("s.agent_id = ?")
-        params.append(agent_id)
-    if active_only:
-        clauses.append("s.ended_at IS NULL")
-    where = " AND ".join(clauses)
-    rows = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE {where} "
-                        "ORDER BY s.started_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
-                        [*params, limit, offset]).fetchall()
-    total = conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchone()[0]
-    return [row_to_session(r) for r in rows], int(total)
+    def newest(self, agent_id: str | None, active_only: bool, limit: int,
+               offset: int) -> tuple[list[Session], int]:
+        conn = self._conn()
+        clauses, params = ["1"], []
+        if agent_id is not None:
+            clauses.append("s.agent_id = ?")
+            params.append(agent_id)
+        if active_only:
+            clauses.append("s.ended_at IS NULL")
+        where = " AND ".join(clauses)
+        rows = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE {where} "
+                            "ORDER BY s.started_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
+                            [*params, limit, offset]).fetchall()
+        total = conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}",
+                             params).fetchone()[0]
+        return [row_to_session(r) for r in rows], int(total)
 
+    def any_idle(self, now: int, default_timeout: int) -> bool:
+        return self._conn().execute(f"SELECT 1 FROM sessions s WHERE {_IDLE} LIMIT 1",
+                                    (default_timeout, default_timeout, now)
+                                    ).fetchone() is not None
 
-def any_idle(conn: Connection, now: int, default_timeout: int) -> bool:
-    return conn.execute(f"SELECT 1 FROM sessions s WHERE {_IDLE} LIMIT 1",
-                        (default_timeout, default_timeout, now)).fetchone() is not None
+    def expire_idle(self, now: int, default_timeout: int) -> int:
+        """End every session idle past its timeout, as of the moment it timed out."""
+        cur = self._conn().execute(
+            f"UPDATE sessions AS s SET ended_reason = 'idle', "
+            f"ended_at = s.last_activity_at + {_TIMEOUT} WHERE {_IDLE}",
+            (default_timeout, default_timeout, default_timeout, now))
+        return int(cur.rowcount)
 
-
-def expire_idle_job(conn: Connection, now: int, default_timeout: int) -> int:
-    """End every session idle past its timeout, as of the moment it timed out."""
-    cur = conn.execute(
-        f"UPDATE sessions AS s SET ended_reason = 'idle', "
-        f"ended_at = s.last_activity_at + {_TIMEOUT} WHERE {_IDLE}",
-        (default_timeout, default_timeout, default_timeout, now))
-    return int(cur.rowcount)
-
-
-def start_job(conn: Connection, session: Session) -> None:
-    conn.execute(
-        "INSERT INTO sessions (id, agent_id, started_at, last_activity_at, idle_timeout_secs, "
-        "metadata) VALUES (?, ?, ?, ?, ?, ?)",
-        (session.id, session.agent_id, session.started_at, session.last_activity_at,
-         session.idle_timeout_secs,
-         None if session.metadata is None else _encode(session.metadata).decode()))
-    ensure_agent_job(conn, session.agent_id, session.started_at)
-
-
-def activity_job(conn: Connection, agent_id: str, session_ids: set[str], now: int,
-                 default_timeout: int) -> dict[str, str]:
-    """Record activity in these sessions of the agent, creating the ones that do not
-    exist yet; returns each session's state ("active" or "ended") after it."""
-    expire_idle_job(conn, now, default_timeout)
-    states = {}
-    for sid in sorted(session_ids):
+    def start(self, session: Session) -> None:
+        """Record a new session (and its agent, if new)."""
+        conn = self._conn()
         conn.execute(
-            "INSERT INTO sessions (id, agent_id, started_at, last_activity_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_activity_at = "
-            "max(last_activity_at, excluded.last_activity_at) "
-            "WHERE sessions.ended_at IS NULL AND sessions.agent_id = excluded.agent_id",
-            (sid, agent_id, now, now))
-        row = conn.execute("SELECT ended_at FROM sessions WHERE id = ?", (sid,)).fetchone()
-        states[sid] = "active" if row[0] is None else "ended"
-    return states
+            "INSERT INTO sessions (id, agent_id, started_at, last_activity_at, "
+            "idle_timeout_secs, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+            (session.id, session.agent_id, session.started_at, session.last_activity_at,
+             session.idle_timeout_secs,
+             None if session.metadata is None else _encode(session.metadata).decode()))
+        conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
+                     (session.agent_id, session.started_at))
 
+    def activity(self, agent_id: str, session_ids: set[str], now: int,
+                 default_timeout: int) -> dict[str, str]:
+        """Record activity in these sessions of the agent, creating the ones that do not
+        exist yet; returns each session's state ("active" or "ended") after it."""
+        self.expire_idle(now, default_timeout)
+        conn = self._conn()
+        states = {}
+        for sid in sorted(session_ids):
+            conn.execute(
+                "INSERT INTO sessions (id, agent_id, started_at, last_activity_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_activity_at = "
+                "max(last_activity_at, excluded.last_activity_at) "
+                "WHERE sessions.ended_at IS NULL AND sessions.agent_id = excluded.agent_id",
+                (sid, agent_id, now, now))
+            row = conn.execute("SELECT ended_at FROM sessions WHERE id = ?", (sid,)).fetchone()
+            states[sid] = "active" if row[0] is None else "ended"
+        return states
 
-def end_job(conn: Connection, session_id: str, now: int, summary: str | None,
+    def end(self, session_id: str, now: int, summary: str | None,
             default_timeout: int) -> bool:
-    """End an open session; False when it had already ended (its state is kept)."""
-    expire_idle_job(conn, now, default_timeout)
-    cur = conn.execute(
-        "UPDATE sessions SET ended_at = ?, ended_reason = 'client', last_activity_at = ?, "
-        "summary = COALESCE(?, summary) WHERE id = ? AND ended_at IS NULL",
-        (now, now, summary, session_id))
-    return cur.rowcount > 0
+        """End an open session; False when it had already ended (its state is kept)."""
+        self.expire_idle(now, default_timeout)
+        cur = self._conn().execute(
+            "UPDATE sessions SET ended_at = ?, ended_reason = 'client', last_activity_at = ?, "
+            "summary = COALESCE(?, summary) WHERE id = ? AND ended_at IS NULL",
+            (now, now, summary, session_id))
+        return cur.rowcount > 0
 
 
-def ensure_agent_job(conn: Connection, agent_id: str, now: int) -> bool:
-    """Create the agent if it is new; True when it was created."""
-    cur = conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
-                       (agent_id, now))
-    return cur.rowcount > 0
+class SqliteAgents:
+    def __init__(self, conn: ConnSource) -> None:
+        self._conn = conn
 
+    def ensure(self, agent_id: str, now: int) -> bool:
+        """Create the agent if it is new; True when it was created."""
+        cur = self._conn().execute(
+            "INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)", (agent_id, now))
+        return cur.rowcount > 0
 
-def list_agents(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT a.agent_id, "
-        "(SELECT count(*) FROM memories m WHERE m.agent_id = a.agent_id), "
-        "(SELECT count(*) FROM sessions s WHERE s.agent_id = a.agent_id), "
-        "(SELECT count(*) FROM sessions s WHERE s.agent_id = a.agent_id "
-        " AND s.ended_at IS NULL) "
-        "FROM agents a ORDER BY a.agent_id").fetchall()
-    return [{"agent_id": r[0], "memory_count": r[1], "session_count": r[2],
-             "active_sessions": r[3], "vector_count": r[1]} for r in rows]
+    def overview(self) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT a.agent_id, "
+            "(SELECT count(*) FROM memories m WHERE m.agent_id = a.agent_id), "
+            "(SELECT count(*) FROM sessions s WHERE s.agent_id = a.agent_id), "
+            "(SELECT count(*) FROM sessions s WHERE s.agent_id = a.agent_id "
+            " AND s.ended_at IS NULL) "
+            "FROM agents a ORDER BY a.agent_id").fetchall()
+        return [{"agent_id": r[0], "memory_count": r[1], "session_count": r[2],
+                 "active_sessions": r[3], "vector_count": r[1]} for r in rows]
 
-
-def agent_stats(conn: Connection, agent_id: str, now: int) -> dict[str, Any]:
-    by_type = {r[0]: r[1] for r in conn.execute(
-        "SELECT memory_type, count(*) FROM memories WHERE agent_id = ? AND "
-        "(expires_at IS NULL OR expires_at > ?) GROUP BY memory_type", (agent_id, now))}
-    agg = conn.execute(
-        "SELECT count(*), avg(importance), min(created_at), max(created_at) FROM memories "
-        "WHERE agent_id = ? AND (expires_at IS NULL OR expires_at > ?)",
-        (agent_id, now)).fetchone()
-    sessions = conn.execute(
-        "SELECT count(*), coalesce(sum(ended_at IS NULL), 0) FROM sessions WHERE agent_id = ?",
-        (agent_id,)).fetchone()
-    return {"agent_id": agent_id, "total_memories": agg[0], "memories_by_type": by_type,
-            "total_sessions": sessions[0], "active_sessions": sessions[1],
-            "avg_importance": None if agg[1] is None else round(agg[1], 6),
-            "oldest_memory_at": agg[2], "newest_memory_at": agg[3]}
+    def stats(self, agent_id: str, now: int) -> dict[str, Any]:
+        conn = self._conn()
+        by_type = {r[0]: r[1] for r in conn.execute(
+            "SELECT memory_type, count(*) FROM memories WHERE agent_id = ? AND "
+            "(expires_at IS NULL OR expires_at > ?) GROUP BY memory_type", (agent_id, now))}
+        agg = conn.execute(
+            "SELECT count(*), avg(importance), min(created_at), max(created_at) FROM memories "
+            "WHERE agent_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (agent_id, now)).fetchone()
+        sessions = conn.execute(
+            "SELECT count(*), coalesce(sum(ended_at IS NULL), 0) FROM sessions "
+            "WHERE agent_id = ?", (agent_id,)).fetchone()
+        return {"agent_id": agent_id, "total_memories": agg[0], "memories_by_type": by_type,
+                "total_sessions": sessions[0], "active_sessions": sessions[1],
+                "avg_importance": None if agg[1] is None else round(agg[1], 6),
+                "oldest_memory_at": agg[2], "newest_memory_at": agg[3]}

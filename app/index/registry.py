@@ -1,7 +1,9 @@
-"""The per-agent vector indexes, kept in step with the store.
+"""The per-agent vector indexes, kept in step with the stored vectors.
 
-Loads each saved index and replays the store's index log over it; rebuilds from the stored
-vectors when the file is missing, unreadable, from another model or older than the log.
+Loads each saved index and replays the index log over it; rebuilds from the stored vectors
+when the file is missing, unreadable, from another model or older than the log. The vectors
+and the log come from a `VectorSource` (the store's `vectors`); the index does not import
+the store.
 """
 
 from __future__ import annotations
@@ -9,19 +11,39 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from app.index import AgentIndex
-from app.store import Store
+from app.index.hnsw import AgentIndex
 
 log = logging.getLogger("dakera.index")
 
 
+class VectorSource(Protocol):
+    """Stored vectors and the index log, as the store offers them."""
+
+    dimension: int
+
+    def agents(self) -> list[str]: ...
+    def has(self, agent_id: str) -> bool: ...
+    def of_agent(self, agent_id: str, batch: int = 10_000
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
+    def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
+    def log_head(self, agent_id: str) -> int: ...
+    def log_trimmed(self, agent_id: str) -> int: ...
+
+
 class IndexRegistry:
-    def __init__(self, store: Store, folder: Path, model_id: str, ef: int) -> None:
-        self.store = store
+    def __init__(self, source: VectorSource, folder: Path, model_id: str, ef: int,
+                 in_commit_order: Callable[[Callable[[], None]], None]) -> None:
+        """`in_commit_order(fn)` runs fn between two commits, as the after-commit hooks run
+        (the writer's thread): a swap there misses no committed change."""
+        self.source = source
+        self.in_commit_order = in_commit_order
         self.folder = folder
         self.model_id = model_id
         self.ef = ef
@@ -30,13 +52,13 @@ class IndexRegistry:
 
     def open_all(self) -> None:
         """Load (or rebuild) the index of every agent: called once at start."""
-        for agent_id in self.store.agents_with_memories():
+        for agent_id in self.source.agents():
             self.get(agent_id)
 
     def find(self, agent_id: str) -> AgentIndex | None:
         """The agent's index, or None when the agent has no memories (nothing is created)."""
         index = self._indexes.get(agent_id)
-        if index is None and self.store.has_memories(agent_id):
+        if index is None and self.source.has(agent_id):
             index = self.get(agent_id)
         return index
 
@@ -52,9 +74,9 @@ class IndexRegistry:
             return index
 
     def _open(self, agent_id: str) -> AgentIndex:
-        dim = self.store.dimension
+        dim = self.source.dimension
         index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef)
-        if index is not None and index.seq < self.store.index_log_trimmed(agent_id):
+        if index is not None and index.seq < self.source.log_trimmed(agent_id):
             log.info("index for %s predates the retained log: rebuilding", agent_id)
             index = None
         if index is None:
@@ -63,7 +85,7 @@ class IndexRegistry:
         return index
 
     def _replay(self, index: AgentIndex) -> None:
-        entries = self.store.index_log(index.agent_id, index.seq)
+        entries = self.source.log(index.agent_id, index.seq)
         if not entries:
             return
         last_op: dict[int, tuple[int, str]] = {}
@@ -73,16 +95,16 @@ class IndexRegistry:
         dels = [label for label, (_, op) in last_op.items() if op == "del"]
         head = entries[-1][0]
         if adds:
-            labels, vectors = self.store.vectors(adds)
+            labels, vectors = self.source.get(adds)
             index.add(labels, vectors)
         index.delete(dels, seq=head)
         log.info("index for %s: replayed %d changes", index.agent_id, len(entries))
 
     def _rebuild(self, agent_id: str) -> AgentIndex:
         start = time.perf_counter()
-        head = self.store.index_log_head(agent_id)
-        index = AgentIndex(agent_id, self.store.dimension, self.ef, seq=0)
-        for labels, vectors in self.store.agent_vectors(agent_id):
+        head = self.source.log_head(agent_id)
+        index = AgentIndex(agent_id, self.source.dimension, self.ef, seq=0)
+        for labels, vectors in self.source.of_agent(agent_id):
             index.add(labels, vectors)
         # Changes committed while we read are in the log after `head`: replay them.
         index.seq = head
@@ -102,21 +124,20 @@ class IndexRegistry:
 
     def compact(self) -> int:
         """Rebuild the indexes whose deleted slots outnumber their live vectors. The build
-        runs outside the writer; the final catch-up and the swap run as a writer job, so
-        no change committed meanwhile is missed. Returns how many were rebuilt."""
+        runs outside the writer; the final catch-up and the swap run in commit order, so no
+        change committed meanwhile is missed. Returns how many were rebuilt."""
         done = 0
         for agent_id, index in list(self._indexes.items()):
             if not index.needs_compaction():
                 continue
             fresh = self._rebuild(agent_id)
 
-            def finish(conn: object, agent_id: str = agent_id,
-                       fresh: AgentIndex = fresh) -> None:
+            def finish(agent_id: str = agent_id, fresh: AgentIndex = fresh) -> None:
                 self._replay(fresh)
                 with self._lock:
                     self._indexes[agent_id] = fresh
 
-            self.store.writer.run(finish)
+            self.in_commit_order(finish)
             done += 1
         return done
 

@@ -1,0 +1,266 @@
+"""The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
+the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
+capabilities), composed in one place (`compose`), each given what it needs.
+
+Starting takes the data dir's lock and loads the model, the store and the indexes in the
+background; a part asked for before that is done answers 503 (loading) or the start-up error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Generic, TypeVar, overload
+
+from app import __version__
+from app.config import Settings
+from app.embed import Embedder, load_embedder, resolve
+from app.errors import ServiceUnavailableError
+from app.index import IndexRegistry
+from app.locking import DataDirLock
+from app.recall import RecallEngine, RecallParams
+from app.service.access import AccessLog
+from app.service.agents import Agents
+from app.service.capabilities import Capabilities
+from app.service.decay import Decay
+from app.service.feedback import Feedback
+from app.service.memories import Memories
+from app.service.policies import Policies
+from app.service.recall import Recall
+from app.service.sessions import Sessions
+from app.store import Store, Tx, open_store
+
+log = logging.getLogger("dakera.service")
+
+P = TypeVar("P")
+
+
+@dataclass
+class Parts:
+    """Everything the service is once started."""
+
+    store: Store
+    indexes: IndexRegistry
+    embedder: Embedder
+    access: AccessLog
+    memories: Memories
+    recall: Recall
+    sessions: Sessions
+    agents: Agents
+    feedback: Feedback
+    decay: Decay
+    policies: Policies
+
+
+def compose(settings: Settings, now: Callable[[], int], store: Store,
+            indexes: IndexRegistry, embedder: Embedder) -> Parts:
+    """The parts over an open store, indexes and model: each gets what it uses."""
+    s = settings
+    policies = Policies(store, s)
+    memories = Memories(store, indexes, embedder, s, now, policies.dedup)
+    sessions = Sessions(store, s, now)
+    decay = Decay(store, s, now, memories)
+    access = AccessLog(lambda hits, at: store.submit(
+        lambda tx: tx.decay.reinforce(hits, at, decay.policy().access_boost)))
+    engine = RecallEngine(store, indexes, embedder, RecallParams(
+        candidates=s.recall_candidates, rrf_k=s.rrf_k, importance_weight=s.importance_weight,
+        exact_search_limit=s.exact_search_limit, vector_weight=s.vector_weight,
+        context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
+        question_penalty=s.question_penalty, phrases=s.recall_phrases,
+        recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
+    return Parts(
+        store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
+        recall=Recall(engine, s, now, sessions, access), sessions=sessions,
+        agents=Agents(store, now, embedder.preset, sessions),
+        feedback=Feedback(store, now, memories), decay=decay, policies=policies)
+
+
+def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
+    tx.vectors.trim_log(agent_id, upto_seq)
+
+
+class _Part(Generic[P]):
+    """A part of the started service (503 while it is starting)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type) -> _Part[P]: ...
+    @overload
+    def __get__(self, obj: Service, objtype: type) -> P: ...
+
+    def __get__(self, obj: Service | None, objtype: type) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj.parts(), self.name)
+
+
+class Service:
+    memories: _Part[Memories] = _Part()
+    recall: _Part[Recall] = _Part()
+    sessions: _Part[Sessions] = _Part()
+    agents: _Part[Agents] = _Part()
+    feedback: _Part[Feedback] = _Part()
+    decay: _Part[Decay] = _Part()
+    policies: _Part[Policies] = _Part()
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.version = __version__
+        self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
+        self._started = time.monotonic()
+        self._parts: Parts | None = None
+        self._failed: BaseException | None = None
+        self._closed = threading.Event()
+        self._lock = DataDirLock(Path(settings.data_dir))
+        self._loader: threading.Thread | None = None
+        self._maintenance: threading.Thread | None = None
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- start and stop -----------------------------------------------------------------
+
+    def start(self, *, wait: bool = False) -> None:
+        """Take the data dir lock, then load the model, the store and the indexes in the
+        background (in the foreground with wait=True). Raises if the data dir is in use."""
+        self._lock.acquire()
+        self._loader = threading.Thread(target=self._load, name="dakera-loader", daemon=True)
+        self._loader.start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        if self._loader is not None:
+            self._loader.join(timeout)
+        if self._failed is not None:
+            raise self._failed
+
+    def wait_ready_quietly(self) -> None:
+        """Wait for start-up to finish, successfully or not (see `failure`)."""
+        if self._loader is not None:
+            self._loader.join()
+
+    def _load(self) -> None:
+        try:
+            s = self.settings
+            t0 = time.perf_counter()
+            embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
+            t1 = time.perf_counter()
+            store = open_store(s.db_path, dimension=embedder.preset.dimension,
+                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
+            indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
+                                    lambda fn: store.write(lambda tx: fn()))
+            indexes.open_all()
+            self._parts = compose(s, self.now, store, indexes, embedder)
+            log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
+                     embedder.model_id, t1 - t0, store.location, len(indexes.stats()),
+                     time.perf_counter() - t1)
+            self._maintenance = threading.Thread(target=self._maintenance_loop,
+                                                 name="dakera-maintenance", daemon=True)
+            self._maintenance.start()
+        except BaseException as exc:  # surfaced by wait_ready() and the readiness probe
+            log.error("start-up failed: %s", exc)
+            self._failed = exc
+
+    @property
+    def ready(self) -> bool:
+        return self._parts is not None
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failed
+
+    def parts(self) -> Parts:
+        parts = self._parts
+        if parts is None:
+            if self._failed is not None:
+                raise ServiceUnavailableError(f"start-up failed: {self._failed}", retry_after=5)
+            raise ServiceUnavailableError("loading models", retry_after=1)
+        return parts
+
+    def close(self) -> None:
+        """Finish queued writes, save changed indexes, release the data dir."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self._loader is not None:
+            self._loader.join()
+        if self._maintenance is not None:
+            self._maintenance.join()
+        parts = self._parts
+        if parts is not None:
+            parts.access.close()
+            parts.store.write(lambda tx: None)  # drain the queue
+            self.save_indexes()
+            parts.store.close()
+            log.info("closed %s", parts.store.location)
+        self._lock.release()
+
+    # -- upkeep -------------------------------------------------------------------------
+
+    def save_indexes(self) -> int:
+        """Save changed indexes, then drop the log entries they now contain."""
+        parts = self._parts
+        if parts is None:
+            return 0
+        saved = parts.indexes.save_dirty()
+        for agent_id, seq in saved:
+            parts.store.write(partial(_trim_log, agent_id=agent_id, upto_seq=seq))
+        return len(saved)
+
+    def flush_access(self) -> None:
+        """Write pending recall statistics (and their reinforcement) now."""
+        parts = self.parts()
+        parts.access.flush()
+        parts.store.write(lambda tx: None)
+
+    def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
+        """(name, interval in seconds, task) run by the maintenance thread."""
+        p = self.parts()
+        tasks: list[tuple[str, float, Callable[[], object]]] = [
+            ("save indexes", self.settings.index_save_interval, self.save_indexes),
+            ("end idle sessions", 60, p.sessions.expire_idle),
+            ("remove expired memories", 60, p.decay.purge_expired),
+            ("compact indexes", 60, p.memories.compact_indexes)]
+        if self.settings.decay_interval > 0:
+            tasks.append(("decay", self.settings.decay_interval, p.decay.run))
+        return tasks
+
+    def _maintenance_loop(self) -> None:
+        tasks = self.maintenance_tasks()
+        due = {name: time.monotonic() + interval for name, interval, _ in tasks}
+        while not self._closed.wait(max(0.1, min(due.values()) - time.monotonic())):
+            for name, interval, task in tasks:
+                if time.monotonic() >= due[name]:
+                    try:
+                        task()
+                    except Exception:
+                        log.exception("%s failed", name)
+                    due[name] = time.monotonic() + interval
+
+    # -- health -------------------------------------------------------------------------
+
+    def uptime(self) -> int:
+        return int(time.monotonic() - self._started)
+
+    def readiness_checks(self) -> dict[str, dict[str, str]]:
+        parts = self._parts
+        checks = {"model": {"status": "ok", "model": parts.embedder.model_id}
+                  if parts else {"status": "loading"}}
+        try:
+            self.parts().store.ping()
+            checks["storage"] = {"status": "ok"}
+        except Exception as exc:
+            checks["storage"] = {"status": "error", "error": str(exc)}
+        return checks
+
+
+__all__ = ["Parts", "Service", "compose"]

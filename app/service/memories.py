@@ -1,0 +1,370 @@
+"""Memories: store (single and batch, with dedup), get, update, forget, batch recall and
+forget by filter, and the trash of merged duplicates.
+
+A write validates with the contract's rules, embeds outside the writer, commits through it,
+and brings the agent's vector index in step after the commit (in commit order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app import validate
+from app.config import Settings
+from app.embed import Embedder
+from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
+from app.index import IndexRegistry
+from app.models import Memory, MemoryFilter, NewMemory, StoreResult
+from app.service.dedup import DedupPolicy, Inserted, find_duplicate
+from app.store import MemoryRow, Store, Tx
+
+EVENT_TIME_KEY = "_dakera_event_time"
+DELETE_BATCH = 1000
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_memory_id() -> str:
+    return "mem_" + uuid.uuid4().hex
+
+
+def batch_filter(raw: Any) -> MemoryFilter:
+    """The `filter` object of batch recall and batch forget (tags: all of them)."""
+    if raw is None:
+        return MemoryFilter()
+    if not isinstance(raw, Mapping):
+        raise ValidationError("'filter' must be an object")
+    return MemoryFilter(
+        tags_all=validate.tags(raw.get("tags"), "filter.tags", storing=False),
+        min_importance=validate.importance(raw.get("min_importance"), "filter.min_importance"),
+        max_importance=validate.importance(raw.get("max_importance"), "filter.max_importance"),
+        created_after=validate.unix_seconds(raw.get("created_after"), "filter.created_after"),
+        created_before=validate.unix_seconds(raw.get("created_before"),
+                                             "filter.created_before"),
+        memory_type=validate.memory_type(raw.get("memory_type"), "filter.memory_type"),
+        session_id=validate.session_id(raw.get("session_id"), "filter.session_id"),
+    )
+
+
+class Memories:
+    def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
+                 settings: Settings, now: Callable[[], int],
+                 dedup_policy: Callable[[str], DedupPolicy]) -> None:
+        self.db = store
+        self.indexes = indexes
+        self.embedder = embedder
+        self.settings = settings
+        self.now = now
+        self.dedup_policy = dedup_policy
+
+    # -- writes -------------------------------------------------------------------------
+
+    def store(self, agent_id: Any, content: Any, *, memory_type: Any = None,
+                  importance: Any = None, tags: Any = None, metadata: Any = None,
+                  session_id: Any = None, ttl_seconds: Any = None, expires_at: Any = None,
+                  event_time: Any = None, memory_id: Any = None) -> StoreResult:
+        new = self._validate_new(agent_id, content, memory_type=memory_type,
+                                 importance=importance, tags=tags, metadata=metadata,
+                                 session_id=session_id, ttl_seconds=ttl_seconds,
+                                 expires_at=expires_at, event_time=event_time,
+                                 memory_id=memory_id)
+        return self.insert([new])
+
+    def store_batch(self, agent_id: Any, items: Any) -> StoreResult:
+        """Store 1-1000 memories in one embedding pass and one transaction: all or none."""
+        agent = validate.agent_id(agent_id)
+        if not isinstance(items, list) or not 1 <= len(items) <= validate.MAX_BATCH:
+            raise ValidationError(f"'memories' must hold 1 to {validate.MAX_BATCH} items")
+        news = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise ValidationError(f"memories[{i}] must be an object")
+            try:
+                news.append(self._validate_new(
+                    agent, item.get("content"), memory_type=item.get("memory_type"),
+                    importance=item.get("importance"), tags=item.get("tags"),
+                    metadata=item.get("metadata"), session_id=item.get("session_id"),
+                    ttl_seconds=item.get("ttl_seconds"), expires_at=item.get("expires_at"),
+                    event_time=item.get("event_time"), memory_id=item.get("id")))
+            except DakeraError as exc:
+                exc.message = f"memories[{i}]: {exc.message}"
+                exc.args = (exc.message,)
+                raise
+        custom = [n.id for n in news if n.id is not None]
+        dupes = sorted(i for i, n in Counter(custom).items() if n > 1)
+        if dupes:
+            raise ConflictError(f"the batch repeats memory ids: {', '.join(dupes[:10])}")
+        taken = self.db.memories.existing_ids(agent, custom) if custom else []
+        if taken:
+            raise ConflictError(f"memory ids already exist for agent {agent!r}: "
+                                f"{', '.join(sorted(taken)[:10])}")
+        return self.insert(news)
+
+    def _validate_new(self, agent_id: Any, content: Any, *, memory_type: Any = None,
+                      importance: Any = None, tags: Any = None, metadata: Any = None,
+                      session_id: Any = None, ttl_seconds: Any = None, expires_at: Any = None,
+                      event_time: Any = None, memory_id: Any = None) -> NewMemory:
+        meta = validate.metadata(metadata) or {}
+        when = validate.event_time(event_time)
+        if when is not None:
+            meta[EVENT_TIME_KEY] = when
+        weight = validate.importance(importance)
+        return NewMemory(
+            agent_id=validate.agent_id(agent_id),
+            content=validate.content(content, self.settings.max_content_bytes),
+            memory_type=validate.memory_type(memory_type) or "episodic",
+            importance=0.5 if weight is None else weight,
+            tags=validate.tags(tags) or [],
+            metadata=meta,
+            session_id=validate.session_id(session_id),
+            ttl_seconds=validate.ttl_seconds(ttl_seconds),
+            expires_at=validate.unix_seconds(expires_at, "expires_at"),
+            event_time=when,
+            id=None if memory_id is None else validate.memory_id(memory_id),
+        )
+
+    def insert(self, items: list[NewMemory], *, dedup: bool = True) -> StoreResult:
+        """Embed once, then in one transaction: merge each duplicate into the memory it
+        repeats (per the agent's policy; custom ids are never merged) or insert it, and
+        record session activity. The index is updated after the commit."""
+        now = self.now()
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed([m.content for m in items])
+        embed_ms = (time.perf_counter() - t0) * 1000
+        rows = []
+        sessions: dict[str, set[str]] = {}
+        for new, vector in zip(items, vectors, strict=True):
+            expires = new.expires_at
+            if expires is None and new.ttl_seconds is not None:
+                expires = now + new.ttl_seconds
+            memory = Memory(
+                id=new.id or new_memory_id(), agent_id=new.agent_id, content=new.content,
+                memory_type=new.memory_type, importance=new.importance, tags=new.tags,
+                metadata=new.metadata, session_id=new.session_id, created_at=now,
+                updated_at=now, last_accessed_at=now, access_count=0,
+                ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
+            rows.append(MemoryRow(memory, vector, content_hash(new.content)))
+            if new.session_id is not None:
+                sessions.setdefault(new.agent_id, set()).add(new.session_id)
+        policies = ({a: self.dedup_policy(a) for a in {m.agent_id for m in items}}
+                    if dedup else {})
+        retention = self.settings.dedup_retention_hours * 3600
+        timeout = self.settings.session_idle_timeout
+
+        def job(tx: Tx) -> tuple[list[Memory], list[int], int, dict[str, str],
+                                 dict[int, str]]:
+            out: list[Memory] = []
+            added: list[int] = []
+            duplicates: dict[int, str] = {}
+            inserted: Inserted = []
+            seq = 0
+            for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
+                m = row.memory
+                survivor = None
+                if dedup and new.id is None:
+                    survivor = find_duplicate(tx, self.indexes, row, policies[m.agent_id],
+                                              inserted, now)
+                if survivor is None:
+                    seq = tx.memories.insert(row)
+                    inserted.append((row.vector, m.rowid, m.memory_type, m.content))
+                    out.append(m)
+                    added.append(pos)
+                    continue
+                tx.memories.merge_duplicate(survivor, m.importance, m.tags, now)
+                kept = tx.memories.by_rowid(survivor)
+                saved = {**dataclasses.asdict(new), "id": m.id}
+                tx.trash.put(m.agent_id, m.id, kept.id, saved, now, retention)
+                out.append(kept)
+                duplicates[pos] = m.id
+            states: dict[str, str] = {}
+            for agent, ids in sessions.items():
+                states.update(tx.sessions.activity(agent, ids, now, timeout))
+            return out, added, seq, states, duplicates
+
+        def after(result: tuple[list[Memory], list[int], int, dict[str, str],
+                                dict[int, str]]) -> None:
+            memories, added, seq, _, _ = result
+            if added:
+                agent = memories[added[0]].agent_id
+                self.indexes.added(agent, [memories[i].rowid for i in added], vectors[added],
+                                   seq)
+
+        try:
+            memories, _, _, states, duplicates = self.db.write(job, after)
+        except DakeraError:
+            raise
+        except Exception as exc:
+            if "UNIQUE constraint failed" in str(exc):
+                raise ConflictError("a memory with this id already exists for this agent"
+                                    ) from None
+            raise
+        return StoreResult(memories, embed_ms, states, duplicates)
+
+    def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
+               metadata: Any = None, memory_type: Any = None, importance: Any = None,
+               tags: Any = None, ttl_seconds: Any = None, expires_at: Any = None) -> Memory:
+        """Change the given fields; new content is re-embedded. A new ttl_seconds counts
+        from now; expires_at wins over it."""
+        agent = validate.agent_id(agent_id)
+        ttl = validate.ttl_seconds(ttl_seconds)
+        expiry = validate.unix_seconds(expires_at, "expires_at")
+        text = None if content is None else validate.content(
+            content, self.settings.max_content_bytes)
+        meta = validate.metadata(metadata)
+        mtype = validate.memory_type(memory_type)
+        new_importance = validate.importance(importance)
+        new_tags = validate.tags(tags)
+        memory = self.get(memory_id, agent)
+        now = self.now()
+        if meta is not None:
+            kept = {k: v for k, v in memory.metadata.items() if k == EVENT_TIME_KEY}
+            memory.metadata = {**meta, **kept}
+        if mtype is not None:
+            memory.memory_type = mtype
+        if new_importance is not None:
+            memory.importance = new_importance
+        if new_tags is not None:
+            memory.tags = new_tags
+        if ttl is not None:
+            memory.ttl_seconds, memory.expires_at = ttl, now + ttl
+        if expiry is not None:
+            memory.expires_at = expiry
+        row = None
+        if text is not None and text != memory.content:
+            memory.content = text
+            row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
+        memory.updated_at = now
+        timeout = self.settings.session_idle_timeout
+
+        def job(tx: Tx) -> tuple[int, Memory]:
+            # Importance is written only when asked: a recall's boost committed since the
+            # read above is kept. The memory comes back as committed.
+            seq = tx.memories.update(memory, row, set_importance=new_importance is not None)
+            if memory.session_id is not None:
+                tx.sessions.activity(agent, {memory.session_id}, now, timeout)
+            return seq, tx.memories.by_rowid(memory.rowid)
+
+        def after(result: tuple[int, Memory]) -> None:
+            if row is not None:
+                self.indexes.added(agent, [memory.rowid], row.vector[None, :], result[0])
+
+        return self.db.write(job, after)[1]
+
+    def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
+               session_id: Any = None, before_timestamp: Any = None) -> int:
+        """Delete the agent's memories matching every given predicate. An explicit empty
+        `tags` list matches everything; an explicit empty `memory_ids` list matches nothing."""
+        agent = validate.agent_id(agent_id)
+        if memory_ids is not None and (not isinstance(memory_ids, list) or not all(
+                isinstance(i, str) for i in memory_ids)):
+            raise ValidationError("'memory_ids' must be a list of strings")
+        tag_list = validate.tags(tags, storing=False)
+        session = validate.session_id(session_id)
+        before = validate.unix_seconds(before_timestamp, "before_timestamp")
+        if memory_ids is None and tag_list is None and session is None and before is None:
+            raise ValidationError(
+                "forget needs at least one of memory_ids, tags, session_id, before_timestamp")
+        if memory_ids == []:
+            return 0
+        f = MemoryFilter(memory_ids=memory_ids, tags_any=tag_list or None, session_id=session,
+                         created_before=None if before is None else before - 1)
+        return self.delete(agent, self.db.memories.rowids(agent, f, None))
+
+    def delete(self, agent: str, rowids: list[int]) -> int:
+        """Delete these memories of the agent, and their vectors from its index."""
+        if not rowids:
+            return 0
+
+        def after(seq: int) -> None:
+            self.indexes.deleted(agent, rowids, seq)
+
+        self.db.write(lambda tx: tx.memories.delete(agent, rowids), after)
+        return len(rowids)
+
+    def delete_pairs(self, pairs: list[tuple[str, int]]) -> int:
+        """Delete (agent, rowid) pairs in bounded batches."""
+        by_agent: dict[str, list[int]] = {}
+        for agent, rowid in pairs:
+            by_agent.setdefault(agent, []).append(rowid)
+        deleted = 0
+        for agent, rowids in by_agent.items():
+            for i in range(0, len(rowids), DELETE_BATCH):
+                deleted += self.delete(agent, rowids[i:i + DELETE_BATCH])
+        return deleted
+
+    def compact_indexes(self) -> int:
+        """Rebuild vector indexes left mostly empty by deletions."""
+        return self.indexes.compact()
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, memory_id: Any, agent_id: Any = None) -> Memory:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError("'memory_id' must be a non-empty string")
+        agent = None if agent_id is None else validate.agent_id(agent_id)
+        found = self.db.memories.get(memory_id, agent, self.now())
+        if not found:
+            raise NotFoundError(f"memory {memory_id!r} not found", resource="memory")
+        if len(found) > 1:
+            holders = ", ".join(sorted(m.agent_id for m in found))
+            raise ValidationError(f"memory id {memory_id!r} is held by several agents "
+                                  f"({holders}); pass agent_id")
+        return found[0]
+
+    def batch_recall(self, agent_id: Any, filter: Any = None, limit: Any = 100
+                     ) -> dict[str, Any]:
+        """Memories matching filter predicates, newest first; no embedding."""
+        agent = validate.agent_id(agent_id)
+        f = batch_filter(filter)
+        n = validate.limit(limit, validate.MAX_BATCH_RECALL, "limit")
+        now = self.now()
+        memories = self.db.memories.newest(agent, f, now, limit=n)
+        filtered = self.db.memories.count(agent, f, now)
+        total = self.db.memories.count(agent, MemoryFilter(), now) if f.any() else filtered
+        return {"memories": memories, "total": total, "filtered": filtered,
+                "truncated": filtered > len(memories)}
+
+    def batch_forget(self, agent_id: Any, filter: Any) -> int:
+        """Delete the agent's memories matching the filter; refuses an empty filter
+        (an explicit empty `tags` list counts, and matches everything)."""
+        agent = validate.agent_id(agent_id)
+        f = batch_filter(filter)
+        if not f.any():
+            raise ValidationError("batch forget needs at least one filter predicate "
+                                  "(tags, min_importance, max_importance, created_after, "
+                                  "created_before, memory_type, session_id)")
+        return self.delete(agent, self.db.memories.rowids(agent, f, self.now()))
+
+    # -- the trash of merged duplicates --------------------------------------------------
+
+    def list_deduplicated(self, agent_id: Any) -> dict[str, Any]:
+        agent = validate.agent_id(agent_id)
+        items = self.db.trash.restorable(agent, self.now())
+        return {"agent_id": agent, "memories": items, "count": len(items)}
+
+    def restore_deduplicated(self, agent_id: Any, memory_id: Any) -> Memory:
+        """Store a merged duplicate again, as a separate memory under its own id."""
+        agent = validate.agent_id(agent_id)
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError("'memory_id' is required")
+        now = self.now()
+        if self.db.memories.get(memory_id, agent, now):
+            raise ConflictError(f"agent {agent!r} already holds a memory {memory_id!r}")
+        saved = self.db.write(lambda tx: tx.trash.take(agent, memory_id, now))
+        if saved is None:
+            raise NotFoundError(f"no restorable duplicate {memory_id!r}", resource="memory")
+        new = NewMemory(
+            agent_id=agent, content=saved["content"], memory_type=saved["memory_type"],
+            importance=saved["importance"], tags=saved["tags"], metadata=saved["metadata"],
+            session_id=saved.get("session_id"), ttl_seconds=saved.get("ttl_seconds"),
+            expires_at=saved.get("expires_at"), event_time=saved.get("event_time"),
+            id=memory_id)
+        return self.insert([new], dedup=False).memory

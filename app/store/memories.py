@@ -1,0 +1,292 @@
+"""Memories with their FTS5 rows and vectors: reads, and writes for the writer thread."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from app.models import Memory, MemoryFilter
+from app.store import bm25
+from app.store.db import Connection
+from app.store.filters import LIVE, filter_sql, json_list
+from app.store.protocol import ConnSource, MemoryRow
+from app.store.vectors import log_change, unpack
+from app.text import normal_hash
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+MEMORY_COLUMNS = (
+    "m.rowid, m.id, m.agent_id, m.content, m.memory_type, m.importance, m.tags, m.metadata, "
+    "m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count, "
+    "m.ttl_seconds, m.expires_at, m.event_time"
+)
+
+
+def row_to_memory(row: Sequence[Any]) -> Memory:
+    return Memory(
+        rowid=row[0], id=row[1], agent_id=row[2], content=row[3], memory_type=row[4],
+        importance=row[5], tags=_decode(row[6]), metadata=_decode(row[7]),
+        session_id=row[8], created_at=row[9], updated_at=row[10], last_accessed_at=row[11],
+        access_count=row[12], ttl_seconds=row[13], expires_at=row[14], event_time=row[15],
+    )
+
+
+def agent_token(agent_id: str) -> str:
+    """One FTS token per agent (agent ids hold characters the tokenizer would split on)."""
+    return "a" + hashlib.sha256(agent_id.encode()).hexdigest()[:24]
+
+
+# FTS5's unicode61 tokenizer keeps symbols outside the Basic Multilingual Plane (emoji) inside
+# tokens ("dog🐶" is one token), while queries are made of \w runs: the indexed text keeps
+# only word characters, so that both sides split text the same way.
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def fts_text(content: str) -> str:
+    return _NOT_WORD.sub(" ", content)
+
+
+def fts_context(memory: Memory) -> str:
+    """Text indexed for BM25 beside the content: the date of the remembered event, so that
+    questions naming a day, month or year find what happened then."""
+    if memory.event_time is None:
+        return ""
+    day = datetime.fromtimestamp(memory.event_time, tz=UTC)
+    return f"{day:%A} {day.day} {day:%B} {day.year}"
+
+
+class SqliteMemories:
+    def __init__(self, conn: ConnSource, model_id: str, dimension: int,
+                 bm25_max_scored: int = bm25.MAX_SCORED) -> None:
+        self._conn = conn
+        self.model_id = model_id
+        self.dimension = dimension
+        self.bm25_max_scored = bm25_max_scored  # 0: always score every match
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, memory_id: str, agent_id: str | None, now: int) -> list[Memory]:
+        """The live memories with this id (of this agent, when given)."""
+        sql = f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ? AND {LIVE}"
+        params: list[Any] = [memory_id, now]
+        if agent_id is not None:
+            sql += " AND m.agent_id = ?"
+            params.append(agent_id)
+        return [row_to_memory(r) for r in self._conn().execute(sql, params)]
+
+    def by_rowid(self, rowid: int) -> Memory:
+        row = self._conn().execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.rowid = ?",
+                                   (rowid,)).fetchone()
+        return row_to_memory(row)
+
+    def by_rowids(self, rowids: Iterable[int], now: int) -> dict[int, Memory]:
+        ids = list(rowids)
+        if not ids:
+            return {}
+        sql = (f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.rowid IN "
+               f"(SELECT value FROM json_each(?)) AND {LIVE}")
+        rows = self._conn().execute(sql, (json_list(ids), now))
+        return {r[0]: row_to_memory(r) for r in rows}
+
+    def count(self, agent_id: str, f: MemoryFilter, now: int) -> int:
+        where, params = filter_sql(agent_id, f, now)
+        return int(self._conn().execute(
+            f"SELECT count(*) FROM memories m WHERE {where}", params).fetchone()[0])
+
+    def newest(self, agent_id: str, f: MemoryFilter, now: int, *, limit: int,
+               offset: int = 0) -> list[Memory]:
+        """The agent's live memories matching the filter, newest first."""
+        where, params = filter_sql(agent_id, f, now)
+        sql = (f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
+               "ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?")
+        return [row_to_memory(r) for r in self._conn().execute(sql, [*params, limit, offset])]
+
+    def rowids(self, agent_id: str, f: MemoryFilter, now: int | None) -> list[int]:
+        """Rowids of the agent's memories matching the filter (expired ones too when `now`
+        is None)."""
+        where, params = filter_sql(agent_id, f, now)
+        return [r[0] for r in self._conn().execute(
+            f"SELECT m.rowid FROM memories m WHERE {where}", params)]
+
+    def existing_ids(self, agent_id: str, ids: list[str]) -> list[str]:
+        return [r[0] for r in self._conn().execute(
+            "SELECT id FROM memories WHERE agent_id = ? AND id IN "
+            "(SELECT value FROM json_each(?))", (agent_id, json_list(ids)))]
+
+    def bm25(self, agent_id: str, match: str, f: MemoryFilter, now: int,
+             limit: int) -> list[tuple[int, float]]:
+        """(rowid, score) best first; score = -bm25, so higher is better. Equal to scoring
+        every match of the agent, without scoring them all (see app/store/bm25.py), except
+        that a query made only of common terms is scored over the newest
+        `bm25_max_scored` matches."""
+        where, params = filter_sql(agent_id, f, now)
+        q = bm25.Query(agent_id=agent_id, agent_token=agent_token(agent_id), where=where,
+                       params=params, filtered=f.any(), limit=limit)
+        conn = self._conn()
+        conn.execute("BEGIN")  # one snapshot for the idf probes and the scoring queries
+        try:
+            return bm25.top(conn, q, match, self.bm25_max_scored)
+        finally:
+            conn.execute("COMMIT")
+
+    def session_adjacent(self, agent_id: str, rowids: Sequence[int], f: MemoryFilter,
+                         now: int, *, after: int = 0, before: int = 0
+                         ) -> list[tuple[int, int, int]]:
+        """(anchor, rowid, offset) of the live memories stored just after (offset 1..after)
+        and just before (offset -1..-before) each anchor in the anchor's session. Session
+        order is stored order (rowid). A neighbour that fails the filter is left out but
+        keeps its place, so offsets are true distances."""
+        where, params = filter_sql(agent_id, f, now)
+        out = []
+        for count, cmp, order, sign in ((after, ">", "ASC", 1), (before, "<", "DESC", -1)):
+            if count <= 0:
+                continue
+            sql = (
+                f"SELECT a.rowid, m.rowid, CASE WHEN {where} THEN 1 ELSE 0 END "
+                "FROM json_each(?) j CROSS JOIN memories a ON a.rowid = j.value "
+                "JOIN memories m ON m.rowid IN (SELECT x.rowid FROM memories x "
+                "WHERE x.session_id = a.session_id AND x.agent_id = a.agent_id "
+                f"AND x.rowid {cmp} a.rowid AND (x.expires_at IS NULL OR x.expires_at > ?) "
+                f"ORDER BY x.rowid {order} LIMIT ?) "
+                "WHERE +a.agent_id = ? AND a.session_id IS NOT NULL"
+            )
+            rows = self._conn().execute(sql, [*params, json_list(rowids), now, count,
+                                              agent_id]).fetchall()
+            by_anchor: dict[int, list[tuple[int, int]]] = {}
+            for anchor, rowid, ok in rows:
+                by_anchor.setdefault(anchor, []).append((rowid, ok))
+            for anchor, found in by_anchor.items():
+                found.sort(reverse=sign < 0)
+                out += [(anchor, rowid, sign * pos)
+                        for pos, (rowid, ok) in enumerate(found, start=1) if ok]
+        return out
+
+    def filtered_vectors(self, agent_id: str, f: MemoryFilter,
+                         now: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, vectors) of every live memory matching the filter: for exact search."""
+        where, params = filter_sql(agent_id, f, now)
+        rows = self._conn().execute(
+            "SELECT v.rowid, v.embedding FROM memories m JOIN memory_vectors v "
+            f"ON v.rowid = m.rowid WHERE {where}", params).fetchall()
+        return unpack(rows, self.dimension)
+
+    def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
+                half_life: float) -> tuple[list[Memory], int]:
+        """The agent's memories ranked by importance x exp(-ln2 x age / half_life)."""
+        where = f"m.agent_id = ? AND {LIVE} AND m.importance >= ?"
+        params: list[Any] = [agent_id, now, min_importance]
+        conn = self._conn()
+        rows = conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY "
+            "m.importance * exp(-0.6931471805599453 * max(0, ? - m.created_at) / ?) DESC, "
+            "m.rowid DESC LIMIT ?", [*params, now, half_life, top_n]).fetchall()
+        total = conn.execute(f"SELECT count(*) FROM memories m WHERE {where}",
+                             params).fetchone()[0]
+        return [row_to_memory(r) for r in rows], int(total)
+
+    def same_text(self, agent_id: str, content: str, memory_type: str,
+                  now: int) -> int | None:
+        """Rowid of a live memory of the agent with the same normalised text and type."""
+        norm_hash = normal_hash(content)
+        row = self._conn().execute(
+            "SELECT rowid FROM memories WHERE agent_id = ? AND norm_hash = ? AND "
+            "memory_type = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid LIMIT 1",
+            (agent_id, norm_hash, memory_type, now)).fetchone()
+        return None if row is None else int(row[0])
+
+    def importance_stats(self, agent_id: str, now: int) -> tuple[int, float | None]:
+        """(live memories, their mean importance)."""
+        row = self._conn().execute(
+            "SELECT count(*), avg(importance) FROM memories WHERE agent_id = ? AND "
+            "(expires_at IS NULL OR expires_at > ?)", (agent_id, now)).fetchone()
+        return int(row[0]), (None if row[1] is None else float(row[1]))
+
+    # -- writes (on the writer's connection, inside its transaction) -------------------
+
+    def insert(self, row: MemoryRow) -> int:
+        """Insert one memory (setting its rowid) with its FTS row and vector; returns the
+        index log seq."""
+        m = row.memory
+        conn = self._conn()
+        conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
+                     (m.agent_id, m.created_at))
+        cur = conn.execute(
+            "INSERT INTO memories (id, agent_id, content, memory_type, importance, tags, "
+            "metadata, session_id, created_at, updated_at, last_accessed_at, access_count, "
+            "ttl_seconds, expires_at, event_time, content_hash, decayed_at, norm_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (m.id, m.agent_id, m.content, m.memory_type, m.importance,
+             _encode(m.tags).decode(), _encode(m.metadata).decode(),
+             m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count,
+             m.ttl_seconds, m.expires_at, m.event_time, row.content_hash, m.created_at,
+             normal_hash(m.content)))
+        m.rowid = int(cur.lastrowid)
+        self._write_text_and_vector(conn, m, row, replace=False)
+        return log_change(conn, m.agent_id, m.rowid, "add")
+
+    def update(self, memory: Memory, row: MemoryRow | None, set_importance: bool) -> int:
+        """Write a changed memory; with `row`, its content and vector changed too; without
+        `set_importance` the stored importance is kept. Returns the index log seq (0 when
+        the vector did not change)."""
+        conn = self._conn()
+        conn.execute(
+            "UPDATE memories SET content = ?, memory_type = ?, "
+            "importance = CASE WHEN ? THEN ? ELSE importance END, tags = ?, "
+            "metadata = ?, updated_at = ?, event_time = ?, ttl_seconds = ?, expires_at = ?, "
+            "content_hash = COALESCE(?, content_hash), norm_hash = ? WHERE rowid = ?",
+            (memory.content, memory.memory_type, set_importance, memory.importance,
+             _encode(memory.tags).decode(), _encode(memory.metadata).decode(),
+             memory.updated_at, memory.event_time, memory.ttl_seconds, memory.expires_at,
+             row.content_hash if row else None, normal_hash(memory.content), memory.rowid))
+        if row is None:
+            return 0
+        self._write_text_and_vector(conn, memory, row, replace=True)
+        return log_change(conn, memory.agent_id, memory.rowid, "add")
+
+    def set_importance(self, rowid: int, importance: float, now: int) -> None:
+        self._conn().execute("UPDATE memories SET importance = ?, updated_at = ? WHERE rowid = ?",
+                             (importance, now, rowid))
+
+    def merge_duplicate(self, survivor_rowid: int, importance: float, tags: list[str],
+                        now: int) -> None:
+        """The survivor absorbs a duplicate: the higher importance, the union of tags."""
+        conn = self._conn()
+        row = conn.execute("SELECT importance, tags FROM memories WHERE rowid = ?",
+                           (survivor_rowid,)).fetchone()
+        merged_tags = list(dict.fromkeys([*_decode(row[1]), *tags]))
+        conn.execute("UPDATE memories SET importance = ?, tags = ?, updated_at = ?, "
+                     "decayed_at = ? WHERE rowid = ?",
+                     (max(row[0], importance), _encode(merged_tags).decode(), now, now,
+                      survivor_rowid))
+
+    def delete(self, agent_id: str, rowids: Sequence[int]) -> int:
+        """Delete memories with their FTS rows and vectors; returns the index log seq."""
+        conn = self._conn()
+        seq = 0
+        for rowid in rowids:
+            conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (rowid,))
+            seq = log_change(conn, agent_id, rowid, "del")
+        return seq
+
+    def _write_text_and_vector(self, conn: Connection, m: Memory, row: MemoryRow,
+                               replace: bool) -> None:
+        if replace:
+            conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (m.rowid,))
+            conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (m.rowid,))
+        conn.execute("INSERT INTO memories_fts (rowid, content, context, agent) "
+                     "VALUES (?, ?, ?, ?)", (m.rowid, fts_text(m.content), fts_context(m),
+                                             agent_token(m.agent_id)))
+        conn.execute(
+            "INSERT INTO memory_vectors (rowid, embedding, model_id, content_hash) "
+            "VALUES (?, ?, ?, ?)",
+            (m.rowid, np.ascontiguousarray(row.vector, dtype=np.float32).tobytes(),
+             self.model_id, row.content_hash))

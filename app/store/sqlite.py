@@ -1,0 +1,137 @@
+"""The SQLite backend: one file in WAL mode holding memories, their FTS5 rows and their
+sqlite-vec vectors, sessions, agents, lifecycle state.
+
+Reads run on thread-local reader connections; writes run on the one writer thread
+(app/store/writer.py) as jobs given a `SqliteTx` over the writer's connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TypeVar
+
+from app.errors import DataDirError
+from app.store import bm25
+from app.store.db import Connection, connect
+from app.store.lifecycle import (
+    SqliteDecay,
+    SqliteFeedback,
+    SqliteMeta,
+    SqlitePolicies,
+    SqliteTrash,
+)
+from app.store.memories import SqliteMemories
+from app.store.migrations import migrate
+from app.store.protocol import ConnSource, Tx
+from app.store.reindex import SqliteReindex
+from app.store.sessions import SqliteAgents, SqliteSessions
+from app.store.vectors import SqliteVectors
+from app.store.writer import Writer
+
+T = TypeVar("T")
+MODEL_KEY = "embedding_model"
+
+
+class SqliteTx:
+    """The objects of the store over one connection: the writer's, inside its transaction
+    (as `Tx`), or the calling thread's reader (as the store's read side)."""
+
+    def __init__(self, conn: ConnSource, model_id: str, dimension: int) -> None:
+        self.memories = SqliteMemories(conn, model_id, dimension)
+        self.vectors = SqliteVectors(conn, dimension)
+        self.sessions = SqliteSessions(conn)
+        self.agents = SqliteAgents(conn)
+        self.decay = SqliteDecay(conn)
+        self.feedback = SqliteFeedback(conn)
+        self.trash = SqliteTrash(conn)
+        self.policies = SqlitePolicies(conn)
+        self.meta = SqliteMeta(conn)
+        self.reindex = SqliteReindex(conn)
+
+
+class SqliteStore(SqliteTx):
+    def __init__(self, path: Path, *, dimension: int, model_id: str,
+                 synchronous: str = "full", check_model: bool = True) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.location = str(path)
+        self.dimension = dimension
+        self.model_id = model_id
+        self._synchronous = synchronous
+        conn = connect(path, synchronous=synchronous)
+        try:
+            migrate(conn, dimension)
+            if check_model:
+                _check_model(conn, path, model_id, dimension)
+        except BaseException:
+            conn.close()
+            raise
+        self._writer_conn = conn
+        self.writer = Writer(conn)
+        self._local = threading.local()
+        self._readers: list[Connection] = []
+        self._readers_lock = threading.Lock()
+        super().__init__(self.reader, model_id, dimension)
+        self._tx = SqliteTx(lambda: conn, model_id, dimension)
+
+    def reader(self) -> Connection:
+        """This thread's read-only connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True, synchronous=self._synchronous)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
+        return self.submit(job, after).result()
+
+    def submit(self, job: Callable[[Tx], T],
+               after: Callable[[T], None] | None = None) -> Future[T]:
+        tx = self._tx
+        return self.writer.submit(lambda conn: job(tx), after)
+
+    def ping(self) -> None:
+        self.reader().execute("SELECT 1 FROM memories LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        self.writer.close()
+        self._writer_conn.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                bm25.forget(conn)
+                with contextlib.suppress(Exception):  # a reader in a finishing thread
+                    conn.close()
+            self._readers.clear()
+
+
+def _check_model(conn: Connection, path: Path, model_id: str, dimension: int) -> None:
+    """Refuse a database whose vectors another model made: they are never mixed."""
+    meta = SqliteMeta(lambda: conn)
+    stored = meta.get(MODEL_KEY)
+    if stored is None:  # made before the model was recorded: the vectors say
+        found = [r[0] for r in conn.execute(
+            "SELECT DISTINCT model_id FROM memory_vectors LIMIT 2")]
+        stored = found[0] if len(found) == 1 else (None if not found else ", ".join(found))
+        if stored is None or stored == model_id:
+            conn.execute("BEGIN IMMEDIATE")
+            meta.set(MODEL_KEY, model_id)
+            conn.execute("COMMIT")
+            stored = model_id
+    if stored != model_id:
+        count = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+        raise DataDirError(
+            f"{path} holds {count} memories embedded by the model {stored}, but this server "
+            f"runs {model_id}; vectors of two models are never mixed. Either start with the "
+            f"model the data dir was made with (DAKERA_EMBEDDING_MODEL), or re-embed every "
+            f"memory with the new one while the server is stopped: "
+            f"dakera reindex --data-dir {path.parent}")
+    stored_dim = conn.execute("SELECT value FROM meta WHERE key='vector_dimension'").fetchone()
+    if stored_dim and int(stored_dim[0]) != dimension:
+        raise DataDirError(f"{path} holds {stored_dim[0]}-dimensional vectors but the model "
+                           f"makes {dimension}; run dakera reindex --data-dir {path.parent}")
