@@ -38,7 +38,8 @@ _END = r"(?![\w%$€£¥°/-])"
 
 # 2023-05-07, 2023/05/07
 _ISO = re.compile(
-    r"(?P<y>\d(?<![\w/.-]\d)\d{3})(?P<sep>[-/])(?P<m>\d\d)(?P=sep)(?P<d>\d\d)" + _END
+    r"(?P<y>\d(?<![\w/.-]\d)\d{3})(?P<sep>[-/])(?P<m>\d\d)(?P=sep)(?P<d>\d\d)"
+    + rf"(?:(?=T\d\d:)|{_END})"  # a timestamp's date too: 2024-06-01T03:22:11Z
 )
 # 3/14/2024, 14/3/24
 _SLASHED = re.compile(r"(?P<a>\d(?<![\w/.-]\d)\d?)/(?P<b>\d{1,2})/(?P<y>\d{4}|\d\d)" + _END)

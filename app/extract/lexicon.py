@@ -122,6 +122,7 @@ LOC_SUFFIXES = frozenset(
     Street Road Avenue Boulevard Lane Square Plaza Park River Lake Bay Island Islands
     Mountains Mountain Valley Beach Canyon Falls Sea Ocean Gulf Coast Peninsula Desert
     Forest Hills County Province Region District Strait Harbour Harbor Airport Station
+    St Rd Ave Blvd
     """.split()
 )
 LOC_HEADS = frozenset("Lake Mount Mt Rue Via Calle Avenida Piazza Cape Isle Gulf Bay".split())

@@ -50,12 +50,22 @@ _RUN = re.compile(
     rf"{_CAP}(?<![\w{_APOSTROPHES}]{_CAP}){_REST}(?:(?:[ \t]+(?:{_CONN}|&))?[ \t]+{_CAP}{_REST})*"
 )
 _PIECE = re.compile(rf"[^\W_]{_REST}|&")
+# "Caroline: ..." opening a line, or a turn after the end of another: "... it? Nate: Fine."
 _SPEAKER = re.compile(
-    r"(?m)^[ \t>*•-]*(?:\[[^\]\n]{1,40}\][ \t]*)?"
+    r"(?m)(?:^[ \t>*•-]*(?:\[[^\]\n]{1,40}\][ \t]*)?|(?<=[.!?])[ \t]+)"
     rf"(?P<name>[A-Z]{_REST}(?: [A-Z]{_REST}){{0,2}})[ \t]*:(?!//)(?=\s|$)"
+)
+# How a chat turn starts: an unknown word before a colon is a speaker when what follows
+# reads like speech ("Sergei: I moved the cron job") rather than a list.
+_TURN_OPENING = re.compile(
+    r"[ \t]*(?i:i|i'm|i've|i'll|i'd|we|we're|you|you're|my|our|yes|no|yeah|yep|nope|ok|okay"
+    r"|hey|hi|hello|thanks|thank|so|oh|lol|haha|omg|can|could|would|did|do|does|is|are|was"
+    r"|what|how|why|when|where|who|that|that's|this|it|it's|just|sure|sorry|great|wow|cool"
+    r"|please|well|honestly|really|totally|agreed|same|nice|good|awesome|congrats|let's)\b"
 )
 _PREV_WORD = re.compile(rf"([A-Za-z]{_REST})[ \t]+$")
 _NEXT_WORD = re.compile(rf"[ \t]+([A-Za-z]{_REST})")
+_SAINT_BEFORE = re.compile(r"(?<![\w.])(?:St\.?|Saint)[ \t]+$")
 _TITLE_BEFORE = re.compile(r"(?<![\w.])(?P<title>[A-Z][a-z]{1,9})(?:\.[ \t]*|[ \t]+)$")
 _OPENERS = frozenset("\"'\u201c\u2018([{*\u2022>-\u2013\u2014 \t")
 _ENDS = frozenset(".!?:;\n…")
@@ -145,8 +155,12 @@ class _Reader:
             if len(pieces) != len(words) or any(p.kind != "cap" for p in pieces):
                 continue
             known = words[0] in FIRST_NAMES
-            if not known and (words[0] in ORGS or words[0] in LOCATIONS):
-                continue
+            if not known and (
+                words[0] in ORGS
+                or words[0] in LOCATIONS
+                or not _TURN_OPENING.match(self.text, m.end())
+            ):
+                continue  # "Dates: 2023-05-07, ...": a label, not someone speaking
             self.emit("person", pieces[0], pieces[-1], 0.95 if known else 0.8)
             taken.append(m.span("name"))
         return taken
@@ -178,6 +192,8 @@ class _Reader:
         if first.text in TITLES and len(part) > 1 and self._gap_is_space(first, part[1]):
             self._titled(part[1:])
             return
+        if _SAINT_BEFORE.search(self.text, max(0, first.start - 8), first.start):
+            return  # "St. Louis", "St. Mary's Hospital": a place or an institution, not a person
         self.classify(part, self.is_initial(first.start))
 
     def _gap_is_space(self, a: _Piece, b: _Piece) -> bool:
@@ -248,6 +264,14 @@ class _Reader:
             return
         if words[0] == "The":
             self.classify(part[1:], False)
+            return
+        # "CC Jane Doe": a full name after an acronym or a common word
+        for k in range(1, len(part) - 1):
+            if part[k - 1].kind != "acro" and part[k - 1].text not in COMMON:
+                break
+            if part[k].text in FIRST_NAMES and self._surname(part, k + 1):
+                self.classify(part[k:], False)
+                break
 
     def _lookup(self, part: list[_Piece]) -> str | None:
         """ "org" or "location" when the whole part is a gazetteer entry."""

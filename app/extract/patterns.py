@@ -74,6 +74,10 @@ _PRE = r"(?:-(?:alpha|beta|rc|dev|pre|snapshot)[\w.]*)?"
 # v1.2.3, 2.14.0, 3.0.1-beta; two-part versions only after "version"/"release"
 _V_VERSION = re.compile(rf"[vV](?<![\w.-][vV])\d+(?:\.\d+){{1,3}}{_PRE}(?!\.?\w)")
 _VERSION = re.compile(rf"\d(?<![\w.-]\d)\d*\.\d+\.\d+{_PRE}(?!\.?\w)")
+# "section 4.2.1" is a place in a document, not a version
+_SECTION_BEFORE = re.compile(
+    r"(?:[Ss]ection|[Cc]hapter|[Cc]lause|[Pp]aragraph|[Ff]igure|[Tt]able|[Ss]tep|§)\s*$"
+)
 _CUED_VERSION = re.compile(
     rf"\b(?:[Vv]ersion|[Rr]elease|[Vv]er\.?)\s+(?P<v>\d+\.\d+{_PRE})(?!\.?\w)"
 )
@@ -135,7 +139,8 @@ def _identifiers(text: str) -> list[Candidate]:
         for m in _V_VERSION.finditer(text):
             add(m.span(), 0.9)
         for m in _VERSION.finditer(text):
-            add(m.span(), 0.9)
+            if not _SECTION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+                add(m.span(), 0.9)
         if "ersion" in text or "elease" in text or "ver" in text:
             for m in _CUED_VERSION.finditer(text):
                 add(m.span("v"), 0.8)
