@@ -115,14 +115,15 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
 
 
 def _spans(text: str, gold: list[tuple[str, str]]) -> list[tuple[str, int, int]]:
-    """Where each labelled value is in the text (the n-th label of a value at its n-th place)."""
-    seen: Counter[tuple[str, str]] = Counter()
+    """Where each labelled value is in the text: the n-th label of a text (of any type: a
+    person "Austin" then a location "Austin") at its n-th place."""
+    seen: Counter[str] = Counter()
     out = []
     for kind, value in gold:
         start = -1
-        for _ in range(seen[(kind, value)] + 1):
+        for _ in range(seen[value] + 1):
             start = text.find(value, start + 1)
-        seen[(kind, value)] += 1
+        seen[value] += 1
         out.append((kind, start, start + len(value)))
     return out
 

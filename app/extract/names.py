@@ -230,7 +230,7 @@ class _Reader:
             return
         words = [p.text for p in part]
         if len(part) > 1:
-            if words[-1] in ORG_SUFFIXES or (words[0] in ORG_HEADS and words[1] == "of"):
+            if words[-1] in ORG_SUFFIXES or self._org_of(words):
                 self.emit("org", first, last, 0.8)
                 return
             if words[-1] in LOC_SUFFIXES or words[0] in LOC_HEADS:
@@ -272,6 +272,16 @@ class _Reader:
             if part[k].text in FIRST_NAMES and self._surname(part, k + 1):
                 self.classify(part[k:], False)
                 break
+
+    @staticmethod
+    def _org_of(words: list[str]) -> bool:
+        """ "University of Edinburgh", "Royal Bank of Canada": an institution's head word just
+        before an "of" that has a name after it."""
+        for k in range(1, len(words) - 1):
+            if words[k] == "of":
+                head = words[k - 1]
+                return head in ORG_HEADS or (k > 1 and head in ORG_SUFFIXES)
+        return False
 
     def _lookup(self, part: list[_Piece]) -> str | None:
         """ "org" or "location" when the whole part is a gazetteer entry."""
