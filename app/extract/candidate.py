@@ -7,6 +7,11 @@ import unicodedata
 from typing import NamedTuple
 
 _SPACE = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
+
+
+def has_digit(text: str) -> bool:
+    return _DIGIT.search(text) is not None
 
 
 class Candidate(NamedTuple):

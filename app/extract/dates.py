@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import re
 
-from app.extract.candidate import Candidate
+from app.extract.candidate import Candidate, has_digit
 
 _MONTHS = {
     "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
@@ -99,7 +99,7 @@ def _add(
 
 
 def find(text: str) -> list[Candidate]:
-    if not any(c.isdigit() for c in text):
+    if not has_digit(text):
         return []  # every date has a digit
     out: list[Candidate] = []
     if "-" in text or "/" in text:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from app.extract.candidate import Candidate, fold
+from app.extract.candidate import Candidate, fold, has_digit
 from app.extract.lexicon import (
     AGENT_VERBS,
     COMMON,
@@ -89,7 +89,7 @@ def _pieces(text: str, start: int, end: int) -> list[_Piece]:
             word, e = word[:-2], e - 2
         if word == "&" or word in CONNECTORS:
             kind = "conn"
-        elif len(word) < 2 or not word[0].isupper() or any(c.isdigit() for c in word):
+        elif len(word) < 2 or not word[0].isupper() or has_digit(word):
             kind = "x"
         else:
             kind = "acro" if word.isupper() else "cap"
@@ -368,17 +368,17 @@ class _Reader:
 
 def find(text: str, taken: list[tuple[int, int]]) -> list[Candidate]:
     """Person, org and location candidates outside the `taken` spans."""
-    if not any(c.isupper() for c in text):
-        return []
+    if text.lower() == text:
+        return []  # no capitals, no names
     reader = _Reader(text)
     taken = taken + reader.speakers()
     for m in _RUN.finditer(text):
         start, end = m.span()
         pieces = _pieces(text, start, end)
-        if any(s < end and start < e for s, e in taken):
-            pieces = [
-                p if not any(s < p.end and p.start < e for s, e in taken) else p._replace(kind="x")
-                for p in pieces
-            ]
+        for s, e in taken:
+            if s < end and start < e:  # a date or an id inside the run: not name words
+                pieces = [
+                    p._replace(kind="x") if s < p.end and p.start < e else p for p in pieces
+                ]
         reader.run(pieces)
     return reader.out

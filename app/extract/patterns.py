@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from app.extract.candidate import Candidate, fold
+from app.extract.candidate import Candidate, fold, has_digit
 from app.extract.quantities import find_quantities
 
 # --- email -----------------------------------------------------------------------------
@@ -29,12 +29,14 @@ _TLDS = (
     "|ru|br|xyz|tech|cloud|online|site|cz|dk|fi|ie|nz|sg|hk|kr|mx|za|pt|gr|tr|il|pl|at|be"
 )
 _PATH = r"(?:[/?#][^\s<>\"'`]*)?"
-_URL = re.compile(
-    r"\b(?:https?|ftp|s3|gs|wss?|file)://[^\s<>\"'`]+"
-    rf"|\bwww\.{_LABEL}(?:\.{_LABEL})+(?::\d{{2,5}})?{_PATH}"
-    rf"|(?<![\w@./:-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})(?::\d{{2,5}})?"
+_SCHEME_URL = re.compile(r"\b(?:https?|ftp|s3|gs|wss?|file)://[^\s<>\"'`]+")
+_WWW_URL = re.compile(rf"\bwww\.{_LABEL}(?:\.{_LABEL})+(?::\d{{2,5}})?{_PATH}")
+_BARE_URL = re.compile(
+    rf"(?<![\w@./:-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})(?::\d{{2,5}})?"
     rf"(?![\w@-]){_PATH}"
 )
+# cheap to search for (a literal first): is there a dot before a top-level domain at all?
+_TLD_HINT = re.compile(rf"\.(?:{_TLDS})(?![\w-])")
 _URL_TRAILING = ".,;:!?'\"\u201d\u2019*"
 _OPENING = {")": "(", "]": "[", "}": "{", ">": "<"}
 _SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
@@ -121,7 +123,7 @@ _FLIGHT = re.compile(
 
 def _identifiers(text: str) -> list[Candidate]:
     out: list[Candidate] = []
-    if not any(c.isdigit() for c in text):
+    if not has_digit(text):
         return out  # every identifier has a digit
 
     def add(span: tuple[int, int], score: float) -> None:
@@ -150,7 +152,7 @@ def _identifiers(text: str) -> list[Candidate]:
                 add(m.span(), 0.9)
         for m in _HOST.finditer(text):
             word = m.group()
-            if any(c.isdigit() for c in word) and word.split("-", 1)[0] not in _NOT_HOST:
+            if has_digit(word) and word.split("-", 1)[0] not in _NOT_HOST:
                 add(m.span(), 0.85)
     if "#" in text:
         for m in _HASH_REF.finditer(text):
@@ -166,7 +168,7 @@ def _identifiers(text: str) -> list[Candidate]:
             add(m.span(), 0.7)
     for m in _CUED_ID.finditer(text):
         start = m.start()
-        if any(c.isdigit() for c in m.group()):
+        if has_digit(m.group()):
             before = start - 1 if start and text[start - 1] == "#" else start
             if _ID_CUE.search(text, max(0, before - 30), before):
                 add(m.span(), 0.85)
@@ -179,16 +181,21 @@ def _identifiers(text: str) -> list[Candidate]:
 def find(text: str) -> list[Candidate]:
     """Every email, url, identifier and quantity candidate of `text`, overlaps included."""
     out: list[Candidate] = []
-    for m in _EMAIL.finditer(text):
-        value = m.group()
-        out.append(Candidate("email", value, value.lower(), *m.span(), 0.99, 0))
-    if "." in text or "/" in text:
-        for m in _URL.finditer(text):
-            value = _trim_url(m.group())
-            if "." not in value and "://" not in value:
-                continue
-            start = m.start()
-            out.append(Candidate("url", value, _url_key(value), start, start + len(value), 0.95, 0))
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            value = m.group()
+            out.append(Candidate("email", value, value.lower(), *m.span(), 0.99, 0))
+    urls = []
+    if "://" in text:
+        urls += _SCHEME_URL.finditer(text)
+    if "www." in text:
+        urls += _WWW_URL.finditer(text)
+    if _TLD_HINT.search(text):
+        urls += _BARE_URL.finditer(text)
+    for m in urls:
+        value = _trim_url(m.group())
+        start = m.start()
+        out.append(Candidate("url", value, _url_key(value), start, start + len(value), 0.95, 0))
     out += _identifiers(text)
     out += find_quantities(text)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from app.extract.candidate import Candidate
+from app.extract.candidate import Candidate, has_digit
 
 # canonical unit -> the ways it is written. Abbreviations are matched as written (MB is not
 # mb is not Mb); spelled-out units also capitalised.
@@ -202,8 +202,7 @@ def _quantity(m: re.Match[str], amount: float, unit: str) -> tuple[int, int, str
 
 def find_quantities(text: str) -> list[Candidate]:
     found: list[tuple[int, int, str, bool]] = []  # start, end, key, is a time span
-    has_digit = any(c.isdigit() for c in text)
-    if has_digit:
+    if has_digit(text):
         for m in _UNIT_QUANTITY.finditer(text):
             found.append(_quantity(m, _number(m["num"]), _CANON[m["unit"] or m["sunit"]]))
         if any(hint in text for hint in _MONEY_HINTS):
