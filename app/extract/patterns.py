@@ -185,7 +185,7 @@ def find(text: str) -> list[Candidate]:
         for m in _EMAIL.finditer(text):
             value = m.group()
             out.append(Candidate("email", value, value.lower(), *m.span(), 0.99, 0))
-    urls = []
+    urls: list[re.Match[str]] = []
     if "://" in text:
         urls += _SCHEME_URL.finditer(text)
     if "www." in text:
