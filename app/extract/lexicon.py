@@ -31,9 +31,6 @@ for _entry in _entries("locations.txt"):
     else:
         LOCATIONS[_entry] = False
 
-# The longest gazetteer entry in words: how far a lookup needs to look.
-MAX_ENTRY_WORDS = max(len(e.split()) for e in (*ORGS, *LOCATIONS))
-
 # Given names that are also everyday words: a capitalised "Will", "Mark" or "Summer" opening
 # a sentence is a name only with more evidence. The month names need it anywhere.
 WORD_NAMES = frozenset(
