@@ -111,10 +111,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     question_penalty: Annotated[float, setting(
         "DAKERA_SCORE_W_QUESTION", ge=0.0, le=1.0,
         help="Penalty (factor 1 - w) for a memory that ends with a question mark.")] = 0.2
-    recall_phrases: Annotated[bool, setting(
-        "DAKERA_RECALL_PHRASES",
-        help="BM25 also matches adjacent query words as phrases (off: on LoCoMo it moved "
-             "results at 10 up and at 5 down by a few questions).")] = False
     neighborhood_mode: Annotated[Literal["inline", "separate", "off"], setting(
         "DAKERA_NEIGHBORHOOD_MODE",
         help="Where recall puts session neighbours of its results by default: inline (after "

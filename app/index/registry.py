@@ -1,9 +1,10 @@
-"""The per-agent vector indexes, kept in step with the stored vectors.
+"""The per-agent indexes, vectors (hnswlib) and text (BM25), kept in step with the store.
 
 Loads each saved index and replays the index log over it; rebuilds from the stored vectors
-when the file is missing, unreadable, from another model or older than the log. The vectors
-and the log come from a `VectorSource` (the store's `vectors`); the index does not import
-the store.
+and texts when the file is missing, unreadable, from another model or older than the log.
+The vectors, the texts and the log come from an `IndexSource` (the store's `vectors`); the
+index does not import the store. Both indexes of an agent follow the same log, each with its
+own seq; the log is trimmed up to the older of the two saved.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from app.index.hnsw import AgentIndex
-from app.models import VectorSource
+from app.index.hnsw import AgentIndex, index_name
+from app.index.text import TextIndex, doc
+from app.models import IndexSource
 
 log = logging.getLogger("dakera.index")
 
 
 class IndexRegistry:
-    def __init__(self, source: VectorSource, folder: Path, model_id: str, ef: int,
+    def __init__(self, source: IndexSource, folder: Path, model_id: str, ef: int,
                  in_commit_order: Callable[[Callable[[], None]], None]) -> None:
         """`in_commit_order(fn)` runs fn between two commits, as the after-commit hooks run
         (the writer's thread): a swap there misses no committed change."""
@@ -33,6 +35,7 @@ class IndexRegistry:
         self.model_id = model_id
         self.ef = ef
         self._indexes: dict[str, AgentIndex] = {}
+        self._texts: dict[str, TextIndex] = {}
         self._lock = threading.Lock()
 
     def open_all(self) -> None:
@@ -41,22 +44,64 @@ class IndexRegistry:
             self.get(agent_id)
 
     def find(self, agent_id: str) -> AgentIndex | None:
-        """The agent's index, or None when the agent has no memories (nothing is created)."""
+        """The agent's vector index, or None when the agent has no memories (nothing is
+        created)."""
         index = self._indexes.get(agent_id)
         if index is None and self.source.has(agent_id):
             index = self.get(agent_id)
         return index
 
+    def find_text(self, agent_id: str) -> TextIndex | None:
+        """The agent's text index, or None when the agent has no memories."""
+        text = self._texts.get(agent_id)
+        if text is None and self.source.has(agent_id):
+            self.get(agent_id)
+            text = self._texts[agent_id]
+        return text
+
     def get(self, agent_id: str) -> AgentIndex:
+        """The agent's vector index (opening both of its indexes on first use)."""
         index = self._indexes.get(agent_id)
         if index is not None:
             return index
         with self._lock:
             index = self._indexes.get(agent_id)
             if index is None:
+                self._texts[agent_id] = self._open_text(agent_id)
                 index = self._open(agent_id)
                 self._indexes[agent_id] = index
             return index
+
+    def _text_path(self, agent_id: str) -> Path:
+        return self.folder / f"{index_name(agent_id)}.bm25"
+
+    def _open_text(self, agent_id: str) -> TextIndex:
+        text = TextIndex.load(self._text_path(agent_id), agent_id)
+        if text is not None and text.seq < self.source.log_trimmed(agent_id):
+            text = None
+        if text is None:
+            return self._rebuild_text(agent_id)
+        self._replay_text(text)
+        return text
+
+    def _rebuild_text(self, agent_id: str) -> TextIndex:
+        start = time.perf_counter()
+        text = TextIndex(agent_id, seq=self.source.log_head(agent_id))
+        for rows in self.source.texts_of_agent(agent_id):
+            text.add([r[0] for r in rows], [doc(r[1], r[2]) for r in rows])
+        self._replay_text(text)  # changes committed while we read
+        text.dirty = True
+        log.info("text index for %s: rebuilt %d memories in %.2fs", agent_id, len(text),
+                 time.perf_counter() - start)
+        return text
+
+    def _replay_text(self, text: TextIndex) -> None:
+        adds, dels, head = self._changes(text.agent_id, text.seq)
+        if head is None:
+            return
+        rows = self.source.texts(adds) if adds else []
+        text.add([r[0] for r in rows], [doc(r[1], r[2]) for r in rows])
+        text.delete(dels, seq=head)
 
     def _open(self, agent_id: str) -> AgentIndex:
         dim = self.source.dimension
@@ -69,21 +114,28 @@ class IndexRegistry:
         self._replay(index)
         return index
 
-    def _replay(self, index: AgentIndex) -> None:
-        entries = self.source.log(index.agent_id, index.seq)
+    def _changes(self, agent_id: str, after: int) -> tuple[list[int], list[int], int | None]:
+        """The labels added and deleted in the log after `after` (the last change of each
+        wins) and the head seq; None when there is nothing to replay."""
+        entries = self.source.log(agent_id, after)
         if not entries:
+            return [], [], None
+        last_op: dict[int, str] = {}
+        for _, label, op in entries:
+            last_op[label] = op
+        adds = [label for label, op in last_op.items() if op == "add"]
+        dels = [label for label, op in last_op.items() if op == "del"]
+        log.info("indexes for %s: replaying %d changes", agent_id, len(entries))
+        return adds, dels, entries[-1][0]
+
+    def _replay(self, index: AgentIndex) -> None:
+        adds, dels, head = self._changes(index.agent_id, index.seq)
+        if head is None:
             return
-        last_op: dict[int, tuple[int, str]] = {}
-        for seq, label, op in entries:
-            last_op[label] = (seq, op)
-        adds = [label for label, (_, op) in last_op.items() if op == "add"]
-        dels = [label for label, (_, op) in last_op.items() if op == "del"]
-        head = entries[-1][0]
         if adds:
             labels, vectors = self.source.get(adds)
             index.add(labels, vectors)
         index.delete(dels, seq=head)
-        log.info("index for %s: replayed %d changes", index.agent_id, len(entries))
 
     def _rebuild(self, agent_id: str) -> AgentIndex:
         start = time.perf_counter()
@@ -101,16 +153,23 @@ class IndexRegistry:
 
     # -- kept in step by the writer (after each commit, in commit order) ----------------
 
-    def added(self, agent_id: str, labels: list[int], vectors: np.ndarray, seq: int) -> None:
+    def added(self, agent_id: str, labels: list[int], vectors: np.ndarray,
+              texts: Sequence[tuple[str, int | None]], seq: int) -> None:
+        """Memories committed with these vectors and (content, event time)."""
         self.get(agent_id).add(np.asarray(labels, dtype=np.int64), vectors, seq)
+        self._texts[agent_id].add(labels, [doc(c, t) for c, t in texts], seq)
 
     def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
         self.get(agent_id).delete(labels, seq)
+        self._texts[agent_id].delete(labels, seq)
 
     def compact(self) -> int:
         """Rebuild the indexes whose deleted slots outnumber their live vectors. The build
         runs outside the writer; the final catch-up and the swap run in commit order, so no
         change committed meanwhile is missed. Returns how many were rebuilt."""
+        for text in list(self._texts.values()):
+            if text.needs_compaction():
+                text.compact()  # the same memories, fewer slots: no re-reading
         done = 0
         for agent_id, index in list(self._indexes.items()):
             if not index.needs_compaction():
@@ -129,11 +188,16 @@ class IndexRegistry:
     # -- persistence --------------------------------------------------------------------
 
     def save_dirty(self) -> list[tuple[str, int]]:
-        """Save every changed index; returns (agent_id, seq) of each saved."""
+        """Save every changed index; returns (agent_id, seq) for each agent saved: every
+        log entry up to seq is in both of its saved files."""
         saved = []
         for agent_id, index in list(self._indexes.items()):
-            if index.dirty:
-                saved.append((agent_id, index.save(self.folder, self.model_id)))
+            text = self._texts[agent_id]
+            if not (index.dirty or text.dirty):
+                continue
+            seqs = [index.save(self.folder, self.model_id) if index.dirty else index.seq,
+                    text.save(self._text_path(agent_id)) if text.dirty else text.seq]
+            saved.append((agent_id, min(seqs)))
         return saved
 
     def stats(self) -> dict[str, int]:

@@ -71,7 +71,7 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         candidates=s.recall_candidates, rrf_k=s.rrf_k, importance_weight=s.importance_weight,
         exact_search_limit=s.exact_search_limit, vector_weight=s.vector_weight,
         context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
-        question_penalty=s.question_penalty, phrases=s.recall_phrases,
+        question_penalty=s.question_penalty,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,

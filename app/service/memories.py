@@ -195,7 +195,8 @@ class Memories:
             if added:
                 agent = memories[added[0]].agent_id
                 self.indexes.added(agent, [memories[i].rowid for i in added], vectors[added],
-                                   seq)
+                                   [(memories[i].content, memories[i].event_time)
+                                    for i in added], seq)
 
         try:
             memories, _, _, states, duplicates = self.db.write(job, after)
@@ -254,7 +255,8 @@ class Memories:
 
         def after(result: tuple[int, Memory]) -> None:
             if row is not None:
-                self.indexes.added(agent, [memory.rowid], row.vector[None, :], result[0])
+                self.indexes.added(agent, [memory.rowid], row.vector[None, :],
+                                   [(memory.content, memory.event_time)], result[0])
 
         return self.db.write(job, after)[1]
 

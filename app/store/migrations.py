@@ -132,7 +132,14 @@ def _m2_lifecycle(conn: Connection, dimension: int) -> None:
                      (normal_hash(content), rowid))
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle)
+def _m3_text_index_per_agent(conn: Connection, dimension: int) -> None:
+    """BM25 moved to a per-agent index rebuilt from the memories (app/index/text.py): FTS5
+    statistics are per table, so one table shared by every agent let each agent's ranking
+    depend on the others' memories."""
+    conn.execute("DROP TABLE IF EXISTS memories_fts")
+
+
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_text_index_per_agent)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

@@ -1,5 +1,5 @@
-"""The SQLite backend: one file in WAL mode holding memories, their FTS5 rows and their
-sqlite-vec vectors, sessions, agents, lifecycle state.
+"""The SQLite backend: one file in WAL mode holding memories with their sqlite-vec vectors,
+sessions, agents, lifecycle state.
 
 Reads run on thread-local reader connections; writes run on the one writer thread
 (app/store/writer.py) as jobs given a `SqliteTx` over the writer's connection.
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.errors import DataDirError
-from app.store import bm25
 from app.store.db import Connection, connect
 from app.store.lifecycle import (
     SqliteDecay,
@@ -104,7 +103,6 @@ class SqliteStore(SqliteTx):
         self._writer_conn.close()
         with self._readers_lock:
             for conn in self._readers:
-                bm25.forget(conn)
                 with contextlib.suppress(Exception):  # a reader in a finishing thread
                     conn.close()
             self._readers.clear()
