@@ -273,8 +273,11 @@ def main() -> int:
         print("\nbeside others minus alone (points): " + ", ".join(
             f"{m}@{k} {100 * (beside[f'{m}@{k}'] - alone[f'{m}@{k}']):+.1f}"
             for m in ("any", "all") for k in KS))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.json:  # one result, or {"alone": ..., "beside others": ...} with --crowd
+        out = ({"alone" if i == 0 else "beside others": r
+                for i, r in enumerate(results.values())} if args.crowd
+               else next(iter(results.values())))
+        Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 
