@@ -1,4 +1,6 @@
-"""Litestar: create_app(service) assembles controllers, auth and error rendering."""
+"""Litestar: create_app(service) assembles controllers, the gate (where a request may come
+from, its key, its rate and its time), the access guard (what each route needs) and error
+rendering."""
 
 from __future__ import annotations
 
@@ -6,24 +8,28 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from litestar import Litestar
+from litestar import Litestar, Request, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from app import __version__
+from app.api.access import authorize, need, principal_of
 from app.api.agents import AgentController
-from app.api.auth import BearerAuth
 from app.api.decay import admin_routers
 from app.api.errors import handle
 from app.api.feedback import FeedbackController
+from app.api.gate import Gate
 from app.api.health import CapabilitiesController, HealthController
+from app.api.keys import KeyAdminController, NamespaceKeyController, WhoamiController
 from app.api.memories import BatchController, MemoryController
 from app.api.policies import PolicyController
 from app.api.recall import RecallController
 from app.api.sessions import SessionController
 from app.service import Service
+from app.service.keys import Principal
 
 
 class Mount(Protocol):
@@ -43,6 +49,9 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
     def provide_service() -> Service:
         return service
 
+    def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        return principal_of(request)
+
     on_startup: list[Any] = []
     on_shutdown: list[Any] = []
     if manage_lifecycle:
@@ -53,15 +62,20 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         RecallController, BatchController, SessionController, AgentController,
                         FeedbackController, PolicyController, *admin_routers,
+                        KeyAdminController, NamespaceKeyController, WhoamiController,
                         *(m.route_handler for m in mounts)],
-        dependencies={"service": Provide(provide_service, sync_to_thread=False)},
-        middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
+        dependencies={"service": Provide(provide_service, sync_to_thread=False),
+                      "principal": Provide(provide_principal, sync_to_thread=False)},
+        middleware=[DefineMiddleware(Gate, service=service)],
+        guards=[authorize],
+        state=State({"service": service}),
         exception_handlers={Exception: handle},
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         lifespan=[m.lifespan for m in mounts],
         request_max_body_size=service.settings.max_body_size,
-        openapi_config=OpenAPIConfig(title="dakera", version=__version__, path="/openapi"),
+        openapi_config=OpenAPIConfig(title="dakera", version=__version__, openapi_router=Router(
+            path="/openapi", route_handlers=[], opt=need("read"))),
         logging_config=None,
         debug=False,
     )

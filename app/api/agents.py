@@ -7,25 +7,27 @@ from typing import Any
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from app.api.access import in_body, in_path, need
 from app.api.deps import PreviewChars, Service
 from app.api.schemas import CreateAgentRequest
+from app.service.keys import Principal
 
 
 class AgentController(Controller):
     path = "/v1/agents"
 
-    @get("/", sync_to_thread=True)
-    def list_agents(self, service: Service) -> list[dict[str, Any]]:
-        return service.agents.all()
+    @get("/", opt=need("read", listing=True), sync_to_thread=True)
+    def list_agents(self, service: Service, principal: Principal) -> list[dict[str, Any]]:
+        return [a for a in service.agents.all() if principal.reaches_agent(a["agent_id"])]
 
-    @post("/", sync_to_thread=True)
+    @post("/", opt=need("write", agent=in_body()), sync_to_thread=True)
     def create(self, data: JSONBody[CreateAgentRequest],
                service: Service) -> Response[dict[str, Any]]:
         created, info = service.agents.create(data.agent_id)
         body = {**info, "created": created}
         return Response(body, status_code=201 if created else 200)
 
-    @get("/{agent_id:str}/memories", sync_to_thread=True)
+    @get("/{agent_id:str}/memories", opt=need("read", agent=in_path()), sync_to_thread=True)
     def memories(self, agent_id: FromPath[str], service: Service,
                  memory_type: FromQuery[str | None] = None, limit: FromQuery[int] = 50,
                  offset: FromQuery[int] = 0, include_derived: FromQuery[bool] = False,
@@ -34,11 +36,11 @@ class AgentController(Controller):
                                            offset=offset)
         return [m.to_dict(content_preview_chars) for m in memories]
 
-    @get("/{agent_id:str}/stats", sync_to_thread=True)
+    @get("/{agent_id:str}/stats", opt=need("read", agent=in_path()), sync_to_thread=True)
     def stats(self, agent_id: FromPath[str], service: Service) -> dict[str, Any]:
         return service.agents.stats(agent_id)
 
-    @get("/{agent_id:str}/wake-up", sync_to_thread=True)
+    @get("/{agent_id:str}/wake-up", opt=need("read", agent=in_path()), sync_to_thread=True)
     def wake_up(self, agent_id: FromPath[str], service: Service, top_n: FromQuery[int] = 20,
                 min_importance: FromQuery[float] = 0.0,
                 include_derived: FromQuery[bool] = False) -> dict[str, Any]:

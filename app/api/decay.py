@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Router, get, post, put
 from litestar.params import JSONBody
 
+from app.api.access import need
 from app.api.deps import Service
 from app.api.schemas import DecayConfigRequest
 
@@ -14,11 +15,11 @@ from app.api.schemas import DecayConfigRequest
 class DecayAdminController(Controller):
     path = "/decay"
 
-    @get("/config", sync_to_thread=True)
+    @get("/config", opt=need("read"), sync_to_thread=True)
     def config(self, service: Service) -> dict[str, Any]:
         return service.decay.config()
 
-    @put("/config", sync_to_thread=True)
+    @put("/config", opt=need("admin", every_namespace=True), sync_to_thread=True)
     def set_config(self, data: JSONBody[DecayConfigRequest], service: Service
                    ) -> dict[str, Any]:
         return service.decay.set_config(strategy=data.strategy,
@@ -26,11 +27,12 @@ class DecayAdminController(Controller):
                                         min_importance=data.min_importance,
                                         delete_below_floor=data.delete_below_floor)
 
-    @get("/stats", sync_to_thread=True)
+    @get("/stats", opt=need("admin", every_namespace=True), sync_to_thread=True)
     def stats(self, service: Service) -> dict[str, Any]:
         return service.decay.stats()
 
-    @post("/run", status_code=200, sync_to_thread=True)
+    @post("/run", status_code=200, opt=need("admin", every_namespace=True),
+          sync_to_thread=True)
     def run(self, service: Service) -> dict[str, Any]:
         """Run a decay pass now (also removes expired memories)."""
         return {**service.decay.run(), "stats": service.decay.stats()}

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from app.api.access import in_body, in_query, memory_in_path, need
 from app.api.deps import Service
 from app.api.schemas import (
     BatchForgetRequest,
@@ -30,7 +31,7 @@ def required_agent(agent_id: str | None) -> str:
 class MemoryController(Controller):
     path = "/v1/memory"
 
-    @post("/store", status_code=200, sync_to_thread=True)
+    @post("/store", status_code=200, opt=need("write", agent=in_body()), sync_to_thread=True)
     def store(self, data: JSONBody[StoreRequest], service: Service) -> dict[str, Any]:
         result = service.memories.store(
             data.agent_id, data.content, memory_type=data.memory_type,
@@ -49,12 +50,12 @@ class MemoryController(Controller):
                                   f"deduplicated/{dup}/restore"])
         return body
 
-    @get("/get/{memory_id:str}", sync_to_thread=True)
+    @get("/get/{memory_id:str}", opt=need("read", agent=memory_in_path()), sync_to_thread=True)
     def get_memory(self, memory_id: FromPath[str], service: Service,
                    agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
         return service.memories.get(memory_id, agent_id).to_dict()
 
-    @put("/update/{memory_id:str}", sync_to_thread=True)
+    @put("/update/{memory_id:str}", opt=need("write", agent=in_query()), sync_to_thread=True)
     def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
                service: Service, agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
         return service.memories.update(
@@ -62,19 +63,20 @@ class MemoryController(Controller):
             memory_type=data.memory_type, importance=data.importance, tags=data.tags,
             ttl_seconds=data.ttl_seconds, expires_at=data.expires_at).to_dict()
 
-    @post("/forget", status_code=200, sync_to_thread=True)
+    @post("/forget", status_code=200, opt=need("write", agent=in_body()), sync_to_thread=True)
     def forget(self, data: JSONBody[ForgetRequest], service: Service) -> dict[str, Any]:
         count = service.memories.forget(data.agent_id, memory_ids=data.memory_ids,
                                         tags=data.tags, session_id=data.session_id,
                                         before_timestamp=data.before_timestamp)
         return {"deleted_count": count}
 
-    @get("/deduplicated", sync_to_thread=True)
+    @get("/deduplicated", opt=need("read", agent=in_query()), sync_to_thread=True)
     def deduplicated(self, service: Service, agent_id: FromQuery[str | None] = None
                      ) -> dict[str, Any]:
         return service.memories.list_deduplicated(required_agent(agent_id))
 
-    @post("/deduplicated/{memory_id:str}/restore", status_code=200, sync_to_thread=True)
+    @post("/deduplicated/{memory_id:str}/restore", status_code=200,
+          opt=need("write", agent=in_query()), sync_to_thread=True)
     def restore(self, memory_id: FromPath[str], service: Service,
                 agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
         memory = service.memories.restore_deduplicated(required_agent(agent_id), memory_id)
@@ -84,7 +86,8 @@ class MemoryController(Controller):
 class BatchController(Controller):
     path = "/v1/memories"
 
-    @post("/store/batch", status_code=200, sync_to_thread=True)
+    @post("/store/batch", status_code=200, opt=need("write", agent=in_body()),
+          sync_to_thread=True)
     def store_batch(self, data: JSONBody[BatchStoreRequest], service: Service) -> dict[str, Any]:
         result = service.memories.store_batch(data.agent_id,
                                               [as_dict(item) for item in data.memories])
@@ -100,13 +103,15 @@ class BatchController(Controller):
                                      if state == "ended"),
         }
 
-    @post("/recall/batch", status_code=200, sync_to_thread=True)
+    @post("/recall/batch", status_code=200, opt=need("read", agent=in_body()),
+          sync_to_thread=True)
     def recall_batch(self, data: JSONBody[BatchRecallRequest],
                      service: Service) -> dict[str, Any]:
         out = service.memories.batch_recall(data.agent_id, as_dict(data.filter), data.limit)
         return {**out, "memories": [m.to_dict() for m in out["memories"]]}
 
-    @delete("/forget/batch", status_code=200, sync_to_thread=True)
+    @delete("/forget/batch", status_code=200, opt=need("write", agent=in_body()),
+            sync_to_thread=True)
     def forget_batch(self, data: JSONBody[BatchForgetRequest],
                      service: Service) -> dict[str, Any]:
         return {"deleted_count": service.memories.batch_forget(data.agent_id,

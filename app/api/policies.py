@@ -7,17 +7,18 @@ from typing import Any
 from litestar import Controller, get, put
 from litestar.params import FromPath, JSONBody
 
+from app.api.access import namespace_in_path, need
 from app.api.deps import Service
 
 
 class PolicyController(Controller):
     path = "/v1/namespaces/{namespace:str}/memory_policy"
 
-    @get("/", sync_to_thread=True)
+    @get("/", opt=need("read", namespace=namespace_in_path()), sync_to_thread=True)
     def get_policy(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
         return service.policies.get(namespace)
 
-    @put("/", sync_to_thread=True)
+    @put("/", opt=need("admin", namespace=namespace_in_path()), sync_to_thread=True)
     def put_policy(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
                    service: Service) -> dict[str, Any]:
         return service.policies.set(namespace, data)

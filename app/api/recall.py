@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, post
 from litestar.params import JSONBody
 
+from app.api.access import in_body, need
 from app.api.deps import Service
 from app.api.schemas import RecallRequest, SearchRequest
 from app.errors import ValidationError
@@ -15,7 +16,7 @@ from app.errors import ValidationError
 class RecallController(Controller):
     path = "/v1/memory"
 
-    @post("/recall", status_code=200, sync_to_thread=True)
+    @post("/recall", status_code=200, opt=need("read", agent=in_body()), sync_to_thread=True)
     def recall(self, data: JSONBody[RecallRequest], service: Service) -> dict[str, Any]:
         if data.rerank_candidates is not None and data.rerank_candidates < 1:
             raise ValidationError("'rerank_candidates' must be at least 1")
@@ -43,7 +44,7 @@ class RecallController(Controller):
             body["associated_memories"] = []
         return body
 
-    @post("/search", status_code=200, sync_to_thread=True)
+    @post("/search", status_code=200, opt=need("read", agent=in_body()), sync_to_thread=True)
     def search(self, data: JSONBody[SearchRequest], service: Service) -> dict[str, Any]:
         out = service.recall.search(
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,

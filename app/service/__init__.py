@@ -1,5 +1,5 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
-the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
+the API's sections (memories, recall, sessions, agents, feedback, decay, policies, keys,
 capabilities), composed in one place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
@@ -29,6 +29,7 @@ from app.service.agents import Agents
 from app.service.capabilities import Capabilities
 from app.service.decay import Decay
 from app.service.feedback import Feedback
+from app.service.keys import Keys
 from app.service.memories import Memories
 from app.service.policies import Policies
 from app.service.recall import Recall
@@ -55,6 +56,7 @@ class Parts:
     feedback: Feedback
     decay: Decay
     policies: Policies
+    keys: Keys
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -77,7 +79,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
         recall=Recall(engine, s, now, sessions, access), sessions=sessions,
         agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies)
+        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        keys=Keys(store, s, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -109,6 +112,7 @@ class Service:
     feedback: _Part[Feedback] = _Part()
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
+    keys: _Part[Keys] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -198,6 +202,7 @@ class Service:
         parts = self._parts
         if parts is not None:
             parts.access.close()
+            parts.keys.flush_usage()
             parts.store.write(lambda tx: None)  # drain the queue
             self.save_indexes()
             parts.store.close()
@@ -229,7 +234,8 @@ class Service:
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
-            ("compact indexes", 60, p.memories.compact_indexes)]
+            ("compact indexes", 60, p.memories.compact_indexes),
+            ("save key usage", 30, p.keys.flush_usage)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))
         return tasks

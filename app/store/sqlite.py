@@ -17,6 +17,7 @@ from typing import TypeVar
 from app.errors import DataDirError
 from app.store import bm25
 from app.store.db import Connection, connect
+from app.store.keys import SqliteKeys
 from app.store.lifecycle import (
     SqliteDecay,
     SqliteFeedback,
@@ -49,6 +50,7 @@ class SqliteTx:
         self.feedback = SqliteFeedback(conn)
         self.trash = SqliteTrash(conn)
         self.policies = SqlitePolicies(conn)
+        self.keys = SqliteKeys(conn)
         self.meta = SqliteMeta(conn)
         self.reindex = SqliteReindex(conn)
 
