@@ -8,9 +8,8 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.access import in_body, in_path, need
-from app.api.deps import PreviewChars, Service
+from app.api.deps import PreviewChars, Principal, Service
 from app.api.schemas import CreateAgentRequest
-from app.service.keys import Principal
 
 
 class AgentController(Controller):

@@ -10,9 +10,9 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from app.api.access import namespace_in_path, need
-from app.api.deps import Service
+from app.api.deps import Principal, Service
 from app.errors import UnprocessableError, ValidationError
-from app.service.keys import UNSET, Principal
+from app.service.keys import UNSET
 
 CREATE_FIELDS = ("name", "scope", "namespaces", "expires_in_days")
 NAMESPACE_CREATE_FIELDS = ("name", "scope", "extra_namespaces", "expires_in_days")

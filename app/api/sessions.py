@@ -8,9 +8,8 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.access import in_body, in_query, need, session_in_path
-from app.api.deps import PreviewChars, Service
+from app.api.deps import PreviewChars, Principal, Service
 from app.api.schemas import SessionEndRequest, SessionStartRequest
-from app.service.keys import Principal
 
 
 class SessionController(Controller):
