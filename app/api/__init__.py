@@ -21,7 +21,7 @@ from app.api.agents import AgentController
 from app.api.decay import admin_routers
 from app.api.errors import handle
 from app.api.feedback import FeedbackController
-from app.api.gate import Gate
+from app.api.gate import Gate, RateLimiter
 from app.api.health import CapabilitiesController, HealthController
 from app.api.keys import KeyAdminController, NamespaceKeyController, WhoamiController
 from app.api.memories import BatchController, MemoryController
@@ -66,7 +66,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
                         *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
-        middleware=[DefineMiddleware(Gate, service=service)],
+        middleware=[DefineMiddleware(Gate, service=service,
+                                    rate=RateLimiter(service.settings.rate_limit))],
         guards=[authorize],
         state=State({"service": service}),
         exception_handlers={Exception: handle},

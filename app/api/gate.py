@@ -111,16 +111,25 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class RateLimiter:
+    """One per app, shared by the gates of all its routes (Litestar makes one gate per
+    route handler)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.limit = RateLimitItemPerMinute(per_minute) if per_minute else None
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage()) if self.limit else None
+
+
 class Gate:
-    def __init__(self, app: ASGIApp, service: Service) -> None:
+    def __init__(self, app: ASGIApp, service: Service, rate: RateLimiter) -> None:
         self.app = app
         self.service = service
         s = service.settings
         self.keyed = bool(s.api_key)
         self.cors = s.cors_origins
         self.timeout = s.request_timeout
-        self.limit = RateLimitItemPerMinute(s.rate_limit) if s.rate_limit else None
-        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage()) if self.limit else None
+        self.limit = rate.limit
+        self.limiter = rate.limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -339,4 +348,4 @@ async def _send_error(scope: Scope, send: Send, error: DakeraError) -> None:
     await send(end)
 
 
-__all__ = ["Gate", "host_allowed", "same_origin", "split_host"]
+__all__ = ["Gate", "RateLimiter", "host_allowed", "same_origin", "split_host"]
