@@ -193,7 +193,8 @@ def test_host_and_origin_rules() -> None:
     assert same_origin("http://localhost", "localhost:80", "http")
     assert not same_origin("http://localhost:3000", "localhost:7700", "http")
     assert not same_origin("null", "localhost:7700", "http")
-    assert not same_origin("https://127.0.0.1:7700", "127.0.0.1:7700", "http")
+    assert same_origin("https://dakera.example", "dakera.example:443", "http")  # TLS proxy
+    assert not same_origin("http://127.0.0.1:7701", "127.0.0.1:7700", "http")
 
 
 def test_health_hides_internal_errors_from_callers_without_a_key(tmp_path: Path) -> None:

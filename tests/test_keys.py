@@ -77,6 +77,13 @@ def test_read_key_for_one_agent(live_server: LiveServer) -> None:
     assert made["key"] not in json.dumps(listed)
     assert root.get_key(made["key_id"])["name"] == "alice-reader"
     assert root.whoami().scope == "super_admin"
+    # re-granted: it now reaches bob only, at once
+    info = root.update_key(made["key_id"], name="bob-reader",
+                           namespaces=["_dakera_agent_kr-bob"])
+    assert (info.name, info.namespaces) == ("bob-reader", ["_dakera_agent_kr-bob"])
+    assert reader.recall("kr-bob", "stamps").memories
+    with pytest.raises(AuthorizationError):
+        reader.recall("kr-alice", "bees")
 
 
 def test_write_key_with_a_prefix_grant_and_sessions(live_server: LiveServer) -> None:

@@ -76,7 +76,7 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         lifespan=[m.lifespan for m in mounts],
         request_max_body_size=service.settings.max_body_size,
         openapi_config=OpenAPIConfig(title="dakera", version=__version__, openapi_router=Router(
-            path="/openapi", route_handlers=[], opt=need("read"))),
+            path="/openapi", route_handlers=[], opt=need("read"), include_in_schema=False)),
         logging_config=None,
         debug=False,
     )

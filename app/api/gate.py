@@ -94,14 +94,16 @@ def origin_of(value: str) -> tuple[str, str] | None:
 
 
 def same_origin(origin: str, host: str | None, scheme: str) -> bool:
+    """Whether a browser's Origin is this server as the request names it (Host). The scheme
+    is not compared: behind a TLS proxy the page is https while the request is http."""
     parsed = origin_of(origin)
     if parsed is None or host is None:
         return False
     host = host.strip().lower()
-    default = DEFAULT_PORTS.get(scheme)
-    if default and host.endswith(":" + default):
-        host = host[: -len(default) - 1]
-    return parsed == (scheme, host)
+    for default in (DEFAULT_PORTS.get(scheme), DEFAULT_PORTS.get(parsed[0])):
+        if default and host.endswith(":" + default):
+            host = host[: -len(default) - 1]
+    return parsed[1] == host
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
