@@ -4,9 +4,11 @@ Host and Origin rules; health shows no internal error text to callers without a 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from litestar.routes import ASGIRoute, HTTPRoute
 from litestar.testing import TestClient
@@ -219,3 +221,42 @@ def test_settings_never_show_the_key(tmp_path: Path) -> None:
     for shown in (repr(settings), str(settings), f"{settings}", str(dict(
             settings.__rich_repr__()))):
         assert "dk_supersecret_value" not in shown
+
+
+def test_request_timeout_answers_504_for_a_slow_handler(tmp_path: Path) -> None:
+    """The gate answers 504 when the handler has not started its response in time, and
+    drops what the handler sends later (the body-arrival case, 408, runs live in
+    tests/test_keys.py)."""
+    from app.api.access import Access
+    from app.api.gate import Gate, RateLimiter
+
+    service = Service(make_settings(tmp_path, embedding_model="hash", request_timeout=1))
+    late: list[bool] = []
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        await anyio.sleep(2)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+        late.append(True)
+
+    class Handler:
+        opt = {"access": Access("read")}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/slow", "scheme": "http",
+             "headers": [(b"host", b"127.0.0.1:7700")], "client": ("127.0.0.1", 1),
+             "route_handler": Handler(), "state": {}}
+    gate = Gate(slow_app, service, RateLimiter(0))  # type: ignore[arg-type]
+    anyio.run(gate, scope, receive, send)
+    assert late == [True]  # the handler ran to its end ...
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [504]
+    body = json.loads(b"".join(m.get("body", b"") for m in sent
+                               if m["type"] == "http.response.body"))
+    assert body["code"] == "QUERY_TIMEOUT"  # ... but only the 504 went out

@@ -21,6 +21,7 @@ envelope.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import math
@@ -255,71 +256,66 @@ class Gate:
         await send(end)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The handler, within the timeout, with the key's usage counted."""
+        """The handler, within the timeout, with the key's usage counted.
+
+        The timeout is a timer, not a task per request: a body still arriving when it
+        fires makes the pending receive fail with 408 (rendered by the app); otherwise a
+        504 is sent at once and what the handler sends later is dropped (a sync handler's
+        thread cannot be stopped, so a write may still complete)."""
         principal = scope.get("state", {}).get(PRINCIPAL)
         counted = (principal.key_id if isinstance(principal, Principal)
                    and principal.auth_enabled and principal.key_id != ROOT.key_id else None)
         started = time.perf_counter()
-        state = {"status": 0, "bytes": 0, "body_done": False, "answered": False}
+        state = {"status": 0, "bytes": 0, "receiving": False, "answered": False}
+        loop = asyncio.get_running_loop()
+        limit = self.timeout
+        deadline = loop.time() + limit
+        answers: list[asyncio.Task[None]] = []
 
         async def receive_tracked() -> ReceiveMessage:
-            message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                state["body_done"] = True
-            return message
+            if not limit:
+                return await receive()
+            state["receiving"] = True
+            try:
+                with anyio.fail_after(max(0.0, deadline - loop.time())):
+                    return await receive()
+            except TimeoutError:
+                raise RequestTimeoutError(f"the request body did not arrive within {limit}s "
+                                          "(DAKERA_REQUEST_TIMEOUT)") from None
+            finally:
+                state["receiving"] = False
 
         async def send_tracked(message: Message) -> None:
+            if state["answered"]:
+                return
             if message["type"] == "http.response.start":
-                if state["answered"]:
-                    return
                 state["status"] = int(message["status"])
-                deadline.set()
             elif message["type"] == "http.response.body":
-                if state["answered"] and not state["status"]:
-                    return
                 state["bytes"] += len(message.get("body", b""))
             await send(message)
 
-        deadline = anyio.Event()
+        def give_up() -> None:
+            if state["status"] or state["receiving"]:
+                return  # answering already, or the receive itself times out (408)
+            state["answered"] = True
+            answers.append(loop.create_task(_send_error(scope, send, QueryTimeoutError(
+                f"no answer within {limit}s (DAKERA_REQUEST_TIMEOUT); a write may still "
+                "complete", retry_after=1))))
+
+        timer = loop.call_later(limit, give_up) if limit else None
         try:
-            if self.timeout:
-                await self._within_timeout(scope, receive_tracked, send_tracked, send,
-                                           state, deadline)
-            else:
-                await self.app(scope, receive_tracked, send_tracked)
+            await self.app(scope, receive_tracked, send_tracked)
         finally:
+            if timer is not None:
+                timer.cancel()
+            for answer in answers:
+                await answer
             if counted:
-                status = int(state["status"]) or 500
+                status = 504 if state["answered"] else int(state["status"]) or 500
                 with contextlib.suppress(DakeraError):
                     self.service.keys.record(counted, status >= 400,
                                              int(state["bytes"]),
                                              (time.perf_counter() - started) * 1000)
-
-    async def _within_timeout(self, scope: Scope, receive: Receive, send_tracked: Send,
-                              send: Send, state: dict[str, Any], started: anyio.Event
-                              ) -> None:
-        async with anyio.create_task_group() as tg:
-            async def handler() -> None:
-                await self.app(scope, receive, send_tracked)
-                started.set()
-
-            tg.start_soon(handler)
-            with anyio.move_on_after(self.timeout):
-                await started.wait()
-            if started.is_set():
-                return
-            # No answer in time: answer now; the handler's later messages are dropped.
-            state["answered"] = True
-            if not state["body_done"]:
-                error: DakeraError = RequestTimeoutError(
-                    f"the request body did not arrive within {self.timeout}s "
-                    "(DAKERA_REQUEST_TIMEOUT)")
-            else:
-                error = QueryTimeoutError(
-                    f"no answer within {self.timeout}s (DAKERA_REQUEST_TIMEOUT); a write may "
-                    "still complete", retry_after=1)
-            await _send_error(scope, send, error)
-            tg.cancel_scope.cancel()
 
 
 def _with_headers(send: Send, headers: dict[str, str]) -> Send:
