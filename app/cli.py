@@ -72,8 +72,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
           log_level: str | None, get_path: str | None) -> None:
     """Run the memory server (HTTP API on one port).
 
-    Every request but the health probes needs `Authorization: Bearer $DAKERA_API_KEY`.
-    Without a key the server only binds loopback.
+    Every request but the health probes needs `Authorization: Bearer <key>`: the root key
+    DAKERA_API_KEY or a key made with `dakera keys create`. Without a root key the server
+    only binds loopback and answers only local Host names and same-origin requests.
     """
     settings = load_settings(host=host, port=port, data_dir=data_dir, log_level=log_level)
     setup_logging(settings.log_level)
