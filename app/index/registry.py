@@ -49,6 +49,8 @@ class IndexRegistry:
         self.ef = ef
         self._indexes: dict[str, AgentIndex] = {}
         self._lock = threading.Lock()
+        self._counts = threading.Lock()
+        self.rebuilds = 0  # indexes built from the stored vectors (start-up and compaction)
 
     def open_all(self) -> None:
         """Load (or rebuild) the index of every agent: called once at start."""
@@ -110,6 +112,8 @@ class IndexRegistry:
         index.seq = head
         self._replay(index)
         index.dirty = True
+        with self._counts:
+            self.rebuilds += 1
         log.info("index for %s: rebuilt %d vectors in %.2fs", agent_id, len(index),
                  time.perf_counter() - start)
         return index
