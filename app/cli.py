@@ -131,6 +131,7 @@ async def _serve(settings: Settings) -> int:
     def stop(*_: Any) -> None:
         log.info("shutting down")
         notifier.stopping()
+        service.events.close()  # end the event streams: open ones would hold the server up
         server.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -40,7 +40,7 @@ async def _frames(bus: EventBus, accept: Accept, hello: bytes, keepalive: float,
     sub = bus.subscribe(accept, lambda: loop.call_soon_threadsafe(woken.set))
     try:
         yield hello
-        while True:
+        while not sub.closed:
             try:
                 await asyncio.wait_for(woken.wait(), keepalive)
             except TimeoutError:

@@ -46,7 +46,7 @@ class ModelDiagnostics(msgspec.Struct, kw_only=True):
 class IndexDiagnostics(msgspec.Struct, kw_only=True):
     loaded: int
     vectors: int
-    rebuilds: int
+    builds: dict[str, int]  # built from stored vectors: start, first_use, compaction
     folder: str
 
 

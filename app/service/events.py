@@ -54,6 +54,12 @@ class Subscription:
     _dropped: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _woken: bool = False
+    closed: bool = False  # the bus closed: the reader ends its stream
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.wake()
 
     def offer(self, event: Event) -> bool:
         """Add an event unless the buffer is full (then count it as dropped). Never blocks
@@ -89,8 +95,18 @@ class EventBus:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._counts = threading.Lock()
+        self.closed = False
         self.published = 0  # events published while someone subscribed
         self.dropped = 0  # deliveries dropped because a subscriber lagged
+
+    def close(self) -> None:
+        """End every stream (shutdown: an open stream would hold the server up), and refuse
+        new ones."""
+        with self._lock:
+            subscribers, self._subscribers = self._subscribers, ()
+            self.closed = True
+        for sub in subscribers:
+            sub.close()
 
     @property
     def listening(self) -> bool:
@@ -104,6 +120,8 @@ class EventBus:
     def subscribe(self, accept: Accept, wake: Callable[[], object]) -> Subscription:
         sub = Subscription(accept=accept, limit=self.buffer, wake=wake)
         with self._lock:
+            if self.closed:
+                raise ServiceUnavailableError("the server is shutting down", retry_after=5)
             if len(self._subscribers) >= self.max_subscribers:
                 raise ServiceUnavailableError(
                     f"too many event streams open (DAKERA_EVENTS_MAX_SUBSCRIBERS="

@@ -239,8 +239,13 @@ class Metrics:
         yield _labelled("dakera_top_agent_index_vectors", "Indexed vectors of the agents "
                         "with the most memories.", "agent_id",
                         [(agent, sizes.get(agent, 0)) for agent, _ in top])
-        yield _counter("dakera_index_rebuilds", "Vector indexes built from the stored "
-                       "vectors (at start-up or to compact them).", indexes.rebuilds)
+        builds = CounterMetricFamily(
+            "dakera_index_builds", "Vector indexes built from the stored vectors, by "
+            "occasion: start (no usable saved index at start-up), first_use (an agent's "
+            "first memory since start), compaction (mostly deleted slots).", labels=["occasion"])
+        for occasion, count in indexes.builds.items():
+            builds.add_metric([occasion], count)
+        yield builds
 
     def stored_since(self) -> tuple[int, int]:
         """(since, memories stored since then): the last 7 days, or since the service

@@ -74,7 +74,7 @@ class Ops:
                         "synchronous": s.sqlite_synchronous},
             "model": {"id": self.model_id, "dimension": self.db.dimension},
             "indexes": {"loaded": len(sizes), "vectors": sum(sizes.values()),
-                        "rebuilds": self.indexes.rebuilds, "folder": str(s.index_dir)},
+                        "builds": dict(self.indexes.builds), "folder": str(s.index_dir)},
             "events": {"subscribers": self.events.subscribers,
                        "published": self.events.published, "dropped": self.events.dropped,
                        "buffer": self.events.buffer},
