@@ -186,7 +186,7 @@ def test_a_subscriber_receives_stored_then_forgotten(live_server: LiveServer) ->
         start = time.perf_counter()
         memory_id = client.store_memory("sse-agent", "the kettle is in the attic")["id"]
         stored = sub.next()
-        client.forget("sse-agent", memory_ids=[memory_id])
+        client.forget("sse-agent", memory_id)
         forgotten = sub.next()
         elapsed = time.perf_counter() - start
         assert (stored.event_type, stored.memory_id, stored.agent_id) == (

@@ -84,7 +84,7 @@ def test_ready_only_once_the_readiness_probe_answers_200_then_watchdog_pings(
             pings = _messages(s, "WATCHDOG=1") + _messages(s, "WATCHDOG=1")
             assert pings[-1] == {"WATCHDOG": "1"}
             server.proc.terminate()
-            assert "STOPPING=1" in str(_messages(s, "STOPPING=1"))
+            assert _messages(s, "STOPPING=1")[-1]["STOPPING"] == "1"
             assert server.proc.wait(60) == 0
         finally:
             if server.proc.poll() is None:
