@@ -90,6 +90,7 @@ class Metrics:
 
         self.requests = Counter("dakera_http_requests", "HTTP requests answered.",
                                 ["method", "route", "status"], registry=r)
+        self._request_children: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
         self.request_seconds = Histogram(
             "dakera_http_request_duration_seconds", "Time to answer an HTTP request.",
             ["method", "route"], buckets=HTTP_BUCKETS, registry=r)
@@ -155,13 +156,20 @@ class Metrics:
         """One answered request; seconds None: not timed (an event stream)."""
         if not self.enabled:
             return
-        method = method if method in METHODS else "OTHER"
-        route = route or UNMATCHED
-        self.requests.labels(method, route, str(status)).inc()
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:  # bounded: methods x route templates x statuses
+            label_method = method if method in METHODS else "OTHER"
+            label_route = route or UNMATCHED
+            children = (self.requests.labels(label_method, label_route, str(status)),
+                        self.request_seconds.labels(label_method, label_route))
+            if method in METHODS:
+                self._request_children[key] = children
+        children[0].inc()
         self.error_window.add(1.0 if status >= 500 else 0.0)
         if seconds is None:
             return
-        self.request_seconds.labels(method, route).observe(seconds)
+        children[1].observe(seconds)
         if status < 400:
             if route == RECALL_ROUTE:
                 self.recall_window.add(seconds)
