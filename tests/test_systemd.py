@@ -137,3 +137,12 @@ def test_healthcheck_probes_a_running_server(
     down = subprocess.run([*command, "healthcheck"], capture_output=True, text=True,
                           env={**env, "DAKERA_PORT": str(free_port())}, timeout=120)
     assert down.returncode == 1 and "not ready" in down.stderr
+
+
+def test_the_unit_and_the_image_use_them() -> None:
+    root = Path(__file__).resolve().parent.parent
+    unit = (root / "build" / "dakera.service").read_text().splitlines()
+    assert "Type=notify" in unit and "WatchdogSec=60" in unit
+    dockerfile = (root / "build" / "Dockerfile").read_text()
+    check = dockerfile[dockerfile.index("HEALTHCHECK"):].split("\n\n")[0]
+    assert 'CMD ["dakera", "healthcheck"' in check  # the subcommand tested above

@@ -18,8 +18,8 @@ class Health(msgspec.Struct, kw_only=True):
     start-up failed (`reason` says which)."""
 
     status: str
-    version: str
     service: str | UnsetType = UNSET
+    version: str
     uptime_seconds: int | UnsetType = UNSET
     degraded: bool | UnsetType = UNSET
     config_warnings: list[str] | UnsetType = UNSET
