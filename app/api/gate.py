@@ -8,7 +8,7 @@ is, how often it may ask and how long it may take.
   DAKERA_CORS_ORIGINS lists it; for listed origins CORS preflights are answered and
   responses carry the CORS headers.
 * Key: `Authorization: Bearer <key>` when the server has a root key (DAKERA_API_KEY); the
-  principal goes into the request's state for the route guard (app/api/access.py).
+  principal goes into the request's state for the route guard (app/api/scopes.py).
 * Rate: DAKERA_RATE_LIMIT_PER_MINUTE per key (per client address without keys), a sliding
   window from the `limits` library; 429 RATE_LIMIT_EXCEEDED with Retry-After, and the
   X-RateLimit-* headers on every answer.
@@ -36,7 +36,9 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from app.api.access import PRINCIPAL, access_of
+from app.api.access import request_id_of
+from app.api.errors import envelope
+from app.api.scopes import PRINCIPAL, access_of
 from app.errors import (
     AuthenticationError,
     CrossOriginRefused,
@@ -57,6 +59,8 @@ CORS_HEADERS = frozenset({"authorization", "content-type", "accept", "accept-lan
 EXPOSED = ("Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
            "Content-Disposition")
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+# Who reads /metrics from loopback when DAKERA_METRICS_OPEN_ON_LOOPBACK is set.
+LOOPBACK_SCRAPER = Principal("loopback-scraper", "loopback-scraper", "admin", None)
 
 
 def split_host(value: str) -> str:
@@ -170,14 +174,22 @@ class Gate:
             return None
         if listed:
             send = _with_cors(send, origin or "")
-        access = access_of(scope["route_handler"])
+        handler = scope["route_handler"]
+        access = access_of(handler)
+        if (handler.opt.get("open_on_loopback") and s.metrics_open_on_loopback
+                and _loopback_client(scope)):  # /metrics for a local scraper
+            scope.setdefault("state", {})[PRINCIPAL] = LOOPBACK_SCRAPER
+            scope["state"]["key_id"] = LOOPBACK_SCRAPER.key_id
+            return send
         if access.scope is None:  # open: a key, if any, only widens what health shows
             principal = self._try_authenticate(scope)
             if principal is not None:
                 scope.setdefault("state", {})[PRINCIPAL] = principal
             return send
         principal = self._authenticate(scope)
-        scope.setdefault("state", {})[PRINCIPAL] = principal
+        state = scope.setdefault("state", {})
+        state[PRINCIPAL] = principal
+        state["key_id"] = principal.key_id  # for the access log (never the key)
         return self._rate_limit(scope, send, principal)
 
     def _authenticate(self, scope: Scope) -> Principal:
@@ -333,8 +345,18 @@ def _with_cors(send: Send, origin: str) -> Send:
                                 "Access-Control-Expose-Headers": EXPOSED})
 
 
+def _loopback_client(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return False
+
+
 async def _send_error(scope: Scope, send: Send, error: DakeraError) -> None:
-    body = msgspec.json.encode(error.envelope())
+    body = msgspec.json.encode(envelope(error, request_id_of(scope)))
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if error.retry_after is not None:

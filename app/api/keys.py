@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from app.api.access import namespace_in_path, need
 from app.api.deps import Principal, Service
+from app.api.schemas import error_responses
+from app.api.scopes import namespace_in_path, need
 from app.errors import UnprocessableError, ValidationError
 from app.service.keys import UNSET
 
@@ -18,6 +20,89 @@ CREATE_FIELDS = ("name", "scope", "namespaces", "expires_in_days")
 NAMESPACE_CREATE_FIELDS = ("name", "scope", "extra_namespaces", "expires_in_days")
 UPDATE_FIELDS = ("name", "namespaces")
 ROTATE_FIELDS = ("grace_secs",)
+
+class KeyInfo(msgspec.Struct, kw_only=True):
+    """An API key as the server describes it (never its secret)."""
+
+    key_id: str
+    name: str
+    scope: str
+    namespaces: list[str] | None  # null = every namespace
+    created_at: int
+    expires_at: int | None
+    active: bool
+    expired: bool
+    grants_version: int
+    inert_namespaces: list[str]
+    unrestricted: bool
+    created_by: str | None
+    rotated_to: str | None
+    last_used_at: int | None
+    namespace: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class CreatedKey(KeyInfo, kw_only=True):
+    """A new key: `key` is shown this once."""
+
+    key: str
+    warning: str
+
+
+class KeyList(msgspec.Struct, kw_only=True):
+    keys: list[KeyInfo]
+    total: int
+    namespace: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class KeyAction(msgspec.Struct, kw_only=True):
+    success: bool
+    key_id: str
+    message: str
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    deleted: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class RotatedKey(msgspec.Struct, kw_only=True):
+    """`new_key` is shown this once; `key_id` is the new key's id."""
+
+    new_key: str
+    key_id: str
+    old_key_id: str
+    old_key_expires_at: int | None  # null: the old key stopped at once
+    name: str
+    scope: str
+    namespaces: list[str] | None
+    created_at: int
+    expires_at: int | None
+    warning: str
+
+
+class KeyUsage(msgspec.Struct, kw_only=True):
+    """Counts are kept; bytes and latency since `traffic_since` (the server's start)."""
+
+    key_id: str
+    name: str
+    total_requests: int
+    successful_requests: int
+    failed_requests: int
+    last_used_at: int | None
+    bytes_transferred: int
+    avg_latency_ms: float
+    traffic_since: int
+    namespace: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class Whoami(msgspec.Struct, kw_only=True):
+    key_id: str
+    name: str
+    scope: str
+    namespaces: list[str] | None
+    unrestricted: bool
+    expires_at: int | None
+    grants_version: int
+    inert_namespaces: list[str]
+    auth_enabled: bool
+
 
 ROOT_ONLY = need("super_admin", every_namespace=True)
 NAMESPACE_ADMIN = need("admin", namespace=namespace_in_path("namespace"))
@@ -36,92 +121,105 @@ def fields(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
     return data
 
 
+def _as(kind: type[Any], value: Any) -> Any:
+    return msgspec.convert(value, kind)
+
+
+E = error_responses
+
+
 class KeyAdminController(Controller):
     path = "/admin/keys"
 
-    @post("/", status_code=201, opt=ROOT_ONLY, sync_to_thread=True)
+    @post("/", status_code=201, opt=ROOT_ONLY, sync_to_thread=True,
+          responses=E(415, 422))
     def create(self, data: JSONBody[dict[str, Any]], service: Service,
-               principal: Principal) -> dict[str, Any]:
+               principal: Principal) -> CreatedKey:
         body = fields(data, CREATE_FIELDS)
-        return service.keys.create(principal, name=body.get("name"),
-                                   scope=body.get("scope", "read"),
-                                   namespaces=body.get("namespaces"),
-                                   expires_in_days=body.get("expires_in_days"))
+        return _as(CreatedKey, service.keys.create(
+            principal, name=body.get("name"), scope=body.get("scope", "read"),
+            namespaces=body.get("namespaces"), expires_in_days=body.get("expires_in_days")))
 
-    @get("/", opt=ROOT_ONLY, sync_to_thread=True)
-    def list_keys(self, service: Service) -> dict[str, Any]:
-        return service.keys.all()
+    @get("/", opt=ROOT_ONLY, sync_to_thread=True, responses=E())
+    def list_keys(self, service: Service) -> KeyList:
+        return _as(KeyList, service.keys.all())
 
-    @get("/{key_id:str}", opt=ROOT_ONLY, sync_to_thread=True)
-    def get_key(self, key_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.keys.get(key_id)
+    @get("/{key_id:str}", opt=ROOT_ONLY, sync_to_thread=True, responses=E(404))
+    def get_key(self, key_id: FromPath[str], service: Service) -> KeyInfo:
+        return _as(KeyInfo, service.keys.get(key_id))
 
-    @patch("/{key_id:str}", opt=ROOT_ONLY, sync_to_thread=True)
+    @patch("/{key_id:str}", opt=ROOT_ONLY, sync_to_thread=True, responses=E(404, 409, 422))
     def update(self, key_id: FromPath[str], data: JSONBody[dict[str, Any]],
-               service: Service) -> dict[str, Any]:
+               service: Service) -> KeyInfo:
         body = fields(data, UPDATE_FIELDS)
-        return service.keys.update(key_id, name=body.get("name", UNSET),
-                                   namespaces=body.get("namespaces", UNSET))
+        return _as(KeyInfo, service.keys.update(key_id, name=body.get("name", UNSET),
+                                                namespaces=body.get("namespaces", UNSET)))
 
-    @delete("/{key_id:str}", status_code=200, opt=ROOT_ONLY, sync_to_thread=True)
-    def delete_key(self, key_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.keys.delete(key_id)
+    @delete("/{key_id:str}", status_code=200, opt=ROOT_ONLY, sync_to_thread=True,
+            responses=E(404))
+    def delete_key(self, key_id: FromPath[str], service: Service) -> KeyAction:
+        return _as(KeyAction, service.keys.delete(key_id))
 
-    @post("/{key_id:str}/deactivate", status_code=200, opt=ROOT_ONLY, sync_to_thread=True)
-    def deactivate(self, key_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.keys.deactivate(key_id)
+    @post("/{key_id:str}/deactivate", status_code=200, opt=ROOT_ONLY, sync_to_thread=True,
+          responses=E(404))
+    def deactivate(self, key_id: FromPath[str], service: Service) -> KeyAction:
+        return _as(KeyAction, service.keys.deactivate(key_id))
 
-    @post("/{key_id:str}/rotate", status_code=200, opt=ROOT_ONLY, sync_to_thread=True)
+    @post("/{key_id:str}/rotate", status_code=200, opt=ROOT_ONLY, sync_to_thread=True,
+          responses=E(404, 409, 422))
     def rotate(self, key_id: FromPath[str], service: Service,
-               data: JSONBody[dict[str, Any] | None] = None) -> dict[str, Any]:
+               data: JSONBody[dict[str, Any] | None] = None) -> RotatedKey:
         body = fields(data, ROTATE_FIELDS)
-        return service.keys.rotate(key_id, body.get("grace_secs"))
+        return _as(RotatedKey, service.keys.rotate(key_id, body.get("grace_secs")))
 
-    @get("/{key_id:str}/usage", opt=ROOT_ONLY, sync_to_thread=True)
-    def usage(self, key_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.keys.usage(key_id)
+    @get("/{key_id:str}/usage", opt=ROOT_ONLY, sync_to_thread=True, responses=E(404))
+    def usage(self, key_id: FromPath[str], service: Service) -> KeyUsage:
+        return _as(KeyUsage, service.keys.usage(key_id))
 
 
 class NamespaceKeyController(Controller):
     path = "/v1/namespaces/{namespace:str}/keys"
 
-    @post("/", status_code=201, opt=NAMESPACE_ADMIN, sync_to_thread=True)
+    @post("/", status_code=201, opt=NAMESPACE_ADMIN, sync_to_thread=True,
+          responses=E(415, 422))
     def create(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
-               service: Service, principal: Principal) -> dict[str, Any]:
+               service: Service, principal: Principal) -> CreatedKey:
         body = fields(data, NAMESPACE_CREATE_FIELDS)
-        return service.keys.create_in(principal, namespace, name=body.get("name"),
-                                      scope=body.get("scope", "read"),
-                                      extra_namespaces=body.get("extra_namespaces"),
-                                      expires_in_days=body.get("expires_in_days"))
+        return _as(CreatedKey, service.keys.create_in(
+            principal, namespace, name=body.get("name"), scope=body.get("scope", "read"),
+            extra_namespaces=body.get("extra_namespaces"),
+            expires_in_days=body.get("expires_in_days")))
 
-    @get("/", opt=NAMESPACE_ADMIN, sync_to_thread=True)
+    @get("/", opt=NAMESPACE_ADMIN, sync_to_thread=True, responses=E())
     def list_keys(self, namespace: FromPath[str], service: Service,
-                  principal: Principal) -> dict[str, Any]:
-        return service.keys.list_in(principal, namespace)
+                  principal: Principal) -> KeyList:
+        return _as(KeyList, service.keys.list_in(principal, namespace))
 
-    @patch("/{key_id:str}", opt=NAMESPACE_ADMIN, sync_to_thread=True)
+    @patch("/{key_id:str}", opt=NAMESPACE_ADMIN, sync_to_thread=True,
+           responses=E(404, 409, 422))
     def update(self, namespace: FromPath[str], key_id: FromPath[str],
                data: JSONBody[dict[str, Any]], service: Service,
-               principal: Principal) -> dict[str, Any]:
+               principal: Principal) -> KeyInfo:
         body = fields(data, UPDATE_FIELDS)
-        return service.keys.update_in(principal, namespace, key_id,
-                                      name=body.get("name", UNSET),
-                                      namespaces=body.get("namespaces", UNSET))
+        return _as(KeyInfo, service.keys.update_in(
+            principal, namespace, key_id, name=body.get("name", UNSET),
+            namespaces=body.get("namespaces", UNSET)))
 
-    @delete("/{key_id:str}", status_code=200, opt=NAMESPACE_ADMIN, sync_to_thread=True)
+    @delete("/{key_id:str}", status_code=200, opt=NAMESPACE_ADMIN, sync_to_thread=True,
+            responses=E(404))
     def delete_key(self, namespace: FromPath[str], key_id: FromPath[str], service: Service,
-                   principal: Principal) -> dict[str, Any]:
-        return service.keys.delete_in(principal, namespace, key_id)
+                   principal: Principal) -> KeyAction:
+        return _as(KeyAction, service.keys.delete_in(principal, namespace, key_id))
 
-    @get("/{key_id:str}/usage", opt=NAMESPACE_ADMIN, sync_to_thread=True)
+    @get("/{key_id:str}/usage", opt=NAMESPACE_ADMIN, sync_to_thread=True, responses=E(404))
     def usage(self, namespace: FromPath[str], key_id: FromPath[str], service: Service,
-              principal: Principal) -> dict[str, Any]:
-        return service.keys.usage_in(principal, namespace, key_id)
+              principal: Principal) -> KeyUsage:
+        return _as(KeyUsage, service.keys.usage_in(principal, namespace, key_id))
 
 
 class WhoamiController(Controller):
     path = "/v1/auth/whoami"
 
-    @get("/", opt=need("read"), sync_to_thread=False)
-    def whoami(self, principal: Principal) -> dict[str, Any]:
-        return principal.whoami()
+    @get("/", opt=need("read"), sync_to_thread=False, responses=E())
+    def whoami(self, principal: Principal) -> Whoami:
+        return _as(Whoami, principal.whoami())

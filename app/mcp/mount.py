@@ -43,7 +43,7 @@ class McpMount:
             await endpoint.manager.handle_request(scope, receive, send)
 
         # The tools store, recall and forget for any agent: a key for every namespace with
-        # the write scope (app/api/access.py reads this opt). A key limited to some agents
+        # the write scope (app/api/scopes.py reads this opt). A key limited to some agents
         # uses `dakera mcp --url`, whose tools go through the REST routes and their checks.
         self.route_handler: ASGIRouteHandler = asgi(
             PATH, copy_scope=True,
