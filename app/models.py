@@ -222,6 +222,8 @@ class RecallResult:
     candidates: int = 0
     context: list[RecallHit] = field(default_factory=list)  # session neighbours of the hits
     context_mode: str = "off"  # where they go: inline, separate or off
+    # seconds spent in each stage: embed, vector, bm25, fusion, load, neighbourhood (metrics)
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 class IndexSource(Protocol):
@@ -241,3 +243,22 @@ class IndexSource(Protocol):
     def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
     def log_head(self, agent_id: str) -> int: ...
     def log_trimmed(self, agent_id: str) -> int: ...
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An API key as stored: never the key itself, only its SHA-256."""
+
+    key_id: str
+    key_hash: str
+    name: str
+    scope: str
+    namespaces: list[str] | None  # None = every namespace; [] = none
+    created_at: int
+    expires_at: int | None = None
+    active: bool = True
+    created_by: str | None = None
+    rotated_to: str | None = None
+    last_used_at: int | None = None
+    total_requests: int = 0
+    failed_requests: int = 0

@@ -132,14 +132,37 @@ def _m2_lifecycle(conn: Connection, dimension: int) -> None:
                      (normal_hash(content), rowid))
 
 
-def _m3_text_index_per_agent(conn: Connection, dimension: int) -> None:
+def _m3_api_keys(conn: Connection, dimension: int) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,    -- SHA-256 of the raw key, which is not kept
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            namespaces TEXT,                  -- JSON list of grants; NULL = every namespace
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_by TEXT,
+            rotated_to TEXT,
+            last_used_at INTEGER,
+            total_requests INTEGER NOT NULL DEFAULT 0,
+            failed_requests INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+    )
+
+
+def _m4_text_index_per_agent(conn: Connection, dimension: int) -> None:
     """BM25 moved to a per-agent index rebuilt from the memories (app/index/text.py): FTS5
     statistics are per table, so one table shared by every agent let each agent's ranking
     depend on the others' memories."""
     conn.execute("DROP TABLE IF EXISTS memories_fts")
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_text_index_per_agent)
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent)
 
 
 def migrate(conn: Connection, dimension: int) -> int:
