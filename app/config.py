@@ -37,12 +37,15 @@ def _default_models_dir() -> str:
 
 
 def _preset_name(value: str) -> str:
-    from app.embed.presets import PRESETS  # numpy comes with app.embed: not for every CLI call
+    from app.embed.presets import FOLDER_NAME, PRESETS  # numpy comes with app.embed: only here
 
     for preset in PRESETS.values():
         if value.lower() in {preset.name, *(a.lower() for a in preset.aliases)}:
             return preset.name
-    raise SettingError(f"one of {', '.join(sorted(PRESETS))}")
+    if FOLDER_NAME.fullmatch(value):  # a user's export: <models dir>/<value>/preset.json
+        return value
+    raise SettingError(f"one of {', '.join(sorted(PRESETS))}, or the name of a model folder "
+                       "with a preset.json in DAKERA_MODELS_DIR")
 
 
 def _host_names(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -118,8 +121,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_LOG_LEVEL", help="debug, info, warning or error.")] = "info"
     embedding_model: Annotated[str, setting(
         "DAKERA_EMBEDDING_MODEL", check=_preset_name,
-        help="Embedding model preset (all-minilm-l6-v2; 'hash' is a deterministic test "
-             "embedder). A data dir keeps the model it was made with: `dakera reindex` "
+        help="Embedding model: a preset (all-minilm-l6-v2 is built by `make models`; "
+             "bge-small-en-v1.5 and e5-small-v2 when their export is placed in the models "
+             "dir; 'hash' is a deterministic test embedder), or the name of any folder in "
+             "DAKERA_MODELS_DIR holding model.onnx, tokenizer.json and a preset.json "
+             "(docs/models.md). A data dir keeps the model it was made with: `dakera reindex` "
              "moves it to another.")] = "all-minilm-l6-v2"
     models_dir: Annotated[str, setting(
         "DAKERA_MODELS_DIR", min_length=1,

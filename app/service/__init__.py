@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from app import __version__
 from app.config import Settings
-from app.embed import Embedder, load_embedder, resolve
+from app.embed import Embedder, Preset, PresetError, load_embedder, resolve
 from app.errors import ServiceUnavailableError
 from app.index import IndexRegistry
 from app.locking import DataDirLock
@@ -129,11 +129,12 @@ class Service:
         self.settings = settings
         self.clock = clock
         self.version = __version__
-        self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
+        preset = _described_preset(settings)
+        self.capabilities = Capabilities(settings, preset)
         self._started = time.monotonic()
         self.events = EventBus(buffer=settings.events_buffer,
                                max_subscribers=settings.events_max_subscribers)
-        self.metrics = Metrics(settings, model=resolve(settings.embedding_model).name,
+        self.metrics = Metrics(settings, model=preset.name,
                                ready=lambda: self.ready, uptime=self.uptime,
                                events=self.events, now=self.now)
         self._parts: Parts | None = None
@@ -294,3 +295,12 @@ class Service:
 
 
 __all__ = ["Parts", "Service", "compose"]
+
+
+def _described_preset(settings: Settings) -> Preset:
+    """The model as its preset describes it; a bad preset.json fails the model's load (the
+    server answers 503 with the reason and readiness fails), not the process."""
+    try:
+        return resolve(settings.embedding_model, Path(settings.models_dir))
+    except PresetError:
+        return Preset(settings.embedding_model, (), 0, 0)
