@@ -27,6 +27,7 @@ M = 16
 EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
+EXACT_FALLBACK_UP_TO = 50_000
 ADD_THREADS = os.cpu_count() or 1
 
 
@@ -92,24 +93,47 @@ class AgentIndex:
             # dense cluster before reaching an outlier, and exploring a few thousand nodes
             # costs well under a millisecond.
             self._index.set_ef(live if live <= EXHAUSTIVE_BELOW else max(self.ef, k))
-            labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
-        return labels[0].astype(np.int64), 1.0 - distances[0]
+            while True:
+                try:
+                    labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
+                    return labels[0].astype(np.int64), 1.0 - distances[0]
+                except RuntimeError:
+                    # The graph reached fewer than k live nodes (many identical vectors, or
+                    # deletions, can cut it): score exactly when that is cheap, else ask less.
+                    if live <= EXACT_FALLBACK_UP_TO:
+                        return self._exact(vector, k)
+                    k //= 2
+                    if k == 0:
+                        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+
+    def _exact(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Brute-force cosine over every live vector (the caller holds the lock)."""
+        found, rows = self._items(self._index.get_ids_list())
+        if not found:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        query = vector / (float(np.linalg.norm(vector)) or 1.0)
+        sims = rows @ query  # hnswlib's cosine space stores normalised vectors
+        order = np.argsort(-sims, kind="stable")[:k]
+        return np.asarray(found, dtype=np.int64)[order], sims[order].astype(np.float32)
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         """The stored vectors of these labels (those the index holds), without touching
         the database."""
         with self._lock:
-            try:
-                return labels, self._index.get_items(labels, return_type="numpy")
-            except RuntimeError:  # some label unknown: take them one by one
-                found, rows = [], []
-                for label in labels:
-                    try:
-                        rows.append(self._index.get_items([label])[0])
-                        found.append(label)
-                    except RuntimeError:
-                        pass
-                return found, np.asarray(rows, dtype=np.float32).reshape(-1, self.dimension)
+            return self._items(labels)
+
+    def _items(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
+        try:
+            return labels, self._index.get_items(labels, return_type="numpy")
+        except RuntimeError:  # some label unknown or deleted: take them one by one
+            found, rows = [], []
+            for label in labels:
+                try:
+                    rows.append(self._index.get_items([label])[0])
+                    found.append(label)
+                except RuntimeError:
+                    pass
+            return found, np.asarray(rows, dtype=np.float32).reshape(-1, self.dimension)
 
     def save(self, folder: Path, model_id: str) -> int:
         """Write the index and its sidecar atomically; returns the seq saved."""
