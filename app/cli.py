@@ -11,6 +11,7 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from app import __version__
 from app.config import SettingError, Settings, describe
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+# A signalled server exits within this many seconds whatever happens (service.close() takes
+# at most 7 of them).
+SHUTDOWN_DEADLINE = 9.0
 
 
 def is_loopback(host: str) -> bool:
@@ -114,6 +118,7 @@ async def _serve(settings: Settings) -> int:
 
     def stop(*_: Any) -> None:
         log.info("shutting down")
+        _exit_by_deadline(SHUTDOWN_DEADLINE)
         server.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -145,6 +150,22 @@ async def _serve(settings: Settings) -> int:
         watcher.cancel()
         await asyncio.to_thread(service.close)
     return exit_code
+
+
+def _exit_by_deadline(seconds: float) -> None:
+    """However the disk or the clients behave, a signalled server is gone within `seconds`.
+    Exiting then loses nothing acknowledged: a write is acknowledged only once committed."""
+
+    def hard_exit() -> None:
+        logging.getLogger("dakera").error(
+            "shutdown did not finish within %.0f s: exiting now (writes not yet answered "
+            "were not stored; every acknowledged write is on disk)", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 def _app(service: Any) -> Any:
@@ -343,6 +364,35 @@ def reindex_cmd(data_dir: str | None, log_level: str | None) -> None:
             bar.__exit__(None, None, None)
     click.echo(f"done: {count} memories now embedded with {settings.embedding_model}; "
                "the vector indexes are rebuilt when the server starts")
+
+
+@main.command("check")
+@click.option("--data-dir", default=None,
+              help="The data dir to check [default: per-user data dir; env DAKERA_DATA_DIR].")
+@click.option("--quick", is_flag=True,
+              help="SQLite's quick_check instead of the full integrity_check (faster on a "
+                   "large database; misses damaged indexes inside the file).")
+def check_cmd(data_dir: str | None, quick: bool) -> None:
+    """Check a data dir: the database, the saved vector indexes and the model files.
+
+    Prints what it finds and exits 0 when everything is sound, 1 otherwise. It changes
+    nothing and can run while a server uses the data dir.
+    """
+    from app.service.check import check_data_dir
+
+    settings = load_settings(data_dir=data_dir)
+    click.echo(f"checking {settings.data_dir}", err=True)
+    bad = 0
+    for finding in check_data_dir(settings, full=not quick,
+                                  on_step=lambda step: click.echo(f"  {step} ...", err=True)):
+        if finding.ok:
+            click.echo(f"ok       {finding.part}: {finding.text}")
+        else:
+            bad += 1
+            click.echo(f"PROBLEM  {finding.part}: {finding.text}")
+            click.echo(f"         what to do: {finding.remedy}")
+    click.echo(f"{bad} problem(s) found" if bad else "everything is sound")
+    sys.exit(1 if bad else 0)
 
 
 @main.command("settings")

@@ -23,9 +23,16 @@ class HealthController(Controller):
         if not service.ready:
             body = {"status": "starting", **_starting_body(service)}
             return Response(body, status_code=503, headers={"Retry-After": "1"})
-        return Response({"status": "healthy", "service": "dakera", "version": service.version,
-                         "uptime_seconds": service.uptime(), "degraded": False,
-                         "config_warnings": []})
+        reason = service.degraded()
+        # Alive and serving reads: "healthy" (clients test it), with `degraded` and a short
+        # reason while writes fail.
+        healthy: dict[str, Any] = {
+            "status": "healthy", "service": "dakera", "version": service.version,
+            "uptime_seconds": service.uptime(), "degraded": reason is not None,
+            "config_warnings": []}
+        if reason:
+            healthy["reason"] = reason
+        return Response(healthy)
 
     @get("/ready", sync_to_thread=True)
     def ready(self, service: Service) -> Response[dict[str, Any]]:
@@ -34,10 +41,14 @@ class HealthController(Controller):
             return Response(body, status_code=503, headers={"Retry-After": "1"})
         checks = service.readiness_checks()
         ok = all(c["status"] == "ok" for c in checks.values())
-        body = {"ready": ok, "version": service.version, "checks": checks}
+        ready: dict[str, Any] = {"ready": ok, "version": service.version, "checks": checks}
         if ok:
-            return Response(body)
-        return Response(body, status_code=503, headers={"Retry-After": "5"})
+            return Response(ready)
+        # Not ready: reads may still be served ("degraded": writes fail), and the reason
+        # is short; the full error is in the server's log.
+        ready["degraded"] = all(c["status"] in ("ok", "degraded") for c in checks.values())
+        ready["reason"] = "; ".join(c["reason"] for c in checks.values() if "reason" in c)
+        return Response(ready, status_code=503, headers={"Retry-After": "5"})
 
     @get("/live", sync_to_thread=False)
     def live(self, service: Service) -> dict[str, Any]:

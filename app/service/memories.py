@@ -135,6 +135,7 @@ class Memories:
         """Embed once, then in one transaction: merge each duplicate into the memory it
         repeats (per the agent's policy; custom ids are never merged) or insert it, and
         record session activity. The index is updated after the commit."""
+        self.db.check_writable()  # a full or read-only disk: refuse before embedding
         now = self.now()
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
@@ -240,6 +241,7 @@ class Memories:
         row = None
         if text is not None and text != memory.content:
             memory.content = text
+            self.db.check_writable()
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout

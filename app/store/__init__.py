@@ -4,6 +4,7 @@ the writer thread, memories with FTS5 and sqlite-vec, sessions, agents, lifecycl
 from pathlib import Path
 
 from app.store.db import DatabaseError, sqlite_version
+from app.store.integrity import DatabaseReport, check_database
 from app.store.protocol import MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
 
@@ -15,5 +16,5 @@ def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = 
                        synchronous=synchronous, check_model=check_model)
 
 
-__all__ = ["DatabaseError", "MemoryRow", "SqliteStore", "Store", "Tx", "open_store",
-           "sqlite_version"]
+__all__ = ["DatabaseError", "DatabaseReport", "MemoryRow", "SqliteStore", "Store", "Tx",
+           "check_database", "open_store", "sqlite_version"]

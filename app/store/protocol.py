@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from app.errors import StorageError
 from app.models import DecayPolicy, Memory, MemoryFilter, Session
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class VectorReads(Protocol):
 
     def agents(self) -> list[str]: ...
     def has(self, agent_id: str) -> bool: ...
+    def count(self, agent_id: str) -> int: ...
     def of_agent(self, agent_id: str, batch: int = 10_000
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
     def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
@@ -230,6 +232,17 @@ class Store(Protocol):
         """Raise if the database cannot be read."""
         ...
 
-    def close(self) -> None:
-        """Finish queued writes and close every connection."""
+    def write_fault(self) -> StorageError | None:
+        """Why writes fail now (None when they succeed): the disk's last failure until a
+        write succeeds again, or a writer that stopped or hangs."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise the write fault at once while its cause visibly holds (a full or read-only
+        disk), before a caller spends work on a write that cannot be stored."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish queued writes (those still queued after `timeout` seconds are failed) and
+        close every connection."""
         ...
