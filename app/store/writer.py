@@ -9,7 +9,9 @@ The thread survives any error. When the disk fails a transaction (full, read-onl
 error), every job of the group is answered with the storage error (none was committed),
 the transaction is rolled back (or, if SQLite cannot, the connection is reopened) and the
 next jobs are tried as usual: writes resume by themselves once the disk accepts them.
-`fault` holds the last storage error until a transaction that changed something commits.
+`fault` holds the last storage error until a transaction that changed something commits
+while the cause no longer visibly holds (a write small enough for the space SQLite already
+holds can commit on a full disk: that alone does not end the fault).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from app.errors import ServiceUnavailableError, StorageError
 from app.store.db import Connection
-from app.store.faults import classify
+from app.store.faults import classify, still_failing
 
 log = logging.getLogger("dakera.writer")
 
@@ -195,7 +197,8 @@ class Writer:
         except Exception as exc:
             self._abort(group, exc)
             return
-        if self.fault is not None and conn.total_changes > before:
+        if (self.fault is not None and conn.total_changes > before
+                and not still_failing(self.fault, self._folder)):
             log.warning("writes succeed again (%d refused while %s)", self.refused,
                         self.fault.reason)
             self.fault, self.refused = None, 0
