@@ -6,6 +6,7 @@ otherwise the test is skipped with the reason."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -78,7 +79,14 @@ class Ext4:
         (Path("/sys/fs/ext4") / name / "trigger_fs_error").write_text("dakera fault test\n")
 
     def read_only(self) -> bool:
-        return bool(os.statvfs(self.mountpoint).f_flag & os.ST_RDONLY)
+        """Whether creating a file fails as on a read-only filesystem (the mount flags may
+        not say so after an error)."""
+        try:
+            (self.mountpoint / "probe").touch()
+        except OSError as exc:
+            return exc.errno == errno.EROFS
+        (self.mountpoint / "probe").unlink()
+        return False
 
 
 @contextlib.contextmanager

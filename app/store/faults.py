@@ -8,6 +8,7 @@ short form the health probes show.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -36,10 +37,23 @@ def free_bytes(folder: Path) -> int | None:
 
 
 def read_only(folder: Path) -> bool:
+    """Whether the filesystem holding `folder` refuses writes as read-only. A filesystem the
+    kernel turned read-only after an error (ext4 errors=remount-ro) may not say so in its
+    flags: creating a file tells."""
     try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
     except (OSError, AttributeError):
-        return False
+        pass
+    probe = folder / f".dakera-write-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as exc:
+        return exc.errno == errno.EROFS
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return False
 
 
 def _size(n: int | None) -> str:
