@@ -156,7 +156,8 @@ def test_exact_search_ranks_like_brute_force(make_service: MakeService) -> None:
     brute = np.sort(vectors @ query)[::-1][:10]
     assert np.allclose(sims, brute)  # the same best scores, best first (ties in any order)
     found, stored = exact.vectors(labels.tolist())
-    assert np.allclose(stored @ query, [dict(zip(labels, sims))[x] for x in found])
+    by_label = dict(zip(labels.tolist(), sims.tolist(), strict=True))
+    assert np.allclose(stored @ query, [by_label[x] for x in found])
     assert len(exact) == len(texts) == len(all_labels)
 
 
