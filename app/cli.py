@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 # A signalled server exits within this many seconds whatever happens (service.close() takes
 # at most 7 of them).
 SHUTDOWN_DEADLINE = 9.0
+GRACE = 3.0  # seconds the HTTP server gets to finish its requests after a signal
+CLOSE_BY = 8.0  # the service is closed by then (queued writes drained or failed)
 
 
 def is_loopback(host: str) -> bool:
@@ -115,11 +118,36 @@ async def _serve(settings: Settings) -> int:
                     backlog=1024)
     loop = asyncio.get_running_loop()
     exit_code = 0
+    signalled_at: float | None = None
+    closing: asyncio.Future[None] | None = None
+
+    def close_service() -> asyncio.Future[None]:
+        """Close the service once, within what is left of the shutdown budget."""
+        nonlocal closing
+        if closing is None:
+            start = signalled_at if signalled_at is not None else time.monotonic()
+            budget = max(1.0, start + CLOSE_BY - time.monotonic())
+            closing = asyncio.ensure_future(asyncio.to_thread(service.close, budget))
+        return closing
+
+    def clients_linger() -> None:
+        """The HTTP server still waits for clients GRACE seconds after the signal (a slow
+        or stuck client): close the service without them, and exit."""
+        if closing is not None:
+            return
+        log.warning("client connections still open %.0f s after the signal: closing "
+                    "without them", GRACE)
+        close_service().add_done_callback(lambda _: _exit_now(exit_code))
 
     def stop(*_: Any) -> None:
+        nonlocal signalled_at
+        if signalled_at is not None:
+            return
+        signalled_at = time.monotonic()
         log.info("shutting down")
         _exit_by_deadline(SHUTDOWN_DEADLINE)
         server.stop()
+        loop.call_later(GRACE, clients_linger)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -148,8 +176,13 @@ async def _serve(settings: Settings) -> int:
         await server.serve()
     finally:
         watcher.cancel()
-        await asyncio.to_thread(service.close)
+        await close_service()
     return exit_code
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    os._exit(code)
 
 
 def _exit_by_deadline(seconds: float) -> None:
@@ -160,8 +193,7 @@ def _exit_by_deadline(seconds: float) -> None:
         logging.getLogger("dakera").error(
             "shutdown did not finish within %.0f s: exiting now (writes not yet answered "
             "were not stored; every acknowledged write is on disk)", seconds)
-        logging.shutdown()
-        os._exit(1)
+        _exit_now(1)
 
     timer = threading.Timer(seconds, hard_exit)
     timer.daemon = True

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from app.index import index_name
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import API_KEY, ROOT, LiveServer
 from tests.faultfs import ext4_loop, fill, small_tmpfs
 
 pytestmark = pytest.mark.both_targets
@@ -150,6 +151,26 @@ def test_sigterm_while_the_disk_is_full(tmp_path: Path, disk: Path,
     assert code in (0, 1)
     log = server.log()
     assert "shutting down" in log and "Traceback" not in log
+
+
+def test_sigterm_with_a_slow_client(tmp_path: Path,
+                                    dakera_command: tuple[list[str], dict[str, str]]) -> None:
+    """A client that sent half a request and went quiet does not hold the shutdown."""
+    server = server_on(tmp_path / "data", tmp_path, dakera_command).start()
+    slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+    for sock in slow:
+        sock.sendall(b"POST /v1/memory/store HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Authorization: Bearer " + API_KEY.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+                     b'{"agent_id": "a", "content": "')
+    try:
+        assert sigterm(server) == 0
+    finally:
+        for sock in slow:
+            sock.close()
+    log = server.log()
+    assert "shutting down" in log and "client connections still open" in log
+    assert "closed " in log  # the service closed: queued writes drained, indexes saved
 
 
 def test_read_only_filesystem(tmp_path: Path,

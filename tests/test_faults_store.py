@@ -268,3 +268,47 @@ def test_the_writer_answers_every_job_when_transactions_fail(
         t.join(120)
     assert not any(t.is_alive() for t in threads)
     assert len(outcomes) == 160 and "full" in outcomes
+
+
+def test_a_stalled_writer_fails_readiness_and_close_is_bounded(
+        make_service: MakeService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction that never ends (a hung disk): readiness says so, and close() still
+    returns, failing the writes queued behind it."""
+    import app.store.sqlite as sqlite_backend
+
+    service = make_service()
+    store = service.parts().store
+    release, started = threading.Event(), threading.Event()
+
+    def hangs(tx):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+
+    stuck = store.submit(hangs)
+    assert started.wait(30)
+    queued = [store.submit(lambda tx: tx.meta.set("x", 1)) for _ in range(3)]
+    monkeypatch.setattr(sqlite_backend, "STALLED_AFTER", 0.0)
+    assert service.readiness_checks()["storage"] == {"status": "degraded",
+                                                     "reason": "writes fail: writer stalled"}
+    service.close(timeout=1.0)
+    for future in queued:
+        assert future.done() and future.exception() is not None
+    release.set()
+    stuck.result(30)
+
+
+def test_the_writer_thread_survives_a_failing_rollback(make_service: MakeService) -> None:
+    """The original defect: a transaction SQLite had already ended (a job that committed it
+    itself here, as a failed COMMIT does) made the writer's ROLLBACK raise and the thread
+    die. Now the group is answered and the next write goes through."""
+    service = make_service()
+    store = service.parts().store
+
+    def ends_the_transaction(tx):  # type: ignore[no-untyped-def]
+        store.writer.connection.execute("ROLLBACK")
+        raise RuntimeError("the job failed after its transaction ended")
+
+    with pytest.raises(Exception, match="the job failed"):
+        store.write(ends_the_transaction)
+    assert store.writer.alive()
+    assert service.memories.store("a", "still written").memory.id

@@ -20,6 +20,7 @@ from app.errors import (
     MethodNotAllowedError,
     PayloadTooLargeError,
     RouteNotFoundError,
+    StorageError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
@@ -96,6 +97,9 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = to_dakera_error(exc)
     if isinstance(error, InternalError):  # unexpected: the traceback is for us
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    elif isinstance(error, StorageError):  # the writer logs the fault once, not per request
+        log.debug("%s %s: %s %s", request.method, request.url.path, error.status,
+                  error.message)
     elif error.status >= 500:
         log.warning("%s %s: %s %s", request.method, request.url.path, error.status,
                     error.message)

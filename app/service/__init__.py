@@ -44,7 +44,11 @@ CLOSE_TIMEOUT = 7.0
 
 
 def _short(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, StorageError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "the writer did not finish in time"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
