@@ -3,7 +3,6 @@ stored vectors by the registry (registry.py)."""
 
 from app.index.exact import ExactIndex
 from app.index.hnsw import AgentIndex, check_index_file, index_name
-from app.index.registry import IndexRegistry, VectorSource
+from app.index.registry import IndexRegistry
 
-__all__ = ["AgentIndex", "ExactIndex", "IndexRegistry", "VectorSource", "check_index_file",
-           "index_name"]
+__all__ = ["AgentIndex", "ExactIndex", "IndexRegistry", "check_index_file", "index_name"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from app.index.registry import VectorSource
+    from app.models import VectorSource
 
 
 class ExactIndex:
