@@ -84,6 +84,8 @@ class IndexRegistry:
             try:
                 fresh = self._rebuild(agent_id)
             except Exception:
+                if self._closed.is_set():  # the store closed under it: shutting down
+                    return
                 log.exception("rebuilding the index for %s failed: exact search goes on "
                               "serving it until the next start", agent_id)
                 continue
