@@ -175,10 +175,16 @@ class IndexRegistry:
     # -- kept in step by the writer (after each commit, in commit order) ----------------
 
     def added(self, agent_id: str, labels: list[int], vectors: np.ndarray, seq: int) -> None:
-        self.get(agent_id).add(np.asarray(labels, dtype=np.int64), vectors, seq)
+        index = self.get(agent_id)
+        if seq and seq <= index.seq:  # already in it: the index was just built from the log
+            return
+        index.add(np.asarray(labels, dtype=np.int64), vectors, seq)
 
     def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
-        self.get(agent_id).delete(labels, seq)
+        index = self.get(agent_id)
+        if seq and seq <= index.seq:
+            return
+        index.delete(labels, seq)
 
     def compact(self) -> int:
         """Rebuild the indexes whose deleted slots outnumber their live vectors. The build
