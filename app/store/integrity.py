@@ -34,6 +34,9 @@ def quick_check(conn: Connection) -> list[str]:
 
 
 def damaged(path: Path, problem: str) -> DataDirError:
+    problem = " ".join(problem.split())  # SQLite's report spans lines: keep the log to one
+    if len(problem) > 160:
+        problem = problem[:160] + "..."
     return DataDirError(
         f"the database {path} is damaged ({problem}); dakera will not serve it. Run "
         f"`dakera check --data-dir {path.parent}` for a report, then restore a backup (or "

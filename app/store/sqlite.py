@@ -128,6 +128,7 @@ class SqliteStore(SqliteTx):
     def check_writable(self) -> None:
         fault = self.writer.fault
         if fault is not None and still_failing(fault, self.path.parent):
+            self.writer.refused += 1
             raise fault
 
     def close(self, timeout: float | None = None) -> None:
