@@ -119,6 +119,13 @@ class StorageReadOnlyError(StorageError):
     reason = "read-only filesystem"
 
 
+class FeatureDisabledError(DakeraError):
+    """A feature turned off by a setting: `details` names the DAKERA_* switch."""
+
+    status = 501
+    code = "FEATURE_DISABLED"
+
+
 class InternalError(DakeraError):
     status = 500
     code = "INTERNAL_ERROR"

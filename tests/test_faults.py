@@ -103,6 +103,11 @@ def test_full_disk(tmp_path: Path, disk: Path,
         assert str(disk) not in ready.text
         health = httpx.get(server.url + "/health").json()
         assert health["status"] == "healthy" and health["degraded"] is True
+        metrics = http.get("/metrics").text
+        assert 'dakera_storage_degraded{reason="disk full"} 1.0' in metrics
+        refused_total = [line for line in metrics.splitlines()
+                         if line.startswith("dakera_writes_refused_total ")]
+        assert refused_total and float(refused_total[0].split()[1]) >= 2
         # Space comes back: the next store succeeds, no restart.
         filler.unlink()
         r = http.post("/v1/memory/store", json={"agent_id": "a", "content": "after"})

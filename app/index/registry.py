@@ -41,6 +41,12 @@ class IndexRegistry:
         self._indexes: dict[str, AnyIndex] = {}
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
+        self._counts = threading.Lock()
+        # indexes built from the stored vectors, by occasion: at start-up (no usable saved
+        # file; in the background when open_all(background=True)), on first use after start
+        # (a new agent), to compact one
+        self.builds = {"start": 0, "first_use": 0, "compaction": 0}
+        self._starting = False
         self._closed = threading.Event()
         self._rebuilder: threading.Thread | None = None
 
@@ -51,7 +57,11 @@ class IndexRegistry:
         todo = []
         for agent_id in self.source.agents():
             if not background:
-                self.get(agent_id)
+                self._starting = True
+                try:
+                    self.get(agent_id)
+                finally:
+                    self._starting = False
                 continue
             index = self._load(agent_id)
             with self._lock:
@@ -82,7 +92,7 @@ class IndexRegistry:
             if self._closed.is_set():
                 return
             try:
-                fresh = self._rebuild(agent_id)
+                fresh = self._rebuild(agent_id, "start")
             except Exception:
                 if self._closed.is_set():  # the store closed under it: shutting down
                     return
@@ -129,7 +139,9 @@ class IndexRegistry:
 
     def _open(self, agent_id: str) -> AgentIndex:
         index = self._load(agent_id)
-        return self._rebuild(agent_id) if index is None else index
+        if index is None:
+            return self._rebuild(agent_id, "start" if self._starting else "first_use")
+        return index
 
     def _load(self, agent_id: str) -> AgentIndex | None:
         """The saved index brought up to date by the log, or None (to rebuild)."""
@@ -158,7 +170,7 @@ class IndexRegistry:
         index.delete(dels, seq=head)
         log.info("index for %s: replayed %d changes", index.agent_id, len(entries))
 
-    def _rebuild(self, agent_id: str) -> AgentIndex:
+    def _rebuild(self, agent_id: str, occasion: str) -> AgentIndex:
         start = time.perf_counter()
         head = self.source.log_head(agent_id)
         index = AgentIndex(agent_id, self.source.dimension, self.ef, seq=0)
@@ -168,6 +180,8 @@ class IndexRegistry:
         index.seq = head
         self._replay(index)
         index.dirty = True
+        with self._counts:
+            self.builds[occasion] += 1
         log.info("index for %s: rebuilt %d vectors in %.2fs", agent_id, len(index),
                  time.perf_counter() - start)
         return index
@@ -194,7 +208,7 @@ class IndexRegistry:
         for agent_id, index in list(self._indexes.items()):
             if isinstance(index, ExactIndex) or not index.needs_compaction():
                 continue
-            fresh = self._rebuild(agent_id)
+            fresh = self._rebuild(agent_id, "compaction")
 
             def finish(agent_id: str = agent_id, fresh: AgentIndex = fresh) -> None:
                 self._replay(fresh)

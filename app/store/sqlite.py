@@ -33,7 +33,7 @@ from app.store.protocol import ConnSource, Tx
 from app.store.reindex import SqliteReindex
 from app.store.sessions import SqliteAgents, SqliteSessions
 from app.store.vectors import SqliteVectors
-from app.store.writer import Writer
+from app.store.writer import CommitObserver, Writer
 
 T = TypeVar("T")
 log = logging.getLogger("dakera.store")
@@ -61,7 +61,8 @@ class SqliteTx:
 
 class SqliteStore(SqliteTx):
     def __init__(self, path: Path, *, dimension: int, model_id: str,
-                 synchronous: str = "full", check_model: bool = True) -> None:
+                 synchronous: str = "full", check_model: bool = True,
+                 on_commit: CommitObserver | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.location = str(path)
@@ -86,7 +87,7 @@ class SqliteStore(SqliteTx):
             conn.close()
             raise
         self.writer = Writer(conn, lambda: connect(path, synchronous=synchronous),
-                             path.parent)
+                             path.parent, on_commit)
         self._local = threading.local()
         self._readers: list[Connection] = []
         self._readers_lock = threading.Lock()
@@ -114,6 +115,9 @@ class SqliteStore(SqliteTx):
     def ping(self) -> None:
         self.reader().execute("SELECT 1 FROM memories LIMIT 1").fetchall()
 
+    def pending_writes(self) -> int:
+        return self.writer.pending()
+
     def write_fault(self) -> StorageError | None:
         writer = self.writer
         if not writer.alive() and not writer.closed:
@@ -129,7 +133,11 @@ class SqliteStore(SqliteTx):
         fault = self.writer.fault
         if fault is not None and still_failing(fault, self.path.parent):
             self.writer.refused += 1
+            self.writer.refused_total += 1
             raise fault
+
+    def writes_refused(self) -> int:
+        return self.writer.refused_total
 
     def close(self, timeout: float | None = None) -> None:
         if not self.writer.close(timeout):

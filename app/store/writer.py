@@ -35,16 +35,19 @@ log = logging.getLogger("dakera.writer")
 Job = Callable[[Connection], Any]
 AfterCommit = Callable[[Any], None]
 Item = tuple[Job, AfterCommit | None, Future[Any]]
+# (seconds from BEGIN to COMMIT, jobs committed): told after each group commit
+CommitObserver = Callable[[float, int], None]
 
 MAX_GROUP = 64
 
 
 class Writer:
     def __init__(self, conn: Connection, reconnect: Callable[[], Connection],
-                 folder: Path) -> None:
+                 folder: Path, on_commit: CommitObserver | None = None) -> None:
         """`reconnect()` opens a new writer connection (after one is left unusable);
         `folder` is the data dir, named in storage errors."""
         self._conn: Connection | None = conn
+        self._on_commit = on_commit
         self._reconnect = reconnect
         self._folder = folder
         self._queue: queue.Queue[Item | None] = queue.Queue()
@@ -52,6 +55,7 @@ class Writer:
         self._closed = False
         self.fault: StorageError | None = None
         self.refused = 0  # jobs failed for storage since the fault began
+        self.refused_total = 0  # and since start (metrics)
         self._busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="dakera-writer", daemon=True)
         self._thread.start()
@@ -87,6 +91,10 @@ class Writer:
             else:
                 self._queue.put((job, after_commit, future))
         return future
+
+    def pending(self) -> int:
+        """Jobs queued and not yet taken into a transaction."""
+        return self._queue.qsize()
 
     def run(self, job: Job, after_commit: AfterCommit | None = None) -> Any:
         """Submit and wait for the committed result."""
@@ -155,6 +163,7 @@ class Writer:
             except Exception as exc:
                 self._abort(group, exc)
                 return
+        start = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except Exception as exc:  # cannot even start: fail the whole group
@@ -202,6 +211,11 @@ class Writer:
             log.warning("writes succeed again (%d refused while %s)", self.refused,
                         self.fault.reason)
             self.fault, self.refused = None, 0
+        if self._on_commit is not None:
+            try:
+                self._on_commit(time.perf_counter() - start, len(done))
+            except Exception:
+                log.exception("commit observer failed")
         for result, after, fut in done:
             if after is not None:
                 try:
@@ -221,7 +235,9 @@ class Writer:
             if self.fault is None or type(self.fault) is not type(error):
                 log.error("writes refused: %s", error.message)
             self.fault = error
-            self.refused += sum(1 for _, _, fut in group if not fut.done())
+            failed = sum(1 for _, _, fut in group if not fut.done())
+            self.refused += failed
+            self.refused_total += failed
         self._answer(group, error, cause=exc)
         self._recover()
 
