@@ -1,6 +1,6 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies, ops,
-capabilities), composed in one place (`compose`), each given what it needs.
+keys, capabilities), composed in one place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -32,6 +32,7 @@ from app.service.capabilities import Capabilities
 from app.service.decay import Decay
 from app.service.events import EventBus, Publisher
 from app.service.feedback import Feedback
+from app.service.keys import Keys
 from app.service.memories import Memories
 from app.service.metrics import Metrics
 from app.service.ops import Ops
@@ -46,6 +47,25 @@ P = TypeVar("P")
 # close() finishes within this many seconds, whatever the disk does (SIGTERM must end the
 # process within 10 s).
 CLOSE_TIMEOUT = 7.0
+
+
+def _bounded(fn: Callable[[], object], timeout: float, what: str) -> None:
+    """Run fn, waiting at most `timeout` seconds (a hung disk must not hold a shutdown)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=f"dakera-close-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("%s not written at shutdown: the writer did not answer in time", what)
+    elif errors:
+        log.warning("%s not written at shutdown: %s", what, _short(errors[0]))
 
 
 def _short(exc: BaseException) -> str:
@@ -72,6 +92,7 @@ class Parts:
     decay: Decay
     policies: Policies
     ops: Ops
+    keys: Keys
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -98,7 +119,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         recall=Recall(engine, s, now, sessions, access, publisher, metrics),
         sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
         feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
-        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id))
+        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
+        keys=Keys(store, s, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -131,6 +153,7 @@ class Service:
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
     ops: _Part[Ops] = _Part()
+    keys: _Part[Keys] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -237,6 +260,8 @@ class Service:
         if parts is not None:
             parts.indexes.close(0)
             parts.access.close(left() / 4)
+            if parts.store.write_fault() is None:  # key usage times: only when writes work
+                _bounded(parts.keys.flush_usage, left() / 4, "key usage")
             try:  # drain the queue (the access statistics included)
                 parts.store.submit(lambda tx: None).result(left() / 2)
             except Exception as exc:
@@ -287,7 +312,8 @@ class Service:
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
-            ("compact indexes", 60, p.memories.compact_indexes)]
+            ("compact indexes", 60, p.memories.compact_indexes),
+            ("save key usage", 30, p.keys.flush_usage)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))
         return tasks

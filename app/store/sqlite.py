@@ -20,6 +20,7 @@ from app.store import bm25
 from app.store.db import Connection, DatabaseError, connect
 from app.store.faults import still_failing
 from app.store.integrity import damaged, quick_check
+from app.store.keys import SqliteKeys
 from app.store.lifecycle import (
     SqliteDecay,
     SqliteFeedback,
@@ -55,6 +56,7 @@ class SqliteTx:
         self.feedback = SqliteFeedback(conn)
         self.trash = SqliteTrash(conn)
         self.policies = SqlitePolicies(conn)
+        self.keys = SqliteKeys(conn)
         self.meta = SqliteMeta(conn)
         self.reindex = SqliteReindex(conn)
 
