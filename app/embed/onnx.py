@@ -29,6 +29,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verify_model_files(folder: Path) -> list[str]:
+    """Each model file missing or unlike the sha256 its manifest records (empty: all good)."""
+    manifest_path = folder / "manifest.json"
+    try:
+        files = json.loads(manifest_path.read_text())["files"]
+    except FileNotFoundError:
+        return [f"{manifest_path} is missing"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"{manifest_path} is unreadable ({exc})"]
+    problems = []
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"the model file {path} is missing (expected sha256 {expected})")
+            continue
+        actual = _sha256(path)
+        if actual != expected:
+            problems.append(f"the model file {path} is altered: sha256 {actual}, expected "
+                            f"{expected}")
+    return problems
+
+
 class OnnxEmbedder:
     def __init__(self, preset: Preset, models_dir: Path, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -103,13 +125,12 @@ def _verify(folder: Path, preset: Preset) -> str:
     weights and its preset, so that editing either asks for `dakera reindex`."""
     manifest_path = folder / "manifest.json"
     if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        for name, expected in manifest["files"].items():
-            if _sha256(folder / name) != expected:
-                raise ModelFilesMissing(
-                    f"{folder / name} does not match its manifest sha256; "
-                    "run `make models` to rebuild it")
-        weights = manifest["files"]["model.onnx"]
+        problems = verify_model_files(folder)
+        if problems:
+            raise ModelFilesMissing(f"{problems[0]}; dakera will not start with a damaged "
+                                    "model: run `make models` to rebuild it (a binary: "
+                                    "download it again)")
+        weights = json.loads(manifest_path.read_text())["files"]["model.onnx"]
         if not preset.from_file:
             return f"{preset.name}-int8-{weights[:12]}"
     elif not preset.from_file:
