@@ -67,6 +67,13 @@ class ConflictError(DakeraError):
     code = "CONFLICT"
 
 
+class UnprocessableError(DakeraError):
+    """A well-formed request the route refuses as a whole, e.g. for unknown fields."""
+
+    status = 422
+    code = "UNPROCESSABLE_CONTENT"
+
+
 class PayloadTooLargeError(DakeraError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
@@ -92,6 +99,13 @@ class DataDirError(ServiceUnavailableError):
 
 class DataDirInUse(DataDirError):
     """Another process holds the data dir's lock."""
+
+
+class FeatureDisabledError(DakeraError):
+    """A feature this server does not offer (or has switched off): the message says why."""
+
+    status = 501
+    code = "FEATURE_DISABLED"
 
 
 class InternalError(DakeraError):

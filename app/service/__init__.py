@@ -1,6 +1,7 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
-the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
-capabilities), composed in one place (`compose`), each given what it needs.
+the API's sections (memories, recall, sessions, agents, feedback, decay, policies, graph,
+knowledge, extraction, consolidation, autopilot, capabilities), composed in one place
+(`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -26,13 +27,19 @@ from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agents import Agents
+from app.service.autopilot import Autopilot, AutopilotConfig
 from app.service.capabilities import Capabilities
+from app.service.consolidation import Consolidation
 from app.service.decay import Decay
+from app.service.extraction import Extraction
 from app.service.feedback import Feedback
+from app.service.graph import Graph
+from app.service.linking import GraphSettings
 from app.service.memories import Memories
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
+from app.service.similarity import Similarity
 from app.store import Store, Tx, open_store
 
 log = logging.getLogger("dakera.service")
@@ -55,6 +62,11 @@ class Parts:
     feedback: Feedback
     decay: Decay
     policies: Policies
+    graph: Graph
+    knowledge: Similarity
+    extraction: Extraction
+    consolidation: Consolidation
+    autopilot: Autopilot
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -62,7 +74,15 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
     """The parts over an open store, indexes and model: each gets what it uses."""
     s = settings
     policies = Policies(store, s)
-    memories = Memories(store, indexes, embedder, s, now, policies.dedup)
+    autopilot_config = AutopilotConfig(store, s)
+    memories = Memories(store, indexes, embedder, s, now, policies.store_policy,
+                        GraphSettings(enabled=s.graph_on_store,
+                                      related_threshold=s.graph_related_threshold,
+                                      entity_links=s.graph_entity_links),
+                        autopilot_config.retention_secs)
+    graph = Graph(store, now, memories.get)
+    consolidation = Consolidation(store, indexes, s, now, memories,
+                                  autopilot_config.cross_session)
     sessions = Sessions(store, s, now)
     decay = Decay(store, s, now, memories)
     access = AccessLog(lambda hits, at: store.submit(
@@ -75,9 +95,15 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
-        recall=Recall(engine, s, now, sessions, access), sessions=sessions,
+        recall=Recall(engine, s, now, sessions, access, graph.associated), sessions=sessions,
         agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies)
+        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        graph=graph, knowledge=Similarity(store, indexes, now, memories.get),
+        extraction=Extraction(store, s, now, policies, memories.get),
+        consolidation=consolidation,
+        autopilot=Autopilot(store, now, autopilot_config, consolidation.deduplicate,
+                            consolidation.consolidate_agent,
+                            lambda agent: bool(consolidation.config(agent)["enabled"])))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -109,6 +135,11 @@ class Service:
     feedback: _Part[Feedback] = _Part()
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
+    graph: _Part[Graph] = _Part()
+    knowledge: _Part[Similarity] = _Part()
+    extraction: _Part[Extraction] = _Part()
+    consolidation: _Part[Consolidation] = _Part()
+    autopilot: _Part[Autopilot] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -229,7 +260,8 @@ class Service:
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
-            ("compact indexes", 60, p.memories.compact_indexes)]
+            ("compact indexes", 60, p.memories.compact_indexes),
+            ("autopilot", 60, p.autopilot.run_due)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))
         return tasks

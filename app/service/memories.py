@@ -1,8 +1,10 @@
-"""Memories: store (single and batch, with dedup), get, update, forget, batch recall and
-forget by filter, and the trash of merged duplicates.
+"""Memories: store (single and batch, with dedup, entities and graph edges), get, update,
+forget, batch recall and forget by filter, merges (consolidation, deduplication) and the
+trash of merged memories.
 
-A write validates with the contract's rules, embeds outside the writer, commits through it,
-and brings the agent's vector index in step after the commit (in commit order).
+A write validates with the contract's rules, embeds and extracts entities outside the writer,
+commits through it, and brings the agent's vector index in step after the commit (in commit
+order).
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import validate
 from app.config import Settings
 from app.embed import Embedder
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.index import IndexRegistry
-from app.models import Memory, MemoryFilter, NewMemory, StoreResult
-from app.service.dedup import DedupPolicy, Inserted, find_duplicate
+from app.models import Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.service.dedup import find_duplicate
+from app.service.extraction import mentions
+from app.service.linking import DERIVED, BatchSimilarity, GraphSettings, link, neighbours
 from app.store import MemoryRow, Store, Tx
+
+if TYPE_CHECKING:
+    from app.service.policies import StorePolicy
 
 EVENT_TIME_KEY = "_dakera_event_time"
 DELETE_BATCH = 1000
@@ -57,13 +64,16 @@ def batch_filter(raw: Any) -> MemoryFilter:
 class Memories:
     def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
                  settings: Settings, now: Callable[[], int],
-                 dedup_policy: Callable[[str], DedupPolicy]) -> None:
+                 store_policy: Callable[[str], StorePolicy], graph: GraphSettings,
+                 retention: Callable[[], int]) -> None:
         self.db = store
         self.indexes = indexes
         self.embedder = embedder
         self.settings = settings
         self.now = now
-        self.dedup_policy = dedup_policy
+        self.store_policy = store_policy  # the agent's dedup and extraction settings
+        self.graph = graph  # edges made at store time
+        self.retention = retention  # seconds a merged or consolidated memory stays restorable
 
     # -- writes -------------------------------------------------------------------------
 
@@ -132,9 +142,11 @@ class Memories:
         )
 
     def insert(self, items: list[NewMemory], *, dedup: bool = True) -> StoreResult:
-        """Embed once, then in one transaction: merge each duplicate into the memory it
-        repeats (per the agent's policy; custom ids are never merged) or insert it, and
-        record session activity. The index is updated after the commit."""
+        """Embed once (and extract entities), then in one transaction: merge each duplicate
+        into the memory it repeats (per the agent's policy; custom ids are never merged) or
+        insert it and link it into the graph, and record session activity. One index search
+        per memory serves both deduplication and the graph. The index is updated after the
+        commit."""
         now = self.now()
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
@@ -154,27 +166,35 @@ class Memories:
             rows.append(MemoryRow(memory, vector, content_hash(new.content)))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
-        policies = ({a: self.dedup_policy(a) for a in {m.agent_id for m in items}}
-                    if dedup else {})
-        retention = self.settings.dedup_retention_hours * 3600
+        policies = {a: self.store_policy(a) for a in {m.agent_id for m in items}}
+        found = [mentions(new.content, policies[new.agent_id].entity_types) for new in items]
+        retention = self.retention()
         timeout = self.settings.session_idle_timeout
+        graph = self.graph
 
         def job(tx: Tx) -> tuple[list[Memory], list[int], int, dict[str, str],
                                  dict[int, str]]:
             out: list[Memory] = []
             added: list[int] = []
             duplicates: dict[int, str] = {}
-            inserted: Inserted = []
+            batch = BatchSimilarity(vectors)
             seq = 0
             for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
                 m = row.memory
-                survivor = None
-                if dedup and new.id is None:
-                    survivor = find_duplicate(tx, self.indexes, row, policies[m.agent_id],
-                                              inserted, now)
+                policy = policies[m.agent_id].dedup
+                may_merge = dedup and new.id is None and policy.applies(m.memory_type)
+                floor = min(policy.threshold if may_merge else 2.0,
+                            graph.related_threshold if graph.enabled else 2.0)
+                near = (neighbours(tx, self.indexes, row, floor, now, batch.near(pos))
+                        if floor <= 1.0 else [])
+                survivor = find_duplicate(tx, row, policy, near, now) if may_merge else None
                 if survivor is None:
                     seq = tx.memories.insert(row)
-                    inserted.append((row.vector, m.rowid, m.memory_type, m.content))
+                    if found[pos]:
+                        tx.entities.add(m.rowid, m.agent_id, found[pos])
+                    if graph.enabled:
+                        link(tx, row, near, found[pos], graph, now)
+                    batch.keep(pos, m.rowid, m.memory_type, m.content)
                     out.append(m)
                     added.append(pos)
                     continue
@@ -238,16 +258,25 @@ class Memories:
         if expiry is not None:
             memory.expires_at = expiry
         row = None
+        found: list[Mention] = []
         if text is not None and text != memory.content:
             memory.content = text
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
+            found = mentions(text, self.store_policy(agent).entity_types)
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout
+        graph = self.graph
 
         def job(tx: Tx) -> tuple[int, Memory]:
             # Importance is written only when asked: a recall's boost committed since the
             # read above is kept. The memory comes back as committed.
             seq = tx.memories.update(memory, row, set_importance=new_importance is not None)
+            if row is not None:  # new content: its entities and derived edges anew
+                tx.entities.replace(memory.rowid, agent, found)
+                if graph.enabled:
+                    tx.edges.remove_from(memory.rowid, DERIVED)
+                    near = neighbours(tx, self.indexes, row, graph.related_threshold, now, [])
+                    link(tx, row, near, found, graph, now)
             if memory.session_id is not None:
                 tx.sessions.activity(agent, {memory.session_id}, now, timeout)
             return seq, tx.memories.by_rowid(memory.rowid)
@@ -368,3 +397,106 @@ class Memories:
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"),
             id=memory_id)
         return self.insert([new], dedup=False).memory
+
+    # -- merges: consolidation and deduplication ------------------------------------------
+
+    def merge_into(self, sources: list[Memory], new: NewMemory) -> Memory:
+        """Store `new` in place of `sources` (of one agent) in one transaction: the new
+        memory is inserted and linked, the sources' explicit links and supersedes edges move
+        to it, and the sources go to the trash (kind consolidation), restorable. Raises
+        ConflictError when a source changed or went since it was read."""
+        agent = new.agent_id
+        now = self.now()
+        vector = self.embedder.embed([new.content])[0]
+        memory = Memory(
+            id=new_memory_id(), agent_id=agent, content=new.content,
+            memory_type=new.memory_type, importance=new.importance, tags=new.tags,
+            metadata=new.metadata, session_id=new.session_id, created_at=now, updated_at=now,
+            last_accessed_at=now, access_count=0, ttl_seconds=None, expires_at=None,
+            event_time=new.event_time)
+        row = MemoryRow(memory, vector, content_hash(new.content))
+        found = mentions(new.content, self.store_policy(agent).entity_types)
+        retention, graph = self.retention(), self.graph
+        old = [m.rowid for m in sources]
+
+        def job(tx: Tx) -> tuple[int, int]:
+            _unchanged(tx, sources, now)
+            added_seq = tx.memories.insert(row)
+            if found:
+                tx.entities.add(memory.rowid, agent, found)
+            if graph.enabled:
+                near = [n for n in neighbours(tx, self.indexes, row, graph.related_threshold,
+                                              now, []) if n.rowid not in old]
+                link(tx, row, near, found, graph, now)
+            tx.edges.repoint(old, memory.rowid, KEPT_ON_MERGE)
+            for m in sources:
+                tx.trash.put(agent, m.id, memory.id, saved_copy(m), now, retention,
+                             "consolidation")
+            return added_seq, tx.memories.delete(agent, old)
+
+        def after(seqs: tuple[int, int]) -> None:
+            self.indexes.deleted(agent, old, seqs[1])
+            self.indexes.added(agent, [memory.rowid], vector[None, :], seqs[0])
+
+        self.db.write(job, after)
+        return memory
+
+    def fold(self, agent: str, groups: list[tuple[Memory, list[Memory]]], kind: str,
+             keep_secs: int | None = None) -> tuple[list[tuple[Memory, list[Memory]]], int]:
+        """Fold each group's duplicates into its survivor (the higher importance and every
+        tag kept, explicit links moved over) and trash them (restorable). A group whose
+        memories changed or went since they were read is skipped. Returns the groups folded
+        and how many duplicates were skipped."""
+        if not groups:
+            return [], 0
+        now = self.now()
+        retention = self.retention() if keep_secs is None else keep_secs
+
+        def job(tx: Tx) -> tuple[list[tuple[Memory, list[Memory]]], int, list[int], int]:
+            done, skipped, gone, seq = [], 0, [], 0
+            for survivor, dups in groups:
+                try:
+                    _unchanged(tx, [survivor, *dups], now)
+                except ConflictError:
+                    skipped += len(dups)
+                    continue
+                for m in dups:
+                    tx.memories.merge_duplicate(survivor.rowid, m.importance, m.tags, now)
+                    tx.trash.put(agent, m.id, survivor.id, saved_copy(m), now, retention, kind)
+                rowids = [m.rowid for m in dups]
+                tx.edges.repoint(rowids, survivor.rowid, KEPT_ON_MERGE)
+                seq = tx.memories.delete(agent, rowids)
+                gone += rowids
+                done.append((survivor, dups))
+            return done, skipped, gone, seq
+
+        def after(result: tuple[list[tuple[Memory, list[Memory]]], int, list[int], int]
+                  ) -> None:
+            if result[2]:
+                self.indexes.deleted(agent, result[2], result[3])
+
+        done, skipped, _, _ = self.db.write(job, after)
+        return done, skipped
+
+
+# Edges a merged memory inherits from the memories merged into it: what was said
+# explicitly. Derived edges (similarity, entities, session order) are made anew for it.
+KEPT_ON_MERGE = ("linked_by", "supersedes")
+
+
+def saved_copy(m: Memory) -> dict[str, Any]:
+    """What the trash keeps of a memory to restore it (the fields of NewMemory)."""
+    return {"agent_id": m.agent_id, "content": m.content, "memory_type": m.memory_type,
+            "importance": m.importance, "tags": m.tags, "metadata": m.metadata,
+            "session_id": m.session_id, "ttl_seconds": m.ttl_seconds,
+            "expires_at": m.expires_at, "event_time": m.event_time, "id": m.id}
+
+
+def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
+    """Raise ConflictError unless these memories are all still there as they were read."""
+    live = tx.memories.by_rowids([m.rowid for m in memories], now)
+    for m in memories:
+        held = live.get(m.rowid)
+        if held is None or held.updated_at != m.updated_at or held.content != m.content:
+            raise ConflictError(f"memory {m.id!r} changed or was deleted meanwhile; "
+                                "nothing was merged")

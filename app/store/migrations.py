@@ -132,7 +132,44 @@ def _m2_lifecycle(conn: Connection, dimension: int) -> None:
                      (normal_hash(content), rowid))
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle)
+def _m3_graph(conn: Connection, dimension: int) -> None:
+    """The knowledge graph: edges between memories and the entities each memory mentions.
+    Both die with their memory (ON DELETE CASCADE, in the deleting transaction)."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE memory_edges (
+            id INTEGER PRIMARY KEY,
+            src INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
+            dst INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
+            edge_type TEXT NOT NULL,
+            weight REAL NOT NULL,
+            created_at INTEGER NOT NULL,
+            label TEXT,
+            UNIQUE (src, dst, edge_type)
+        );
+        -- a node's strongest edges first, in either direction, without sorting them all
+        CREATE INDEX memory_edges_by_src ON memory_edges(src, weight);
+        CREATE INDEX memory_edges_by_dst ON memory_edges(dst, weight);
+        CREATE TABLE memory_entities (
+            memory INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
+            agent_id TEXT NOT NULL,
+            entity_type TEXT NOT NULL,
+            normalized TEXT NOT NULL,  -- equal for two mentions of the same thing
+            value TEXT NOT NULL,  -- as written in this memory
+            score REAL NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL
+        );
+        CREATE INDEX memory_entities_by_memory ON memory_entities(memory);
+        -- the agent's memories naming an entity, newest first
+        CREATE INDEX memory_entities_by_key ON memory_entities(
+            agent_id, entity_type, normalized, memory);
+        """,
+    )
+
+
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_graph)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

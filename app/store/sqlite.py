@@ -1,5 +1,5 @@
 """The SQLite backend: one file in WAL mode holding memories, their FTS5 rows and their
-sqlite-vec vectors, sessions, agents, lifecycle state.
+sqlite-vec vectors, the knowledge graph, sessions, agents, lifecycle state.
 
 Reads run on thread-local reader connections; writes run on the one writer thread
 (app/store/writer.py) as jobs given a `SqliteTx` over the writer's connection.
@@ -17,6 +17,7 @@ from typing import TypeVar
 from app.errors import DataDirError
 from app.store import bm25
 from app.store.db import Connection, connect
+from app.store.graph import SqliteEdges, SqliteEntities
 from app.store.lifecycle import (
     SqliteDecay,
     SqliteFeedback,
@@ -47,6 +48,8 @@ class SqliteTx:
         self.agents = SqliteAgents(conn)
         self.decay = SqliteDecay(conn)
         self.feedback = SqliteFeedback(conn)
+        self.edges = SqliteEdges(conn)
+        self.entities = SqliteEntities(conn)
         self.trash = SqliteTrash(conn)
         self.policies = SqlitePolicies(conn)
         self.meta = SqliteMeta(conn)

@@ -1,0 +1,147 @@
+"""The knowledge graph in SQL: edges between memories (by rowid) and the entities each memory
+mentions. Both rows reference their memories with ON DELETE CASCADE, so they die in the
+transaction that deletes the memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from app.models import Edge, Mention
+from app.store.filters import json_list
+from app.store.protocol import ConnSource
+
+EDGE_COLUMNS = "e.src, e.dst, e.edge_type, e.weight, e.created_at, e.label"
+
+
+def _edge(row: Sequence[Any]) -> Edge:
+    return Edge(src=row[0], dst=row[1], edge_type=row[2], weight=row[3], created_at=row[4],
+                label=row[5])
+
+
+def _type_clause(alias: str, types: Sequence[str] | None) -> tuple[str, list[Any]]:
+    if not types:
+        return "", []
+    return (f" AND {alias}.edge_type IN (SELECT value FROM json_each(?))", [json_list(types)])
+
+
+class SqliteEdges:
+    def __init__(self, conn: ConnSource) -> None:
+        self._conn = conn
+
+    # -- reads -------------------------------------------------------------------------
+
+    def incident(self, rowids: Sequence[int], per_node: int, *,
+                 types: Sequence[str] | None = None, min_weight: float = 0.0) -> list[Edge]:
+        """Edges touching these memories: at most `per_node` strongest ones leaving and as
+        many arriving at each (read off the (node, weight) indexes, never all of a hub's)."""
+        if not rowids:
+            return []
+        types_sql, types_params = _type_clause("x", types)
+        parts, params = [], []
+        for end in ("src", "dst"):
+            parts.append(
+                f"SELECT {EDGE_COLUMNS} FROM json_each(?) j CROSS JOIN memory_edges e "
+                f"ON e.id IN (SELECT x.id FROM memory_edges x WHERE x.{end} = j.value AND "
+                f"x.weight >= ?{types_sql} ORDER BY x.weight DESC LIMIT ?)")
+            params += [json_list(rowids), min_weight, *types_params, per_node]
+        rows = self._conn().execute(" UNION ".join(parts), params).fetchall()
+        return [_edge(r) for r in rows]
+
+    def between(self, rowids: Sequence[int], *, limit: int) -> list[Edge]:
+        """Edges whose two ends are both among these memories, strongest first."""
+        if not rowids:
+            return []
+        ids = json_list(rowids)
+        rows = self._conn().execute(
+            f"SELECT {EDGE_COLUMNS} FROM memory_edges e WHERE "
+            "e.src IN (SELECT value FROM json_each(?)) AND "
+            "e.dst IN (SELECT value FROM json_each(?)) ORDER BY e.weight DESC LIMIT ?",
+            (ids, ids, limit)).fetchall()
+        return [_edge(r) for r in rows]
+
+    def of_agent(self, agent_id: str, now: int, *, types: Sequence[str] | None = None,
+                 min_weight: float = 0.0, limit: int, after: int = 0
+                 ) -> list[tuple[int, Edge, str, str]]:
+        """(edge id, edge, from memory id, to memory id) of the agent's edges between live
+        memories, in edge id order after `after`: for listing and exporting page by page."""
+        types_sql, types_params = _type_clause("e", types)
+        rows = self._conn().execute(
+            f"SELECT e.id, {EDGE_COLUMNS}, a.id, b.id FROM memory_edges e "
+            "JOIN memories a ON a.rowid = e.src JOIN memories b ON b.rowid = e.dst "
+            "WHERE a.agent_id = ? AND e.id > ? AND e.weight >= ? "
+            "AND (a.expires_at IS NULL OR a.expires_at > ?) "
+            f"AND (b.expires_at IS NULL OR b.expires_at > ?){types_sql} ORDER BY e.id LIMIT ?",
+            [agent_id, after, min_weight, now, now, *types_params, limit]).fetchall()
+        return [(r[0], _edge(r[1:7]), r[7], r[8]) for r in rows]
+
+    def count_of_agent(self, agent_id: str) -> int:
+        return int(self._conn().execute(
+            "SELECT count(*) FROM memory_edges e JOIN memories m ON m.rowid = e.src "
+            "WHERE m.agent_id = ?", (agent_id,)).fetchone()[0])
+
+    def get(self, src: int, dst: int, edge_type: str) -> Edge | None:
+        row = self._conn().execute(
+            f"SELECT {EDGE_COLUMNS} FROM memory_edges e WHERE e.src = ? AND e.dst = ? AND "
+            "e.edge_type = ?", (src, dst, edge_type)).fetchone()
+        return None if row is None else _edge(row)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def add(self, edges: Iterable[Edge]) -> None:
+        """Insert edges; an edge that exists keeps the higher weight and takes a new label."""
+        self._conn().executemany(
+            "INSERT INTO memory_edges (src, dst, edge_type, weight, created_at, label) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (src, dst, edge_type) DO UPDATE SET "
+            "weight = max(weight, excluded.weight), label = COALESCE(excluded.label, label)",
+            [(e.src, e.dst, e.edge_type, e.weight, e.created_at, e.label) for e in edges])
+
+    def remove_from(self, rowid: int, types: Sequence[str]) -> None:
+        """Drop the edges of these types leaving a memory (before they are derived again)."""
+        self._conn().execute(
+            "DELETE FROM memory_edges WHERE src = ? AND edge_type IN "
+            "(SELECT value FROM json_each(?))", (rowid, json_list(types)))
+
+    def repoint(self, old: Sequence[int], new: int, types: Sequence[str]) -> None:
+        """Copy the edges of these types that link the `old` memories to others onto `new`
+        (before the old ones are deleted): a merged memory keeps their explicit links."""
+        ids = json_list(old)
+        self._conn().execute(
+            "INSERT OR IGNORE INTO memory_edges (src, dst, edge_type, weight, created_at, label) "
+            "SELECT CASE WHEN e.src IN (SELECT value FROM json_each(?1)) THEN ?2 ELSE e.src END, "
+            "CASE WHEN e.dst IN (SELECT value FROM json_each(?1)) THEN ?2 ELSE e.dst END, "
+            "e.edge_type, e.weight, e.created_at, e.label FROM memory_edges e "
+            "WHERE e.edge_type IN (SELECT value FROM json_each(?3)) AND "
+            "(e.src IN (SELECT value FROM json_each(?1)) OR e.dst IN (SELECT value FROM "
+            "json_each(?1))) AND NOT (e.src IN (SELECT value FROM json_each(?1)) AND e.dst IN "
+            "(SELECT value FROM json_each(?1))) AND e.src != ?2 AND e.dst != ?2",
+            (ids, new, json_list(types)))
+
+
+class SqliteEntities:
+    def __init__(self, conn: ConnSource) -> None:
+        self._conn = conn
+
+    def of_memory(self, rowid: int) -> list[Mention]:
+        return [Mention(*r) for r in self._conn().execute(
+            'SELECT entity_type, value, normalized, score, start, "end" FROM memory_entities '
+            "WHERE memory = ? ORDER BY start", (rowid,))]
+
+    def memories_with(self, agent_id: str, entity_type: str, normalized: str,
+                      limit: int) -> list[int]:
+        """Rowids of the agent's memories that mention this entity, newest first."""
+        return [r[0] for r in self._conn().execute(
+            "SELECT DISTINCT memory FROM memory_entities WHERE agent_id = ? AND "
+            "entity_type = ? AND normalized = ? ORDER BY memory DESC LIMIT ?",
+            (agent_id, entity_type, normalized, limit))]
+
+    def add(self, rowid: int, agent_id: str, mentions: Iterable[Mention]) -> None:
+        self._conn().executemany(
+            "INSERT INTO memory_entities (memory, agent_id, entity_type, normalized, value, "
+            'score, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            [(rowid, agent_id, m.entity_type, m.normalized, m.value, m.score, m.start, m.end)
+             for m in mentions])
+
+    def replace(self, rowid: int, agent_id: str, mentions: Iterable[Mention]) -> None:
+        self._conn().execute("DELETE FROM memory_entities WHERE memory = ?", (rowid,))
+        self.add(rowid, agent_id, mentions)
