@@ -13,6 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from app import __version__
+from app.api import consolidation, extraction, graph
 from app.api.agents import AgentController
 from app.api.auth import BearerAuth
 from app.api.decay import admin_routers
@@ -53,6 +54,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         RecallController, BatchController, SessionController, AgentController,
                         FeedbackController, PolicyController, *admin_routers,
+                        *graph.controllers, *extraction.controllers,
+                        *consolidation.controllers,
                         *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],

@@ -24,7 +24,10 @@ class RecallController(Controller):
             min_importance=data.min_importance, tags=data.tags, session_id=data.session_id,
             since=data.since, until=data.until, routing=data.routing, fusion=data.fusion,
             vector_weight=data.vector_weight, neighborhood=data.neighborhood,
-            neighborhood_mode=data.neighborhood_mode)
+            neighborhood_mode=data.neighborhood_mode, include_associated=data.include_associated,
+            associated_memories_cap=data.associated_memories_cap,
+            associated_memories_depth=data.associated_memories_depth,
+            associated_memories_min_weight=data.associated_memories_min_weight)
         context = [h.to_dict() for h in out.context]
         if out.context_mode == "inline":  # after the ranked results, marked, no context_of
             context = [{**{k: v for k, v in c.items() if k != "context_of"},
@@ -39,8 +42,8 @@ class RecallController(Controller):
             "search_time_ms": round(out.search_ms, 3),
             "total_found": len(out.hits),
         }
-        if data.include_associated:
-            body["associated_memories"] = []
+        if out.associated is not None:
+            body["associated_memories"] = [a.to_dict() for a in out.associated]
         return body
 
     @post("/search", status_code=200, sync_to_thread=True)

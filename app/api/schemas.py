@@ -171,3 +171,76 @@ class BatchForgetRequest(msgspec.Struct, kw_only=True):
 def as_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:
     """A struct as a plain dict (the service takes plain values)."""
     return None if value is None else msgspec.structs.asdict(value)
+
+
+# -- knowledge graph ----------------------------------------------------------------------
+
+class LinkRequest(msgspec.Struct, kw_only=True):
+    target_id: str | None = None
+    agent_id: str | None = None
+    label: str | None = None
+    edge_type: str | None = None  # accepted from old clients; every link is linked_by
+
+
+class KnowledgeGraphRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_id: str | None = None
+    depth: int | None = None
+    min_similarity: float | None = None
+
+
+class FullGraphRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    max_nodes: int | None = None
+    min_similarity: float | None = None
+    cluster_threshold: float | None = None
+    max_edges_per_node: int | None = None
+    content_preview_chars: int | None = None
+
+
+class CrossAgentRequest(msgspec.Struct, kw_only=True):
+    agent_ids: list[str] | None = None
+    min_similarity: float | None = None
+    max_nodes_per_agent: int | None = None
+    min_importance: float | None = None
+    max_cross_edges: int | None = None
+    content_preview_chars: int | None = None
+
+
+# -- entity extraction --------------------------------------------------------------------
+
+class ExtractRequest(msgspec.Struct, kw_only=True):
+    content: str
+    entity_types: list[str] | None = None
+    lang: str | None = None
+
+
+class ExtractTextRequest(msgspec.Struct, kw_only=True):
+    text: str
+    namespace: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    agent_id: str | None = None
+    lang: str | None = None
+    extractor_override: dict[str, Any] | None = None
+
+
+# -- consolidation and deduplication ------------------------------------------------------
+
+class ConsolidateRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_ids: list[str] | None = None
+    threshold: float | None = None
+    target_type: str | None = None
+    dry_run: bool | None = None
+
+
+class DeduplicateRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    dry_run: bool = False
+    threshold: float | None = None
+    memory_type: str | None = None
+
+
+class TriggerRequest(msgspec.Struct, kw_only=True):
+    action: str | None = None

@@ -56,7 +56,8 @@ def merged_text(sources: list[Memory]) -> str:
             key = normalise(sentence)
             if key and key not in seen:
                 seen.add(key)
-                kept.append(sentence.strip())
+                text = sentence.strip()
+                kept.append(text if text[-1] in ".!?\"')]" else text + ".")
     return " ".join(kept)
 
 
@@ -269,11 +270,12 @@ class Consolidation:
 
     # -- what needs a language model ----------------------------------------------------
 
-    def summarize(self, agent_id: Any, memory_ids: Any = None) -> dict[str, Any]:
+    def summarize(self) -> dict[str, Any]:
         raise FeatureDisabledError(NO_MODEL.format(what="summarize"),
                                    details="no DAKERA_* setting enables it")
 
     def compress(self, agent_id: Any) -> dict[str, Any]:
+        validate.agent_id(agent_id)
         raise FeatureDisabledError(NO_MODEL.format(what="compress"),
                                    details="no DAKERA_* setting enables it")
 

@@ -249,14 +249,14 @@ class Graph:
     def associated(self, hits: list[RecallHit], cap: int, depth: int, min_weight: float
                    ) -> list[Associated]:
         """Graph neighbours of recall hits that are not hits themselves, best first: each
-        scored by its hit's score times the weights of the edges leading to it."""
+        scored by its hit's relevance (0-1) times the weights of the edges leading to it."""
         if not hits:
             return []
         walk = neighbourhood(self.db.edges, self._load, [h.memory for h in hits], depth,
                              ASSOCIATED_LIMITS, min_weight=min_weight)
         # rowid -> (score, depth, edge type, id of the hit it comes from), level by level
         best: dict[int, tuple[float, int, str, str]] = {
-            h.memory.rowid: (h.rank_score, 0, "", h.memory.id) for h in hits}
+            h.memory.rowid: (h.score, 0, "", h.memory.id) for h in hits}
         for level in range(1, depth + 1):
             for e in walk.edges:
                 for a, b in ((e.src, e.dst), (e.dst, e.src)):

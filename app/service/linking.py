@@ -12,7 +12,8 @@ A new memory is linked to what the agent already holds by what the store already
 - shares_entity: the most recent memories naming the same person, organisation, place,
   date, url, email or identifier, found in the entity index. An entity that many memories
   name (the agent's own user, a year) links nothing: it tells nothing apart.
-- precedes: the memory stored just before it in the same session.
+- precedes: the memory stored just before it in the same session (weight 0.5: certain, but
+  it says little about meaning).
 
 Explicit links (linked_by) are made by the graph part.
 """
@@ -38,6 +39,9 @@ DERIVED = ("related_to", "shares_entity", "supersedes")  # re-derived when conte
 ENTITY_WEIGHTS = {"identifier": 0.9, "email": 0.9, "url": 0.9, "person": 0.8, "org": 0.8,
                   "location": 0.6, "date": 0.6}
 MONTH_WEIGHT = 0.4  # a date that is a month (2023-05) or a day without a year (--05-07)
+# Being next in a session is certain but says little about meaning: walks that rank by
+# weight (associated memories) prefer similarity, shared entities and explicit links.
+PRECEDES_WEIGHT = 0.5
 
 # Words a restatement may add or change around its new value: "is on March 3" -> "moved to
 # March 10", "rent is $1,200" -> "rent is now $1,450".
@@ -105,7 +109,8 @@ class BatchSimilarity:
 
 def link(tx: Tx, row: MemoryRow, near: list[Near], mentions: list[Mention],
          settings: GraphSettings, now: int) -> int:
-    """Write the edges of a memory just inserted (and its entities); returns how many."""
+    """Write the edges of a memory just inserted (its entities, `mentions`, already stored);
+    returns how many."""
     m = row.memory
     edges: list[Edge] = []
     for n in near:
@@ -117,9 +122,8 @@ def link(tx: Tx, row: MemoryRow, near: list[Near], mentions: list[Mention],
     if m.session_id is not None:
         before = tx.memories.session_previous(m.agent_id, m.session_id, m.rowid)
         if before is not None:
-            edges.append(Edge(before, m.rowid, "precedes", 1.0, now))
-    if mentions:
-        tx.entities.add(m.rowid, m.agent_id, mentions)
+            edges.append(Edge(before, m.rowid, "precedes", PRECEDES_WEIGHT, now))
+    if mentions:  # stored by the caller just before
         edges += _shared(tx, m.agent_id, m.rowid, mentions, settings, now)
     if edges:
         tx.edges.add(edges)

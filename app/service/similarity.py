@@ -29,6 +29,8 @@ NETWORK_NODES, MAX_NETWORK_NODES = 50, 500
 MAX_NETWORK_TOTAL = 5000  # memories in one cross-agent network
 MAX_CROSS_EDGES = 10_000
 BLOCK = 512  # rows per block of a similarity product
+# The relationship an edge reports when two memories have several: the most telling first.
+RELATIONSHIPS = ("linked_by", "supersedes", "related_to", "shares_entity", "precedes")
 
 
 def _unit(value: Any, field: str, default: float) -> float:
@@ -138,6 +140,7 @@ class Similarity:
         pos = {m.rowid: i for i, m in enumerate(members)}
         at = {m.rowid: i for i, m in enumerate(kept)}
         pairs: dict[tuple[int, int], tuple[float, str]] = {}
+        kinds: dict[tuple[int, int], set[str]] = {}
         for start in range(0, len(kept), BLOCK):
             block = vectors[start:start + BLOCK] @ vectors.T
             for row_i, row in enumerate(block):
@@ -149,16 +152,18 @@ class Similarity:
                         break
                     a, b = sorted((pos[kept[i].rowid], pos[kept[int(j)].rowid]))
                     pairs[(a, b)] = (float(row[j]), "related_to")
+                    kinds.setdefault((a, b), set()).add("related_to")
         stored = self.db.edges.between([m.rowid for m in members], limit=len(members) * 20)
         for e in stored:
             a, b = sorted((pos[e.src], pos[e.dst]))
             vi, vj = at.get(e.src), at.get(e.dst)
             sim = (float(vectors[vi] @ vectors[vj]) if vi is not None and vj is not None
                    else e.weight)
-            if (a, b) not in pairs or pairs[(a, b)][1] == "related_to":
-                pairs[(a, b)] = (sim, e.edge_type)
+            kinds.setdefault((a, b), set()).add(e.edge_type)
+            pairs[(a, b)] = (sim, min(kinds[(a, b)], key=RELATIONSHIPS.index))
         edges = [{"source": members[a].id, "target": members[b].id,
-                  "similarity": round(sim, 6), "relationship": rel}
+                  "similarity": round(sim, 6), "relationship": rel,
+                  "relationships": sorted(kinds[(a, b)], key=RELATIONSHIPS.index)}
                  for (a, b), (sim, rel) in sorted(pairs.items(), key=lambda kv: -kv[1][0])]
         return edges, [(a, b, sim) for (a, b), (sim, _) in pairs.items()]
 
