@@ -45,7 +45,7 @@ class McpEndpoint:
     def __init__(self, service: Service) -> None:
         settings = service.settings
         self.manager = StreamableHTTPSessionManager(
-            app=build_server(LocalBackend(service)),
+            app=build_server(LocalBackend(service), settings.mcp_profile),
             stateless=True,
             json_response=True,
             security_settings=transport_security(settings),

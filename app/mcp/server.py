@@ -24,7 +24,8 @@ from mcp.types import (
 from app import __version__
 from app.errors import DakeraError, InternalError
 from app.mcp.backend import Backend, ToolFailure
-from app.mcp.tools import BY_NAME, INSTRUCTIONS, TOOLS, ToolSpec
+from app.mcp.catalogue import BY_NAME, listed
+from app.mcp.tools import INSTRUCTIONS, ToolSpec
 
 log = logging.getLogger("dakera.mcp")
 
@@ -74,9 +75,10 @@ async def call_tool(backend: Backend, name: str, arguments: dict[str, Any] | Non
                           structured_content=result)
 
 
-def build_server(backend: Backend) -> Server[Any]:
-    """An MCP server with the dakera tools, answering through `backend`."""
-    tools = [tool_definition(spec) for spec in TOOLS]
+def build_server(backend: Backend, profile: str = "core") -> Server[Any]:
+    """An MCP server answering through `backend`, listing the tools of `profile` (every
+    tool of the catalogue can be called)."""
+    tools = [tool_definition(spec) for spec in listed(profile)]
 
     async def on_list_tools(ctx: ServerRequestContext[Any, Any],
                             params: PaginatedRequestParams | None) -> ListToolsResult:
