@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app.api.deps import Service
 from app.api.schemas import (
@@ -75,7 +75,7 @@ class KnowledgeController(Controller):
 
     @get("/path", sync_to_thread=True)
     def path_between(self, service: Service, agent_id: FromQuery[str | None] = None,
-                     from_id: Annotated[str | None, Parameter(query="from")] = None,
+                     from_id: Annotated[str | None, QueryParameter(query="from")] = None,
                      to: FromQuery[str | None] = None) -> dict[str, Any]:
         return service.graph.knowledge_path(agent_id, from_id, to)
 
