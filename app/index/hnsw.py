@@ -81,8 +81,11 @@ class AgentIndex:
         """Deleted slots still cost memory and search time: rebuild when they dominate."""
         return self._deleted > 1000 and self._deleted > len(self)
 
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, cosine similarities) of the k nearest live vectors, best first."""
+    def search(self, vector: np.ndarray, k: int, *, exhaustive: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, cosine similarities) of the k nearest live vectors, best first. Without
+        `exhaustive`, a small index is searched like a large one (ef), which is cheaper
+        when only near neighbours matter (the graph's links at store time)."""
         with self._lock:
             live = len(self)
             k = min(k, live)
@@ -91,7 +94,8 @@ class AgentIndex:
             # Small indexes are searched (almost) exhaustively: greedy search can stall on a
             # dense cluster before reaching an outlier, and exploring a few thousand nodes
             # costs well under a millisecond.
-            self._index.set_ef(live if live <= EXHAUSTIVE_BELOW else max(self.ef, k))
+            small = exhaustive and live <= EXHAUSTIVE_BELOW
+            self._index.set_ef(live if small else max(self.ef, k))
             labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
         return labels[0].astype(np.int64), 1.0 - distances[0]
 

@@ -71,13 +71,15 @@ class Near:
 
 
 def neighbours(tx: Tx, indexes: IndexRegistry, row: MemoryRow, floor: float, now: int,
-               batch: list[Near]) -> list[Near]:
+               batch: list[Near], *, exhaustive: bool = True) -> list[Near]:
     """Live memories of the agent at a cosine of at least `floor`, nearest first: from the
-    index (what earlier transactions committed) and `batch` (inserted earlier in this one)."""
+    index (what earlier transactions committed) and `batch` (inserted earlier in this one).
+    `exhaustive`: search a small index exhaustively (deduplication must not miss a repeat;
+    the graph's links can)."""
     found = [n for n in batch if n.sim >= floor]
     index = indexes.find(row.memory.agent_id)
     if index is not None:
-        labels, sims = index.search(row.vector, NEIGHBOURS)
+        labels, sims = index.search(row.vector, NEIGHBOURS, exhaustive=exhaustive)
         close = {int(label): float(sim) for label, sim in zip(labels, sims, strict=True)
                  if sim >= floor and int(label) != row.memory.rowid}
         if close:
@@ -95,22 +97,27 @@ class BatchSimilarity:
     def __init__(self, vectors: np.ndarray) -> None:
         self.sims = vectors @ vectors.T if len(vectors) > 1 else None
         self.kept: list[tuple[int, int, str, str]] = []  # (position, rowid, type, text)
+        self.positions = np.zeros(len(vectors), dtype=np.int64)
 
-    def near(self, position: int) -> list[Near]:
-        if self.sims is None or not self.kept:
+    def near(self, position: int, floor: float) -> list[Near]:
+        """The memories kept so far at a cosine of at least `floor` to this one."""
+        if self.sims is None or not self.kept or floor > 1.0:
             return []
-        row = self.sims[position]
-        return [Near(rowid, float(row[pos]), mtype, text)
-                for pos, rowid, mtype, text in self.kept]
+        row = self.sims[position, self.positions[:len(self.kept)]]
+        return [Near(self.kept[i][1], float(row[i]), self.kept[i][2], self.kept[i][3])
+                for i in np.nonzero(row >= floor)[0]]
 
     def keep(self, position: int, rowid: int, memory_type: str, content: str) -> None:
+        self.positions[len(self.kept)] = position
         self.kept.append((position, rowid, memory_type, content))
 
 
 def link(tx: Tx, row: MemoryRow, near: list[Near], mentions: list[Mention],
-         settings: GraphSettings, now: int) -> int:
-    """Write the edges of a memory just inserted (its entities, `mentions`, already stored);
-    returns how many."""
+         settings: GraphSettings, now: int, before: int | None = -1) -> list[Edge]:
+    """The edges of a memory just inserted (its entities, `mentions`, already stored), for
+    the caller to write (tx.edges.add; a batch writes them all at once). `before`: the
+    previous memory of its session when the caller knows it (None: none), else it is
+    looked up."""
     m = row.memory
     edges: list[Edge] = []
     for n in near:
@@ -120,14 +127,13 @@ def link(tx: Tx, row: MemoryRow, near: list[Near], mentions: list[Mention],
         if supersedes(m.content, n.content):
             edges.append(Edge(m.rowid, n.rowid, "supersedes", round(n.sim, 6), now))
     if m.session_id is not None:
-        before = tx.memories.session_previous(m.agent_id, m.session_id, m.rowid)
+        if before == -1:
+            before = tx.memories.session_previous(m.agent_id, m.session_id, m.rowid)
         if before is not None:
             edges.append(Edge(before, m.rowid, "precedes", PRECEDES_WEIGHT, now))
     if mentions:  # stored by the caller just before
         edges += _shared(tx, m.agent_id, m.rowid, mentions, settings, now)
-    if edges:
-        tx.edges.add(edges)
-    return len(edges)
+    return edges
 
 
 def _shared(tx: Tx, agent_id: str, rowid: int, mentions: list[Mention],
@@ -137,11 +143,11 @@ def _shared(tx: Tx, agent_id: str, rowid: int, mentions: list[Mention],
         weight = entity_weight(*key)
         if not weight:
             continue
-        named = tx.entities.memories_with(agent_id, key[0], key[1], settings.entity_hub + 1)
-        others = [r for r in named if r != rowid]
-        if len(others) >= settings.entity_hub:
+        mentioned, named = tx.entities.memories_with(
+            agent_id, key[0], key[1], settings.entity_links + 1, count_upto=settings.entity_hub)
+        if mentioned >= settings.entity_hub:
             continue  # everyone's entity: it links nothing apart
-        for other in others[:settings.entity_links]:
+        for other in [r for r in named if r != rowid][:settings.entity_links]:
             best[other] = max(best.get(other, 0.0), weight)
     return [Edge(rowid, other, "shares_entity", w, now) for other, w in best.items()]
 

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.embed import Embedder
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.index import IndexRegistry
-from app.models import Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.models import Edge, Memory, MemoryFilter, Mention, NewMemory, StoreResult
 from app.service.dedup import find_duplicate
 from app.service.extraction import mentions
 from app.service.linking import DERIVED, BatchSimilarity, GraphSettings, link, neighbours
@@ -178,6 +178,8 @@ class Memories:
             added: list[int] = []
             duplicates: dict[int, str] = {}
             batch = BatchSimilarity(vectors)
+            last_in_session: dict[tuple[str, str], int] = {}  # this batch's, by session
+            edges: list[Edge] = []
             seq = 0
             for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
                 m = row.memory
@@ -185,15 +187,19 @@ class Memories:
                 may_merge = dedup and new.id is None and policy.applies(m.memory_type)
                 floor = min(policy.threshold if may_merge else 2.0,
                             graph.related_threshold if graph.enabled else 2.0)
-                near = (neighbours(tx, self.indexes, row, floor, now, batch.near(pos))
-                        if floor <= 1.0 else [])
+                near = (neighbours(tx, self.indexes, row, floor, now, batch.near(pos, floor),
+                                   exhaustive=may_merge) if floor <= 1.0 else [])
                 survivor = find_duplicate(tx, row, policy, near, now) if may_merge else None
                 if survivor is None:
                     seq = tx.memories.insert(row)
                     if found[pos]:
                         tx.entities.add(m.rowid, m.agent_id, found[pos])
                     if graph.enabled:
-                        link(tx, row, near, found[pos], graph, now)
+                        key = (m.agent_id, m.session_id or "")
+                        edges += link(tx, row, near, found[pos], graph, now,
+                                      last_in_session.get(key, -1))
+                        if m.session_id is not None:
+                            last_in_session[key] = m.rowid
                     batch.keep(pos, m.rowid, m.memory_type, m.content)
                     out.append(m)
                     added.append(pos)
@@ -204,6 +210,8 @@ class Memories:
                 tx.trash.put(m.agent_id, m.id, kept.id, saved, now, retention)
                 out.append(kept)
                 duplicates[pos] = m.id
+            if edges:
+                tx.edges.add(edges)
             states: dict[str, str] = {}
             for agent, ids in sessions.items():
                 states.update(tx.sessions.activity(agent, ids, now, timeout))
@@ -275,8 +283,9 @@ class Memories:
                 tx.entities.replace(memory.rowid, agent, found)
                 if graph.enabled:
                     tx.edges.remove_from(memory.rowid, DERIVED)
-                    near = neighbours(tx, self.indexes, row, graph.related_threshold, now, [])
-                    link(tx, row, near, found, graph, now)
+                    near = neighbours(tx, self.indexes, row, graph.related_threshold, now, [],
+                                      exhaustive=False)
+                    tx.edges.add(link(tx, row, near, found, graph, now))
             if memory.session_id is not None:
                 tx.sessions.activity(agent, {memory.session_id}, now, timeout)
             return seq, tx.memories.by_rowid(memory.rowid)
@@ -426,8 +435,8 @@ class Memories:
                 tx.entities.add(memory.rowid, agent, found)
             if graph.enabled:
                 near = [n for n in neighbours(tx, self.indexes, row, graph.related_threshold,
-                                              now, []) if n.rowid not in old]
-                link(tx, row, near, found, graph, now)
+                                              now, [], exhaustive=False) if n.rowid not in old]
+                tx.edges.add(link(tx, row, near, found, graph, now))
             tx.edges.repoint(old, memory.rowid, KEPT_ON_MERGE)
             for m in sources:
                 tx.trash.put(agent, m.id, memory.id, saved_copy(m), now, retention,

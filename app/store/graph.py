@@ -127,13 +127,17 @@ class SqliteEntities:
             'SELECT entity_type, value, normalized, score, start, "end" FROM memory_entities '
             "WHERE memory = ? ORDER BY start", (rowid,))]
 
-    def memories_with(self, agent_id: str, entity_type: str, normalized: str,
-                      limit: int) -> list[int]:
-        """Rowids of the agent's memories that mention this entity, newest first."""
-        return [r[0] for r in self._conn().execute(
-            "SELECT DISTINCT memory FROM memory_entities WHERE agent_id = ? AND "
-            "entity_type = ? AND normalized = ? ORDER BY memory DESC LIMIT ?",
-            (agent_id, entity_type, normalized, limit))]
+    def memories_with(self, agent_id: str, entity_type: str, normalized: str, limit: int,
+                      *, count_upto: int = 0) -> tuple[int, list[int]]:
+        """(how many times the agent's memories mention this entity, counted up to
+        count_upto; the rowids of the newest `limit` memories that do, newest first)."""
+        rows = self._conn().execute(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM memory_entities WHERE agent_id = ?1 "
+            "AND entity_type = ?2 AND normalized = ?3 LIMIT ?4)), memory FROM (SELECT DISTINCT "
+            "memory FROM memory_entities WHERE agent_id = ?1 AND entity_type = ?2 AND "
+            "normalized = ?3 ORDER BY memory DESC LIMIT ?5)",
+            (agent_id, entity_type, normalized, count_upto, limit)).fetchall()
+        return (rows[0][0] if rows else 0), [r[1] for r in rows]
 
     def add(self, rowid: int, agent_id: str, mentions: Iterable[Mention]) -> None:
         self._conn().executemany(

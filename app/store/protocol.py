@@ -156,8 +156,8 @@ class EntityReads(Protocol):
     """The entities each memory mentions, indexed by (agent, type, normalized form)."""
 
     def of_memory(self, rowid: int) -> list[Mention]: ...
-    def memories_with(self, agent_id: str, entity_type: str, normalized: str,
-                      limit: int) -> list[int]: ...
+    def memories_with(self, agent_id: str, entity_type: str, normalized: str, limit: int,
+                      *, count_upto: int = 0) -> tuple[int, list[int]]: ...
 
 
 class EntityWrites(EntityReads, Protocol):
