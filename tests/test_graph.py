@@ -314,3 +314,12 @@ def test_similarity_graphs(service: Service) -> None:
     assert net["stats"]["total_agents"] == 2 and net["edges"]
     assert all(e["source_agent"] != e["target_agent"] for e in net["edges"])
     assert net["edges"][0]["similarity"] == max(e["similarity"] for e in net["edges"])
+
+
+def test_the_settings_know_every_entity_type() -> None:
+    import typing
+
+    from app.config import EntityType
+    from app.extract import ENTITY_TYPES
+
+    assert set(typing.get_args(EntityType)) == set(ENTITY_TYPES)

@@ -70,17 +70,35 @@ class Near:
     content: str
 
 
-def neighbours(tx: Tx, indexes: IndexRegistry, row: MemoryRow, floor: float, now: int,
-               batch: list[Near], *, exhaustive: bool = True) -> list[Near]:
-    """Live memories of the agent at a cosine of at least `floor`, nearest first: from the
-    index (what earlier transactions committed) and `batch` (inserted earlier in this one).
-    `exhaustive`: search a small index exhaustively (deduplication must not miss a repeat;
-    the graph's links can)."""
+Hits = tuple[np.ndarray, np.ndarray]  # (labels, cosines) of one index search
+
+
+def search_ahead(indexes: IndexRegistry, agent_id: str, vectors: np.ndarray,
+                 exhaustive: np.ndarray) -> list[Hits | None]:
+    """The index's nearest neighbours of each vector, in one search per kind (before the
+    write job: what earlier transactions committed). `exhaustive` marks the vectors whose
+    search must not miss a repeat (deduplication); the graph's links can."""
+    index = indexes.find(agent_id)
+    out: list[Hits | None] = [None] * len(vectors)
+    if index is None:
+        return out
+    for kind in (True, False):
+        picked = np.nonzero(exhaustive == kind)[0]
+        if len(picked):
+            labels, sims = index.search_many(vectors[picked], NEIGHBOURS, exhaustive=kind)
+            for i, pos in enumerate(picked):
+                out[int(pos)] = (labels[i], sims[i])
+    return out
+
+
+def neighbours(tx: Tx, row: MemoryRow, floor: float, now: int, batch: list[Near],
+               hits: Hits | None) -> list[Near]:
+    """Live memories of the agent at a cosine of at least `floor`, nearest first: the
+    index's hits (what earlier transactions committed) and `batch` (inserted earlier in
+    this one)."""
     found = [n for n in batch if n.sim >= floor]
-    index = indexes.find(row.memory.agent_id)
-    if index is not None:
-        labels, sims = index.search(row.vector, NEIGHBOURS, exhaustive=exhaustive)
-        close = {int(label): float(sim) for label, sim in zip(labels, sims, strict=True)
+    if hits is not None:
+        close = {int(label): float(sim) for label, sim in zip(*hits, strict=True)
                  if sim >= floor and int(label) != row.memory.rowid}
         if close:
             held = {n.rowid for n in found}
@@ -89,6 +107,11 @@ def neighbours(tx: Tx, indexes: IndexRegistry, row: MemoryRow, floor: float, now
                     found.append(Near(rowid, close[rowid], m.memory_type, m.content))
     found.sort(key=lambda n: -n.sim)
     return found
+
+
+def search_one(indexes: IndexRegistry, row: MemoryRow) -> Hits | None:
+    index = indexes.find(row.memory.agent_id)
+    return None if index is None else index.search(row.vector, NEIGHBOURS, exhaustive=False)
 
 
 class BatchSimilarity:
@@ -112,44 +135,69 @@ class BatchSimilarity:
         self.kept.append((position, rowid, memory_type, content))
 
 
-def link(tx: Tx, row: MemoryRow, near: list[Near], mentions: list[Mention],
-         settings: GraphSettings, now: int, before: int | None = -1) -> list[Edge]:
-    """The edges of a memory just inserted (its entities, `mentions`, already stored), for
-    the caller to write (tx.edges.add; a batch writes them all at once). `before`: the
-    previous memory of its session when the caller knows it (None: none), else it is
-    looked up."""
-    m = row.memory
-    edges: list[Edge] = []
-    for n in near:
-        if n.sim < settings.related_threshold:
-            break
-        edges.append(Edge(m.rowid, n.rowid, "related_to", round(n.sim, 6), now))
-        if supersedes(m.content, n.content):
-            edges.append(Edge(m.rowid, n.rowid, "supersedes", round(n.sim, 6), now))
-    if m.session_id is not None:
-        if before == -1:
-            before = tx.memories.session_previous(m.agent_id, m.session_id, m.rowid)
-        if before is not None:
-            edges.append(Edge(before, m.rowid, "precedes", PRECEDES_WEIGHT, now))
-    if mentions:  # stored by the caller just before
-        edges += _shared(tx, m.agent_id, m.rowid, mentions, settings, now)
-    return edges
+class Linker:
+    """The entities and edges of the memories one write job inserts, written together at
+    the end of the job (flush). Within the job it remembers each session's last memory and
+    each entity's memories, so a batch asks the store once per session and entity."""
 
+    def __init__(self, tx: Tx, settings: GraphSettings, now: int) -> None:
+        self.tx = tx
+        self.settings = settings
+        self.now = now
+        self.edges: list[Edge] = []
+        self.mentions: list[tuple[int, str, Mention]] = []
+        self._last: dict[tuple[str, str], int] = {}  # (agent, session) -> this job's last
+        self._stored: dict[tuple[str, str, str], tuple[int, list[int]]] = {}  # the store's
+        self._fresh: dict[tuple[str, str, str], list[int]] = {}  # this job's, oldest first
 
-def _shared(tx: Tx, agent_id: str, rowid: int, mentions: list[Mention],
-            settings: GraphSettings, now: int) -> list[Edge]:
-    best: dict[int, float] = {}
-    for key in {(e.entity_type, e.normalized) for e in mentions}:
-        weight = entity_weight(*key)
-        if not weight:
-            continue
-        mentioned, named = tx.entities.memories_with(
-            agent_id, key[0], key[1], settings.entity_links + 1, count_upto=settings.entity_hub)
-        if mentioned >= settings.entity_hub:
-            continue  # everyone's entity: it links nothing apart
-        for other in [r for r in named if r != rowid][:settings.entity_links]:
-            best[other] = max(best.get(other, 0.0), weight)
-    return [Edge(rowid, other, "shares_entity", w, now) for other, w in best.items()]
+    def add(self, row: MemoryRow, near: list[Near], mentions: list[Mention]) -> None:
+        """A memory just inserted: its entities, and (with the graph on) its edges."""
+        m = row.memory
+        self.mentions += [(m.rowid, m.agent_id, e) for e in mentions]
+        if not self.settings.enabled:
+            return
+        for n in near:
+            if n.sim < self.settings.related_threshold:
+                break
+            self.edges.append(Edge(m.rowid, n.rowid, "related_to", round(n.sim, 6), self.now))
+            if supersedes(m.content, n.content):
+                self.edges.append(Edge(m.rowid, n.rowid, "supersedes", round(n.sim, 6),
+                                       self.now))
+        if m.session_id is not None:
+            key = (m.agent_id, m.session_id)
+            before = self._last.get(key)
+            if before is None:
+                before = self.tx.memories.session_previous(m.agent_id, m.session_id, m.rowid)
+            if before is not None:
+                self.edges.append(Edge(before, m.rowid, "precedes", PRECEDES_WEIGHT, self.now))
+            self._last[key] = m.rowid
+        self._shared(m.agent_id, m.rowid, mentions)
+
+    def _shared(self, agent_id: str, rowid: int, mentions: list[Mention]) -> None:
+        best: dict[int, float] = {}
+        links = self.settings.entity_links
+        for entity_type, normalized in {(e.entity_type, e.normalized) for e in mentions}:
+            weight = entity_weight(entity_type, normalized)
+            if not weight or not links:
+                continue
+            key = (agent_id, entity_type, normalized)
+            stored = self._stored.get(key)
+            if stored is None:
+                stored = self._stored[key] = self.tx.entities.memories_with(
+                    agent_id, entity_type, normalized, links, count_upto=self.settings.entity_hub)
+            fresh = self._fresh.setdefault(key, [])
+            if stored[0] + len(fresh) < self.settings.entity_hub:  # else everyone's entity
+                for other in (fresh[::-1] + stored[1])[:links]:
+                    best[other] = max(best.get(other, 0.0), weight)
+            fresh.append(rowid)
+        self.edges += [Edge(rowid, other, "shares_entity", w, self.now)
+                       for other, w in best.items()]
+
+    def flush(self) -> None:
+        if self.mentions:
+            self.tx.entities.add(self.mentions)
+        if self.edges:
+            self.tx.edges.add(self.edges)
 
 
 def entity_weight(entity_type: str, normalized: str) -> float:

@@ -17,15 +17,25 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from app import validate
 from app.config import Settings
 from app.embed import Embedder
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.index import IndexRegistry
-from app.models import Edge, Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.models import Memory, MemoryFilter, Mention, NewMemory, StoreResult
 from app.service.dedup import find_duplicate
-from app.service.extraction import mentions
-from app.service.linking import DERIVED, BatchSimilarity, GraphSettings, link, neighbours
+from app.service.extraction import find_entities
+from app.service.linking import (
+    DERIVED,
+    BatchSimilarity,
+    GraphSettings,
+    Linker,
+    neighbours,
+    search_ahead,
+    search_one,
+)
 from app.store import MemoryRow, Store, Tx
 
 if TYPE_CHECKING:
@@ -148,9 +158,13 @@ class Memories:
         per memory serves both deduplication and the graph. The index is updated after the
         commit."""
         now = self.now()
+        policies = {a: self.store_policy(a) for a in {m.agent_id for m in items}}
+        extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
+                                    for new in items])
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
+        found = extracting.result()
         rows = []
         sessions: dict[str, set[str]] = {}
         for new, vector in zip(items, vectors, strict=True):
@@ -166,8 +180,6 @@ class Memories:
             rows.append(MemoryRow(memory, vector, content_hash(new.content)))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
-        policies = {a: self.store_policy(a) for a in {m.agent_id for m in items}}
-        found = [mentions(new.content, policies[new.agent_id].entity_types) for new in items]
         retention = self.retention()
         timeout = self.settings.session_idle_timeout
         graph = self.graph
@@ -178,28 +190,28 @@ class Memories:
             added: list[int] = []
             duplicates: dict[int, str] = {}
             batch = BatchSimilarity(vectors)
-            last_in_session: dict[tuple[str, str], int] = {}  # this batch's, by session
-            edges: list[Edge] = []
+            linker = Linker(tx, graph, now)
+            merging = [dedup and new.id is None and policies[new.agent_id].dedup.applies(
+                new.memory_type) for new in items]
+            floors = [min(policies[new.agent_id].dedup.threshold if merge else 2.0,
+                          graph.related_threshold if graph.enabled else 2.0)
+                      for new, merge in zip(items, merging, strict=True)]
+            # One index search for the whole job, inside it: a repeat committed just
+            # before cannot slip past deduplication.
+            wanted = np.array([f <= 1.0 for f in floors])
+            hits = (search_ahead(self.indexes, items[0].agent_id, vectors[wanted],
+                                 np.array(merging)[wanted]) if wanted.any() else [])
+            hit_of = dict(zip(np.nonzero(wanted)[0].tolist(), hits, strict=True))
             seq = 0
             for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
                 m = row.memory
-                policy = policies[m.agent_id].dedup
-                may_merge = dedup and new.id is None and policy.applies(m.memory_type)
-                floor = min(policy.threshold if may_merge else 2.0,
-                            graph.related_threshold if graph.enabled else 2.0)
-                near = (neighbours(tx, self.indexes, row, floor, now, batch.near(pos, floor),
-                                   exhaustive=may_merge) if floor <= 1.0 else [])
-                survivor = find_duplicate(tx, row, policy, near, now) if may_merge else None
+                near = (neighbours(tx, row, floors[pos], now, batch.near(pos, floors[pos]),
+                                   hit_of[pos]) if pos in hit_of else [])
+                survivor = (find_duplicate(tx, row, policies[m.agent_id].dedup, near, now)
+                            if merging[pos] else None)
                 if survivor is None:
                     seq = tx.memories.insert(row)
-                    if found[pos]:
-                        tx.entities.add(m.rowid, m.agent_id, found[pos])
-                    if graph.enabled:
-                        key = (m.agent_id, m.session_id or "")
-                        edges += link(tx, row, near, found[pos], graph, now,
-                                      last_in_session.get(key, -1))
-                        if m.session_id is not None:
-                            last_in_session[key] = m.rowid
+                    linker.add(row, near, found[pos])
                     batch.keep(pos, m.rowid, m.memory_type, m.content)
                     out.append(m)
                     added.append(pos)
@@ -210,8 +222,7 @@ class Memories:
                 tx.trash.put(m.agent_id, m.id, kept.id, saved, now, retention)
                 out.append(kept)
                 duplicates[pos] = m.id
-            if edges:
-                tx.edges.add(edges)
+            linker.flush()
             states: dict[str, str] = {}
             for agent, ids in sessions.items():
                 states.update(tx.sessions.activity(agent, ids, now, timeout))
@@ -269,8 +280,9 @@ class Memories:
         found: list[Mention] = []
         if text is not None and text != memory.content:
             memory.content = text
+            extracting = find_entities([(text, self.store_policy(agent).entity_types)])
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
-            found = mentions(text, self.store_policy(agent).entity_types)
+            found = extracting.result()[0]
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout
         graph = self.graph
@@ -280,12 +292,13 @@ class Memories:
             # read above is kept. The memory comes back as committed.
             seq = tx.memories.update(memory, row, set_importance=new_importance is not None)
             if row is not None:  # new content: its entities and derived edges anew
-                tx.entities.replace(memory.rowid, agent, found)
-                if graph.enabled:
-                    tx.edges.remove_from(memory.rowid, DERIVED)
-                    near = neighbours(tx, self.indexes, row, graph.related_threshold, now, [],
-                                      exhaustive=False)
-                    tx.edges.add(link(tx, row, near, found, graph, now))
+                tx.entities.replace(memory.rowid, agent, [])
+                tx.edges.remove_from(memory.rowid, DERIVED)
+                linker = Linker(tx, graph, now)
+                near = (neighbours(tx, row, graph.related_threshold, now, [],
+                                   search_one(self.indexes, row)) if graph.enabled else [])
+                linker.add(row, near, found)
+                linker.flush()
             if memory.session_id is not None:
                 tx.sessions.activity(agent, {memory.session_id}, now, timeout)
             return seq, tx.memories.by_rowid(memory.rowid)
@@ -416,6 +429,7 @@ class Memories:
         ConflictError when a source changed or went since it was read."""
         agent = new.agent_id
         now = self.now()
+        extracting = find_entities([(new.content, self.store_policy(agent).entity_types)])
         vector = self.embedder.embed([new.content])[0]
         memory = Memory(
             id=new_memory_id(), agent_id=agent, content=new.content,
@@ -424,19 +438,18 @@ class Memories:
             last_accessed_at=now, access_count=0, ttl_seconds=None, expires_at=None,
             event_time=new.event_time)
         row = MemoryRow(memory, vector, content_hash(new.content))
-        found = mentions(new.content, self.store_policy(agent).entity_types)
+        found = extracting.result()[0]
         retention, graph = self.retention(), self.graph
         old = [m.rowid for m in sources]
 
         def job(tx: Tx) -> tuple[int, int]:
             _unchanged(tx, sources, now)
             added_seq = tx.memories.insert(row)
-            if found:
-                tx.entities.add(memory.rowid, agent, found)
-            if graph.enabled:
-                near = [n for n in neighbours(tx, self.indexes, row, graph.related_threshold,
-                                              now, [], exhaustive=False) if n.rowid not in old]
-                tx.edges.add(link(tx, row, near, found, graph, now))
+            linker = Linker(tx, graph, now)
+            near = (neighbours(tx, row, graph.related_threshold, now, [],
+                               search_one(self.indexes, row)) if graph.enabled else [])
+            linker.add(row, [n for n in near if n.rowid not in old], found)
+            linker.flush()
             tx.edges.repoint(old, memory.rowid, KEPT_ON_MERGE)
             for m in sources:
                 tx.trash.put(agent, m.id, memory.id, saved_copy(m), now, retention,

@@ -139,13 +139,14 @@ class SqliteEntities:
             (agent_id, entity_type, normalized, count_upto, limit)).fetchall()
         return (rows[0][0] if rows else 0), [r[1] for r in rows]
 
-    def add(self, rowid: int, agent_id: str, mentions: Iterable[Mention]) -> None:
+    def add(self, mentions: Iterable[tuple[int, str, Mention]]) -> None:
+        """(memory rowid, agent, mention) rows."""
         self._conn().executemany(
             "INSERT INTO memory_entities (memory, agent_id, entity_type, normalized, value, "
             'score, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
             [(rowid, agent_id, m.entity_type, m.normalized, m.value, m.score, m.start, m.end)
-             for m in mentions])
+             for rowid, agent_id, m in mentions])
 
     def replace(self, rowid: int, agent_id: str, mentions: Iterable[Mention]) -> None:
         self._conn().execute("DELETE FROM memory_entities WHERE memory = ?", (rowid,))
-        self.add(rowid, agent_id, mentions)
+        self.add((rowid, agent_id, m) for m in mentions)
