@@ -23,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -142,6 +143,13 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=3, help="batches of 1000 per run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-write-"))
+    try:
+        return compare(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def compare(args: argparse.Namespace, work: Path) -> int:
     trees = {"A": export_tree(args.base_ref, work), "B": ROOT}
     texts = corpus(20 + args.single + args.batches * 1000)
     print(f"A = {args.base_ref}, B = this tree ({ROOT}); load average {loadavg()}",
