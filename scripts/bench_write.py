@@ -5,6 +5,11 @@ figures are only compared within one run).
 
     python scripts/bench_write.py --base-ref 0ce3fd4        # that commit (A) vs this tree (B)
     python scripts/bench_write.py --base-ref main --rounds 5 --single 300 --batches 3
+    python scripts/bench_write.py --store-path   # this tree, graph+entities off vs on
+
+--store-path measures the store path alone: in-process, with the deterministic test embedder
+(which costs almost nothing), this tree with DAKERA_GRAPH_ON_STORE and
+DAKERA_EXTRACT_ENTITIES off and on, in interleaved rounds.
 
 Each round starts a fresh server of each tree in turn (the order alternates between rounds)
 and, over HTTP on one keep-alive connection:
@@ -133,6 +138,45 @@ def measure(tree: Path, work: Path, texts: list[str], singles: int, batches: int
             "batch_per_s": rate}
 
 
+def store_path(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(ROOT))
+    from app.config import Settings
+    from app.service import Service
+
+    texts = corpus(20 + args.single + args.batches * 1000)
+    results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    print(f"store path, hash embedder; load average {loadavg()}", flush=True)
+    for r in range(args.rounds):
+        for on in (False, True) if r % 2 == 0 else (True, False):
+            with tempfile.TemporaryDirectory() as data:
+                svc = Service(Settings.from_env(env={}, data_dir=data, embedding_model="hash",
+                                                decay_interval=0, graph_on_store=on, sqlite_synchronous=os.environ.get("SYNC", "full"),
+                                                extract_entities=on))
+                svc.start(wait=True)
+                lat = []
+                for i, text in enumerate(texts[:20 + args.single]):
+                    t0 = time.perf_counter()
+                    svc.memories.store("single", text, session_id=f"s{i // SESSION_SIZE}")
+                    lat.append((time.perf_counter() - t0) * 1000)
+                rest = texts[20 + args.single:]
+                t0 = time.perf_counter()
+                for b in range(args.batches):
+                    svc.memories.store_batch("batch", [
+                        {"content": text, "session_id": f"b{b}-{i // SESSION_SIZE}"}
+                        for i, text in enumerate(rest[b * 1000:(b + 1) * 1000])])
+                rate = args.batches * 1000 / (time.perf_counter() - t0)
+                svc.close()
+            results[on].append((statistics.median(lat[20:]), rate))
+            print(f"round {r + 1} graph+entities {'on ' if on else 'off'}: single p50 "
+                  f"{results[on][-1][0]:.2f} ms; batch {rate:.0f} memories/s "
+                  f"(load {loadavg()})", flush=True)
+    for on in (False, True):
+        print(f"median, graph+entities {'on ' if on else 'off'}: single p50 "
+              f"{statistics.median(x[0] for x in results[on]):.2f} ms, batch "
+              f"{statistics.median(x[1] for x in results[on]):.0f} memories/s")
+    return 0
+
+
 def main() -> int:
     # SIGTERM unwinds like Ctrl-C, so the server under test is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -141,7 +185,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--single", type=int, default=200, help="single stores per run")
     parser.add_argument("--batches", type=int, default=3, help="batches of 1000 per run")
+    parser.add_argument("--store-path", action="store_true",
+                        help="in-process, hash embedder: graph+entities off vs on")
     args = parser.parse_args()
+    if args.store_path:
+        return store_path(args)
     work = Path(tempfile.mkdtemp(prefix="bench-write-"))
     try:
         return compare(args, work)

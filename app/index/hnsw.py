@@ -99,11 +99,11 @@ class AgentIndex:
             labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
         return labels[0].astype(np.int64), 1.0 - distances[0]
 
-    def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
+                    ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """search() for each row of `vectors` in one call (on every core): (labels,
-        cosines), one row per vector; rows are padded with label -1, cosine -1 when the
-        index holds fewer than k vectors."""
+        cosines), one row per vector. `ef` (when not exhaustive): the search breadth, lower
+        than the index's when only close neighbours matter."""
         n = len(vectors)
         with self._lock:
             live = len(self)
@@ -112,7 +112,8 @@ class AgentIndex:
                 return (np.full((n, 0), -1, dtype=np.int64), np.full((n, 0), -1.0,
                                                                      dtype=np.float32))
             small = exhaustive and live <= EXHAUSTIVE_BELOW
-            self._index.set_ef(live if small else max(self.ef, kk))
+            breadth = ef if ef is not None and not exhaustive else self.ef
+            self._index.set_ef(live if small else max(breadth, kk))
             labels, distances = self._index.knn_query(vectors.reshape(n, -1), k=kk,
                                                       num_threads=ADD_THREADS if n >= 64 else 1)
         return labels.astype(np.int64), 1.0 - distances

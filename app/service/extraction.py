@@ -55,18 +55,24 @@ def mentions(text: str, types: Collection[str]) -> list[Mention]:
             for e in extract(text, types)]
 
 
-# Stores extract while they embed: the model runs without the GIL, so the rules (pure
-# Python) take the other core meanwhile instead of adding their time after it.
+# Batch stores extract while they embed: the model runs without the GIL, so the rules (pure
+# Python) take the other core meanwhile instead of adding their time after it. A few texts
+# are read at once: a hop to another thread would cost more than it saves.
 _EXTRACTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dakera-extract")
+ON_A_THREAD = 8  # texts from which extraction goes to the worker
 
 
 def find_entities(texts: list[tuple[str, Collection[str]]]) -> Future[list[list[Mention]]]:
-    """The entities of each (text, types), found on a worker thread."""
-    if not any(types for _, types in texts):
-        done: Future[list[list[Mention]]] = Future()
-        done.set_result([[] for _ in texts])
-        return done
-    return _EXTRACTOR.submit(lambda: [mentions(text, types) for text, types in texts])
+    """The entities of each (text, types): found now for a few texts, else on a worker
+    thread (the caller embeds meanwhile)."""
+    def work() -> list[list[Mention]]:
+        return [mentions(text, types) for text, types in texts]
+
+    if len(texts) >= ON_A_THREAD and any(types for _, types in texts):
+        return _EXTRACTOR.submit(work)
+    done: Future[list[list[Mention]]] = Future()
+    done.set_result(work())
+    return done
 
 
 def mention_view(m: Mention) -> dict[str, Any]:

@@ -196,7 +196,7 @@ class Graph:
             rows = self.db.edges.of_agent(agent, self.now(), types=types, min_weight=floor,
                                           limit=n + 1)
             truncated = len(rows) > n
-            views = [edge_view(e, {e.src: a, e.dst: b}) for _, e, a, b in rows[:n]]
+            views = [edge_view(e, {e.src: a, e.dst: b}) for e, a, b in rows[:n]]
         nodes = {v["from_id"] for v in views} | {v["to_id"] for v in views}
         return {"agent_id": agent, "node_count": len(nodes), "edge_count": len(views),
                 "edges": views, "truncated": truncated}
@@ -206,13 +206,8 @@ class Graph:
     def edges_of(self, agent_id: str) -> list[dict[str, Any]]:
         """Every edge between the agent's live memories, by memory id: what an export
         carries to restore the graph (restore_edges)."""
-        out, after, now = [], 0, self.now()
-        while True:
-            rows = self.db.edges.of_agent(agent_id, now, limit=EXPORT_PAGE, after=after)
-            out += [edge_view(e, {e.src: a, e.dst: b}) for _, e, a, b in rows]
-            if len(rows) < EXPORT_PAGE:
-                return out
-            after = rows[-1][0]
+        return [edge_view(e, {e.src: a, e.dst: b})
+                for e, a, b in self.db.edges.of_agent(agent_id, self.now())]
 
     def export(self, agent_id: Any, fmt: Any = "json") -> dict[str, Any] | str:
         """GET /v1/knowledge/export: the agent's whole graph as JSON, or as GraphML text

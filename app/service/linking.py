@@ -32,6 +32,7 @@ from app.store import MemoryRow, Tx
 from app.text import normalise
 
 NEIGHBOURS = 5  # index neighbours searched per stored memory (dedup's search)
+LINK_EF = 32  # search breadth for links alone: neighbours at cosine >= 0.85 are easy to reach
 DERIVED = ("related_to", "shares_entity", "supersedes")  # re-derived when content changes
 
 # How much a shared entity says about two memories being about the same thing. Quantities
@@ -85,7 +86,8 @@ def search_ahead(indexes: IndexRegistry, agent_id: str, vectors: np.ndarray,
     for kind in (True, False):
         picked = np.nonzero(exhaustive == kind)[0]
         if len(picked):
-            labels, sims = index.search_many(vectors[picked], NEIGHBOURS, exhaustive=kind)
+            labels, sims = index.search_many(vectors[picked], NEIGHBOURS, exhaustive=kind,
+                                             ef=None if kind else LINK_EF)
             for i, pos in enumerate(picked):
                 out[int(pos)] = (labels[i], sims[i])
     return out
@@ -111,7 +113,11 @@ def neighbours(tx: Tx, row: MemoryRow, floor: float, now: int, batch: list[Near]
 
 def search_one(indexes: IndexRegistry, row: MemoryRow) -> Hits | None:
     index = indexes.find(row.memory.agent_id)
-    return None if index is None else index.search(row.vector, NEIGHBOURS, exhaustive=False)
+    if index is None:
+        return None
+    labels, sims = index.search_many(row.vector[None, :], NEIGHBOURS, exhaustive=False,
+                                     ef=LINK_EF)
+    return labels[0], sims[0]
 
 
 class BatchSimilarity:

@@ -42,8 +42,9 @@ class SqliteEdges:
         for end in ("src", "dst"):
             parts.append(
                 f"SELECT {EDGE_COLUMNS} FROM json_each(?) j CROSS JOIN memory_edges e "
-                f"ON e.id IN (SELECT x.id FROM memory_edges x WHERE x.{end} = j.value AND "
-                f"x.weight >= ?{types_sql} ORDER BY x.weight DESC LIMIT ?)")
+                "ON (e.src, e.dst, e.edge_type) IN (SELECT x.src, x.dst, x.edge_type FROM "
+                f"memory_edges x WHERE x.{end} = j.value AND x.weight >= ?{types_sql} "
+                "ORDER BY x.weight DESC LIMIT ?)")
             params += [json_list(rowids), min_weight, *types_params, per_node]
         rows = self._conn().execute(" UNION ".join(parts), params).fetchall()
         return [_edge(r) for r in rows]
@@ -61,19 +62,20 @@ class SqliteEdges:
         return [_edge(r) for r in rows]
 
     def of_agent(self, agent_id: str, now: int, *, types: Sequence[str] | None = None,
-                 min_weight: float = 0.0, limit: int, after: int = 0
-                 ) -> list[tuple[int, Edge, str, str]]:
-        """(edge id, edge, from memory id, to memory id) of the agent's edges between live
-        memories, in edge id order after `after`: for listing and exporting page by page."""
+                 min_weight: float = 0.0, limit: int | None = None
+                 ) -> list[tuple[Edge, str, str]]:
+        """(edge, from memory id, to memory id) of the agent's edges between live memories,
+        at most `limit` (all when None)."""
         types_sql, types_params = _type_clause("e", types)
         rows = self._conn().execute(
-            f"SELECT e.id, {EDGE_COLUMNS}, a.id, b.id FROM memory_edges e "
-            "JOIN memories a ON a.rowid = e.src JOIN memories b ON b.rowid = e.dst "
-            "WHERE a.agent_id = ? AND e.id > ? AND e.weight >= ? "
+            f"SELECT {EDGE_COLUMNS}, a.id, b.id FROM memories a JOIN memory_edges e "
+            "ON e.src = a.rowid JOIN memories b ON b.rowid = e.dst "
+            "WHERE a.agent_id = ? AND e.weight >= ? "
             "AND (a.expires_at IS NULL OR a.expires_at > ?) "
-            f"AND (b.expires_at IS NULL OR b.expires_at > ?){types_sql} ORDER BY e.id LIMIT ?",
-            [agent_id, after, min_weight, now, now, *types_params, limit]).fetchall()
-        return [(r[0], _edge(r[1:7]), r[7], r[8]) for r in rows]
+            f"AND (b.expires_at IS NULL OR b.expires_at > ?){types_sql} LIMIT ?",
+            [agent_id, min_weight, now, now, *types_params,
+             -1 if limit is None else limit]).fetchall()
+        return [(_edge(r[:6]), r[6], r[7]) for r in rows]
 
     def count_of_agent(self, agent_id: str) -> int:
         return int(self._conn().execute(
@@ -142,8 +144,8 @@ class SqliteEntities:
     def add(self, mentions: Iterable[tuple[int, str, Mention]]) -> None:
         """(memory rowid, agent, mention) rows."""
         self._conn().executemany(
-            "INSERT INTO memory_entities (memory, agent_id, entity_type, normalized, value, "
-            'score, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            "INSERT OR REPLACE INTO memory_entities (memory, agent_id, entity_type, "
+            'normalized, value, score, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
             [(rowid, agent_id, m.entity_type, m.normalized, m.value, m.score, m.start, m.end)
              for rowid, agent_id, m in mentions])
 

@@ -134,34 +134,36 @@ def _m2_lifecycle(conn: Connection, dimension: int) -> None:
 
 def _m3_graph(conn: Connection, dimension: int) -> None:
     """The knowledge graph: edges between memories and the entities each memory mentions.
-    Both die with their memory (ON DELETE CASCADE, in the deleting transaction)."""
+    Both die with their memory (ON DELETE CASCADE, in the deleting transaction). Few
+    b-trees (each one a store touches is a page more in its commit): the tables are keyed
+    by memory, with one index each."""
     _run_script(
         conn,
         """
+        -- keyed by the memory an edge leaves: a memory's own edges are few (made when it
+        -- is stored, plus explicit links); the edges arriving at a memory are read
+        -- strongest first off memory_edges_by_dst, never all of a hub's
         CREATE TABLE memory_edges (
-            id INTEGER PRIMARY KEY,
             src INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
             dst INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
             edge_type TEXT NOT NULL,
             weight REAL NOT NULL,
             created_at INTEGER NOT NULL,
             label TEXT,
-            UNIQUE (src, dst, edge_type)
-        );
-        -- a node's strongest edges first, in either direction, without sorting them all
-        CREATE INDEX memory_edges_by_src ON memory_edges(src, weight);
+            PRIMARY KEY (src, dst, edge_type)
+        ) WITHOUT ROWID;
         CREATE INDEX memory_edges_by_dst ON memory_edges(dst, weight);
         CREATE TABLE memory_entities (
             memory INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
-            agent_id TEXT NOT NULL,
+            start INTEGER NOT NULL,
             entity_type TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
             normalized TEXT NOT NULL,  -- equal for two mentions of the same thing
             value TEXT NOT NULL,  -- as written in this memory
             score REAL NOT NULL,
-            start INTEGER NOT NULL,
-            "end" INTEGER NOT NULL
-        );
-        CREATE INDEX memory_entities_by_memory ON memory_entities(memory);
+            "end" INTEGER NOT NULL,
+            PRIMARY KEY (memory, start, entity_type)
+        ) WITHOUT ROWID;
         -- the agent's memories naming an entity, newest first
         CREATE INDEX memory_entities_by_key ON memory_entities(
             agent_id, entity_type, normalized, memory);
