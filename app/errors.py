@@ -102,7 +102,8 @@ class DataDirInUse(DataDirError):
 
 
 class FeatureDisabledError(DakeraError):
-    """A feature this server does not offer (or has switched off): the message says why."""
+    """A feature this server does not offer or has turned off: the message says why, and
+    `details` names the DAKERA_* switch when there is one."""
 
     status = 501
     code = "FEATURE_DISABLED"

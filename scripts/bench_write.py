@@ -150,7 +150,7 @@ def store_path(args: argparse.Namespace) -> int:
         for on in (False, True) if r % 2 == 0 else (True, False):
             with tempfile.TemporaryDirectory() as data:
                 svc = Service(Settings.from_env(env={}, data_dir=data, embedding_model="hash",
-                                                decay_interval=0, graph_on_store=on, sqlite_synchronous=os.environ.get("SYNC", "full"),
+                                                decay_interval=0, graph_on_store=on,
                                                 extract_entities=on))
                 svc.start(wait=True)
                 lat = []

@@ -8,47 +8,93 @@ from typing import Any
 
 from litestar import Controller, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
+from msgspec import UNSET, UnsetType
 
 from app.api.deps import Service
-from app.api.schemas import ExtractRequest, ExtractTextRequest
+from app.api.graph import Out, shaped
+from app.api.schemas import ExtractRequest, ExtractTextRequest, error_responses
+
+
+class EntityOut(Out):
+    """One entity: its type, the text as written, a key equal for two mentions of the same
+    thing (dates as ISO yyyy-mm-dd), its character span and the rule's confidence (0-1)."""
+
+    entity_type: str
+    value: str
+    normalized: str
+    score: float
+    start: int
+    end: int
+
+
+class EntitiesOut(Out):
+    entities: list[EntityOut]
+    warnings: list[str] | UnsetType = UNSET
+
+
+class ExtractionOut(Out):
+    entities: list[EntityOut]
+    provider: str  # "rules": this server's own
+    model: str | None
+    duration_ms: float
+    warnings: list[str] | UnsetType = UNSET
+
+
+class MemoryEntitiesOut(Out):
+    memory_id: str
+    agent_id: str
+    entities: list[EntityOut]
+    count: int
+    extracted_at_store: bool  # false: found now (the agent's extraction is off)
+
+
+class NerConfigOut(Out):
+    namespace: str
+    extract_entities: bool
+    entity_types: list[str]
 
 
 class ExtractionController(Controller):
     path = "/v1"
 
-    @post("/memories/extract", status_code=200, sync_to_thread=True)
-    def extract(self, data: JSONBody[ExtractRequest], service: Service) -> dict[str, Any]:
-        return service.extraction.extract(data.content, data.entity_types, data.lang)
+    @post("/memories/extract", status_code=200, sync_to_thread=True,
+          responses=error_responses(413, 415))
+    def extract(self, data: JSONBody[ExtractRequest], service: Service) -> EntitiesOut:
+        return shaped(EntitiesOut, service.extraction.extract(data.content, data.entity_types,
+                                                              data.lang))
 
-    @post("/extract", status_code=200, sync_to_thread=True)
+    @post("/extract", status_code=200, sync_to_thread=True,
+          responses=error_responses(404, 413, 415, 501))
     def extract_text(self, data: JSONBody[ExtractTextRequest], service: Service
-                     ) -> dict[str, Any]:
-        return service.extraction.extract_text(
+                     ) -> ExtractionOut:
+        return shaped(ExtractionOut, service.extraction.extract_text(
             data.text, namespace=data.namespace, provider=data.provider, model=data.model,
-            lang=data.lang, agent_id=data.agent_id, extractor_override=data.extractor_override)
+            lang=data.lang, agent_id=data.agent_id, extractor_override=data.extractor_override))
 
-    @get("/memory/entities/{memory_id:str}", sync_to_thread=True)
+    @get("/memory/entities/{memory_id:str}", sync_to_thread=True,
+         responses=error_responses(404))
     def memory_entities(self, memory_id: FromPath[str], service: Service,
-                        agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
-        return service.extraction.memory_entities(memory_id, agent_id)
+                        agent_id: FromQuery[str | None] = None) -> MemoryEntitiesOut:
+        return shaped(MemoryEntitiesOut, service.extraction.memory_entities(memory_id,
+                                                                            agent_id))
 
 
 class NamespaceConfigController(Controller):
     path = "/v1/namespaces/{namespace:str}/config"
 
-    @get("/", sync_to_thread=True)
-    def get_config(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.policies.ner(namespace)
+    @get("/", sync_to_thread=True, responses=error_responses(404))
+    def get_config(self, namespace: FromPath[str], service: Service) -> NerConfigOut:
+        return shaped(NerConfigOut, service.policies.ner(namespace))
 
-    @patch("/", sync_to_thread=True)
+    @patch("/", sync_to_thread=True, responses=error_responses(404, 415, 422))
     def patch_config(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
-                     service: Service) -> dict[str, Any]:
-        return service.policies.set_ner(namespace, data, replace=False)
+                     service: Service) -> NerConfigOut:
+        return shaped(NerConfigOut, service.policies.set_ner(namespace, data, replace=False))
 
-    @put("/", sync_to_thread=True)
+    @put("/", sync_to_thread=True, responses=error_responses(404, 415, 422))
     def put_config(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
-                   service: Service) -> dict[str, Any]:
-        return service.policies.set_ner(namespace, data, replace=True)
+                   service: Service) -> NerConfigOut:
+        return shaped(NerConfigOut, service.policies.set_ner(namespace, data, replace=True))
 
 
 controllers = [ExtractionController, NamespaceConfigController]

@@ -1,10 +1,12 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies, graph,
-knowledge, extraction, consolidation, autopilot, capabilities), composed in one place
+knowledge, extraction, consolidation, autopilot, ops, capabilities), composed in one place
 (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
+The event bus (`service.events`) and the metrics (`service.metrics`) exist from the start:
+streams may subscribe and /metrics answers while the model loads.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from app.service.autopilot import Autopilot, AutopilotConfig
 from app.service.capabilities import Capabilities
 from app.service.consolidation import Consolidation
 from app.service.decay import Decay
+from app.service.events import EventBus, Publisher
 from app.service.extraction import Extraction
 from app.service.feedback import Feedback
 from app.service.graph import Graph
 from app.service.linking import GraphSettings
 from app.service.memories import Memories
+from app.service.metrics import Metrics
+from app.service.ops import Ops
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
@@ -67,24 +72,28 @@ class Parts:
     extraction: Extraction
     consolidation: Consolidation
     autopilot: Autopilot
+    ops: Ops
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, embedder: Embedder) -> Parts:
-    """The parts over an open store, indexes and model: each gets what it uses."""
+            indexes: IndexRegistry, embedder: Embedder, events: EventBus,
+            metrics: Metrics, uptime: Callable[[], int]) -> Parts:
+    """The parts over an open store, indexes and model: each gets what it uses (the parts
+    that change memories or sessions publish to the event bus through a Publisher)."""
     s = settings
+    publisher = Publisher(events, now)
     policies = Policies(store, s)
     autopilot_config = AutopilotConfig(store, s)
     memories = Memories(store, indexes, embedder, s, now, policies.store_policy,
                         GraphSettings(enabled=s.graph_on_store,
                                       related_threshold=s.graph_related_threshold,
                                       entity_links=s.graph_entity_links),
-                        autopilot_config.retention_secs)
+                        autopilot_config.retention_secs, publisher, metrics)
     graph = Graph(store, now, memories.get)
     consolidation = Consolidation(store, indexes, s, now, memories,
                                   autopilot_config.cross_session)
-    sessions = Sessions(store, s, now)
-    decay = Decay(store, s, now, memories)
+    sessions = Sessions(store, s, now, publisher)
+    decay = Decay(store, s, now, memories, publisher, metrics)
     access = AccessLog(lambda hits, at: store.submit(
         lambda tx: tx.decay.reinforce(hits, at, decay.policy().access_boost)))
     engine = RecallEngine(store, indexes, embedder, RecallParams(
@@ -95,9 +104,11 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
-        recall=Recall(engine, s, now, sessions, access, graph.associated), sessions=sessions,
-        agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        recall=Recall(engine, s, now, sessions, access, publisher, metrics,
+                      graph.associated),
+        sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
+        feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
+        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
         graph=graph, knowledge=Similarity(store, indexes, now, memories.get),
         extraction=Extraction(store, s, now, policies, memories.get),
         consolidation=consolidation,
@@ -140,6 +151,7 @@ class Service:
     extraction: _Part[Extraction] = _Part()
     consolidation: _Part[Consolidation] = _Part()
     autopilot: _Part[Autopilot] = _Part()
+    ops: _Part[Ops] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -147,6 +159,11 @@ class Service:
         self.version = __version__
         self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
         self._started = time.monotonic()
+        self.events = EventBus(buffer=settings.events_buffer,
+                               max_subscribers=settings.events_max_subscribers)
+        self.metrics = Metrics(settings, model=resolve(settings.embedding_model).name,
+                               ready=lambda: self.ready, uptime=self.uptime,
+                               events=self.events, now=self.now)
         self._parts: Parts | None = None
         self._failed: BaseException | None = None
         self._closed = threading.Event()
@@ -186,11 +203,14 @@ class Service:
             embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
             t1 = time.perf_counter()
             store = open_store(s.db_path, dimension=embedder.preset.dimension,
-                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
+                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
+                               on_commit=self.metrics.observe_commit)
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
             indexes.open_all()
-            self._parts = compose(s, self.now, store, indexes, embedder)
+            self.metrics.watch(store, indexes)
+            self._parts = compose(s, self.now, store, indexes, embedder, self.events,
+                                  self.metrics, self.uptime)
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
                      embedder.model_id, t1 - t0, store.location, len(indexes.stats()),
                      time.perf_counter() - t1)
@@ -277,6 +297,11 @@ class Service:
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
+
+    def check_writer(self, timeout: float) -> None:
+        """Raise unless an empty write job commits within `timeout` seconds: the writer
+        thread is alive and not stuck (the systemd watchdog's proof of life)."""
+        self.parts().store.submit(lambda tx: None).result(timeout)
 
     # -- health -------------------------------------------------------------------------
 
