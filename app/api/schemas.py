@@ -192,9 +192,11 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     409: ("Conflict with what is stored.", "CONFLICT"),
     413: ("Body or content too large.", "PAYLOAD_TOO_LARGE"),
     415: ("The body is not JSON.", "UNSUPPORTED_MEDIA_TYPE"),
+    422: ("Refused as a whole: a required field is missing or an unknown field was sent "
+          "where the route does not allow it.", "UNPROCESSABLE_CONTENT"),
     500: ("Unexpected server error (logged with the request id).", "INTERNAL_ERROR"),
-    501: ("Turned off by a setting: `details` names the DAKERA_* switch.",
-          "FEATURE_DISABLED"),
+    501: ("Not offered by this server, or turned off by a setting: the message says which "
+          "(`details` names the DAKERA_* switch when there is one).", "FEATURE_DISABLED"),
     503: ("Starting (the model loads) or overloaded: retry after `Retry-After` seconds.",
           "SERVICE_UNAVAILABLE"),
 }
