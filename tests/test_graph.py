@@ -55,6 +55,8 @@ def test_supersedes_is_the_same_statement_with_other_values(newer: str, older: s
     ("Alice prefers dark mode", "Alice prefers light mode"),
     # too little in common to be the same fact
     ("Room 5", "Room 6"),
+    # several values change: another fact of the same form, not an update
+    ("Batch fact 22: shelf 5 holds box 22", "Batch fact 5: shelf 5 holds box 5"),
     ("The meeting is at 3 pm in the big room", "Lunch is at 1 pm on Friday"),
 ])
 def test_supersedes_is_precise_rather_than_greedy(newer: str, older: str) -> None:
@@ -106,6 +108,12 @@ def test_a_batch_links_within_itself(make_service: MakeService) -> None:
     edges = edges_of(svc, b, "b")
     assert (b, "related_to", a) in edges  # met earlier in the same transaction
     assert (a, "precedes", b) in edges and (b, "precedes", c) in edges_of(svc, c, "b")
+    # A batch of near-identical memories stays linear: each links to its 5 nearest only.
+    same = svc.memories.store_batch("many", [{"content": "the same words each time"}] * 300)
+    last = same.memories[-1].id
+    out_edges = [e for e in edges_of(svc, last, "many") if e[0] == last]
+    assert len(out_edges) == 5 and {e[1] for e in out_edges} == {"related_to"}
+    assert svc.graph.query("many", limit=1000)["edge_count"] <= 5 * 300
 
 
 def test_graph_and_extraction_can_be_turned_off(make_service: MakeService) -> None:

@@ -33,6 +33,7 @@ from app.store import Store, Tx
 from app.text import normalise, numbers
 
 SCAN_LIMIT = 5000  # memories of an agent compared in one pass
+PAIR_CAP = 50  # neighbours kept per memory in a pass
 BLOCK = 512
 PICK = 5  # memories consolidate picks when given no ids
 MAX_SOURCES = 100
@@ -70,7 +71,8 @@ class Scan:
 
     def pairs(self, threshold: float, *, same_session: bool) -> dict[int, list[int]]:
         """i -> the j (any order) whose memory duplicates memory i: cosine >= threshold,
-        the same type and the same numbers (and session, when asked)."""
+        the same type and the same numbers (and session, when asked); at most the PAIR_CAP
+        nearest are looked at (a group larger than that folds over several passes)."""
         out: dict[int, list[int]] = {i: [] for i in range(len(self.memories))}
         digits = [numbers(m.content) for m in self.memories]
         for start in range(0, len(self.memories), BLOCK):
@@ -78,7 +80,10 @@ class Scan:
             for bi, row in enumerate(block):
                 i = start + bi
                 a = self.memories[i]
-                for j in np.nonzero(row >= threshold)[0]:
+                close = np.nonzero(row >= threshold)[0]
+                if len(close) > PAIR_CAP:  # the nearest: a scan of look-alikes stays bounded
+                    close = close[np.argpartition(-row[close], PAIR_CAP)[:PAIR_CAP]]
+                for j in close:
                     b = self.memories[int(j)]
                     if (int(j) != i and a.memory_type == b.memory_type and digits[i] == digits[j]
                             and (not same_session or a.session_id == b.session_id)):

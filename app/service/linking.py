@@ -4,10 +4,11 @@ A new memory is linked to what the agent already holds by what the store already
 
 - related_to: the index's nearest neighbours (the search deduplication makes anyway) at a
   cosine of at least the threshold (0.85 by default), and earlier memories of the same batch.
-- supersedes: one of those neighbours that states the same thing with other values: the same
-  words around its numbers, dates and amounts, but different numbers ("Alice's rent is $1,200
-  a month" -> "$1,450 a month"). Identifiers (order numbers, ticket ids, hosts) count as
-  words, not values, so "Order 4417 shipped" never supersedes "Order 4418 shipped".
+- supersedes: one of those neighbours that states the same thing with one value changed: the
+  same words around its numbers, dates and amounts, and exactly one of them different
+  ("Alice's rent is $1,200 a month" -> "$1,450 a month"). Identifiers (order numbers, ticket
+  ids, hosts) count as words, not values, so "Order 4417 shipped" never supersedes "Order
+  4418 shipped".
   Deduplication keeps such pairs apart on purpose; this edge says which one is newer.
 - shares_entity: the most recent memories naming the same person, organisation, place,
   date, url, email or identifier, found in the entity index. An entity that many memories
@@ -129,12 +130,16 @@ class BatchSimilarity:
         self.positions = np.zeros(len(vectors), dtype=np.int64)
 
     def near(self, position: int, floor: float) -> list[Near]:
-        """The memories kept so far at a cosine of at least `floor` to this one."""
+        """The (at most NEIGHBOURS) nearest memories kept so far at a cosine of at least
+        `floor` to this one: a batch of near-identical memories stays linear."""
         if self.sims is None or not self.kept or floor > 1.0:
             return []
         row = self.sims[position, self.positions[:len(self.kept)]]
+        close = np.nonzero(row >= floor)[0]
+        if len(close) > NEIGHBOURS:
+            close = close[np.argpartition(-row[close], NEIGHBOURS)[:NEIGHBOURS]]
         return [Near(self.kept[i][1], float(row[i]), self.kept[i][2], self.kept[i][3])
-                for i in np.nonzero(row >= floor)[0]]
+                for i in close]
 
     def keep(self, position: int, rowid: int, memory_type: str, content: str) -> None:
         self.positions[len(self.kept)] = position
@@ -162,7 +167,7 @@ class Linker:
         self.mentions += [(m.rowid, m.agent_id, e) for e in mentions]
         if not self.settings.enabled:
             return
-        for n in near:
+        for n in near[:NEIGHBOURS]:  # the nearest: the index's and the batch's together
             if n.sim < self.settings.related_threshold:
                 break
             self.edges.append(Edge(m.rowid, n.rowid, "related_to", round(n.sim, 6), self.now))
@@ -220,8 +225,8 @@ def entity_weight(entity_type: str, normalized: str) -> float:
 # -- supersedes -----------------------------------------------------------------------------
 
 def frame(text: str) -> tuple[list[str], list[str]]:
-    """(the words of a statement with each run of values as "#", the values): identifiers,
-    urls and emails stay words."""
+    """(the words of a statement with each run of values as "#", the runs of values in
+    order): identifiers, urls and emails stay words."""
     kept: list[str] = []
     pieces, last = [], 0
     for e in extract(text, _ID_TYPES):
@@ -230,17 +235,19 @@ def frame(text: str) -> tuple[list[str], list[str]]:
         last = e.end
     pieces.append(text[last:])
     words: list[str] = []
-    values: list[str] = []
+    runs: list[str] = []
     for token in normalise("".join(pieces)).split():
         if token.startswith(_SENTINEL) and token[len(_SENTINEL):].isdigit():
             words.append("id:" + kept[int(token[len(_SENTINEL):])])
         elif any(c.isdigit() for c in token):
-            values.append(token)
-            if not words or words[-1] != "#":
+            if words and words[-1] == "#":
+                runs[-1] += " " + token
+            else:
                 words.append("#")
+                runs.append(token)
         else:
             words.append(token)
-    return words, sorted(values)
+    return words, runs
 
 
 def supersedes(newer: str, older: str, *, max_chars: int = 2000) -> bool:
@@ -249,9 +256,12 @@ def supersedes(newer: str, older: str, *, max_chars: int = 2000) -> bool:
         return False
     if not any(c.isdigit() for c in newer) or not any(c.isdigit() for c in older):
         return False
-    new_words, new_values = frame(newer)
-    old_words, old_values = frame(older)
-    if not new_values or not old_values or new_values == old_values:
+    new_words, new_runs = frame(newer)
+    old_words, old_runs = frame(older)
+    # One value changes: a new price, date or count. Several changing at once is another
+    # fact of the same form ("fact 5: box 5" and "fact 22: box 22").
+    if len(new_runs) != len(old_runs) or sum(
+            a != b for a, b in zip(new_runs, old_runs, strict=True)) != 1:
         return False
     same = 0
     matcher = difflib.SequenceMatcher(a=old_words, b=new_words, autojunk=False)
