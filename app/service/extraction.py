@@ -132,13 +132,15 @@ class Extraction:
         return out
 
     def memory_entities(self, memory_id: Any, agent_id: Any = None) -> dict[str, Any]:
-        """GET /v1/memory/entities/{id}: what was extracted when the memory was stored. For
-        an agent whose extraction is off, the entities are found now (and not kept)."""
+        """GET /v1/memory/entities/{id}: what was extracted when the memory was stored. When
+        nothing was kept (the agent's extraction was off, or the memory predates it) the
+        entities are found now, with the agent's types (not kept)."""
         memory = self.find_memory(memory_id, agent_id)
         found = self.db.entities.of_memory(memory.rowid)
-        stored = True
-        if not found and not self.policies.store_policy(memory.agent_id).entity_types:
-            found, stored = mentions(memory.content, DEFAULT_TYPES), False
+        stored = bool(found)
+        if not found:
+            types = self.policies.store_policy(memory.agent_id).entity_types or DEFAULT_TYPES
+            found = mentions(memory.content, types)
         return {"memory_id": memory.id, "agent_id": memory.agent_id,
                 "entities": [mention_view(m) for m in found], "count": len(found),
                 "extracted_at_store": stored}
