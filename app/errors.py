@@ -48,6 +48,21 @@ class AuthenticationError(DakeraError):
     code = "INVALID_API_KEY"
 
 
+class AuthorizationError(DakeraError):
+    """The key is valid but may not do this (INSUFFICIENT_SCOPE, NAMESPACE_ACCESS_DENIED)."""
+
+    status = 403
+    code = "INSUFFICIENT_SCOPE"
+
+
+class NamespaceAccessDenied(AuthorizationError):
+    code = "NAMESPACE_ACCESS_DENIED"
+
+
+class CrossOriginRefused(AuthorizationError):
+    code = "CROSS_ORIGIN_REQUEST_REFUSED"
+
+
 class NotFoundError(DakeraError):
     status = 404
     code = "VECTOR_NOT_FOUND"
@@ -62,16 +77,18 @@ class MethodNotAllowedError(DakeraError):
     code = "METHOD_NOT_ALLOWED"
 
 
+class KeyNotFoundError(NotFoundError):
+    code = "API_KEY_NOT_FOUND"
+
+
+class RequestTimeoutError(DakeraError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
 class ConflictError(DakeraError):
     status = 409
     code = "CONFLICT"
-
-
-class UnprocessableError(DakeraError):
-    """A well-formed request the route refuses as a whole, e.g. for unknown fields."""
-
-    status = 422
-    code = "UNPROCESSABLE_CONTENT"
 
 
 class PayloadTooLargeError(DakeraError):
@@ -82,6 +99,23 @@ class PayloadTooLargeError(DakeraError):
 class UnsupportedMediaTypeError(DakeraError):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class HostNotAllowedError(DakeraError):
+    status = 421
+    code = "HOST_NOT_ALLOWED"
+
+
+class UnprocessableError(DakeraError):
+    """A well-formed request the route refuses as a whole, e.g. for unknown fields."""
+
+    status = 422
+    code = "UNPROCESSABLE_CONTENT"
+
+
+class RateLimitError(DakeraError):
+    status = 429
+    code = "RATE_LIMIT_EXCEEDED"
 
 
 class ServiceUnavailableError(DakeraError):
@@ -112,3 +146,8 @@ class FeatureDisabledError(DakeraError):
 class InternalError(DakeraError):
     status = 500
     code = "INTERNAL_ERROR"
+
+
+class QueryTimeoutError(DakeraError):
+    status = 504
+    code = "QUERY_TIMEOUT"

@@ -19,6 +19,7 @@ from app.api.schemas import (
     TriggerRequest,
     error_responses,
 )
+from app.api.scopes import in_body, in_path, need
 from app.errors import ValidationError
 
 
@@ -119,7 +120,8 @@ class ConsolidationController(Controller):
     path = "/v1"
 
     @post("/memory/consolidate", status_code=200, sync_to_thread=True,
-          responses=error_responses(404, 409, 415))
+          responses=error_responses(404, 409, 415),
+          opt=need("write", agent=in_body()))
     def consolidate(self, data: JSONBody[ConsolidateRequest], service: Service
                     ) -> ConsolidateOut:
         if data.dry_run:
@@ -131,23 +133,27 @@ class ConsolidationController(Controller):
             target_type=data.target_type))
 
     @post("/agents/{agent_id:str}/consolidate", status_code=200, sync_to_thread=True,
-          responses=error_responses())
+          responses=error_responses(),
+          opt=need("write", agent=in_path()))
     def consolidate_agent(self, agent_id: FromPath[str], service: Service
                           ) -> AgentConsolidationOut:
         return shaped(AgentConsolidationOut, service.consolidation.consolidate_agent(agent_id))
 
     @get("/agents/{agent_id:str}/consolidation/log", sync_to_thread=True,
-         responses=error_responses())
+         responses=error_responses(),
+          opt=need("read", agent=in_path()))
     def log(self, agent_id: FromPath[str], service: Service) -> list[ConsolidationRun]:
         return shaped(list[ConsolidationRun], service.consolidation.log(agent_id))
 
     @get("/agents/{agent_id:str}/consolidation/config", sync_to_thread=True,
-         responses=error_responses())
+         responses=error_responses(),
+          opt=need("read", agent=in_path()))
     def config(self, agent_id: FromPath[str], service: Service) -> ConsolidationConfigOut:
         return shaped(ConsolidationConfigOut, service.consolidation.config(agent_id))
 
     @patch("/agents/{agent_id:str}/consolidation/config", sync_to_thread=True,
-           responses=error_responses(415))
+           responses=error_responses(415),
+          opt=need("write", agent=in_path()))
     def set_config(self, agent_id: FromPath[str], data: JSONBody[dict[str, Any]],
                    service: Service) -> ConsolidationConfigOut:
         return shaped(ConsolidationConfigOut, service.consolidation.set_config(agent_id, data))
@@ -155,17 +161,20 @@ class ConsolidationController(Controller):
     # Not offered (they write new text with a language model): they answer 501 to say so,
     # and the OpenAPI document does not list them.
     @post("/agents/{agent_id:str}/compress", status_code=200, sync_to_thread=True,
-          include_in_schema=False)
+          include_in_schema=False,
+          opt=need("write", agent=in_path()))
     def compress(self, agent_id: FromPath[str], service: Service) -> dict[str, Any]:
         return service.consolidation.compress(agent_id)
 
     @post("/knowledge/summarize", status_code=200, sync_to_thread=True,
-          include_in_schema=False)
+          include_in_schema=False,
+          opt=need("write"))
     def summarize(self, service: Service) -> dict[str, Any]:
         return service.consolidation.summarize()
 
     @post("/knowledge/deduplicate", status_code=200, sync_to_thread=True,
-          responses=error_responses(415))
+          responses=error_responses(415),
+          opt=need("write", agent=in_body()))
     def deduplicate(self, data: JSONBody[DeduplicateRequest], service: Service
                     ) -> DeduplicateOut:
         return shaped(DeduplicateOut, service.consolidation.deduplicate(
@@ -176,15 +185,18 @@ class ConsolidationController(Controller):
 class AutopilotController(Controller):
     path = "/autopilot"
 
-    @get("/status", sync_to_thread=True, responses=error_responses())
+    @get("/status", sync_to_thread=True, responses=error_responses(),
+          opt=need("read"))
     def status(self, service: Service) -> AutopilotStatusOut:
         return shaped(AutopilotStatusOut, service.autopilot.status())
 
-    @put("/config", sync_to_thread=True, responses=error_responses(415))
+    @put("/config", sync_to_thread=True, responses=error_responses(415),
+          opt=need("admin", every_namespace=True))
     def config(self, data: JSONBody[dict[str, Any]], service: Service) -> AutopilotConfigSet:
         return shaped(AutopilotConfigSet, service.autopilot.set_config(data))
 
-    @post("/trigger", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/trigger", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("admin", every_namespace=True))
     def trigger(self, data: JSONBody[TriggerRequest], service: Service) -> AutopilotTriggered:
         return shaped(AutopilotTriggered, service.autopilot.trigger(data.action))
 

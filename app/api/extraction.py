@@ -13,6 +13,7 @@ from msgspec import UNSET, UnsetType
 from app.api.deps import Service
 from app.api.graph import Out, shaped
 from app.api.schemas import ExtractRequest, ExtractTextRequest, error_responses
+from app.api.scopes import memory_in_path, namespace_in_path, need, target_in_body
 
 
 class EntityOut(Out):
@@ -58,13 +59,15 @@ class ExtractionController(Controller):
     path = "/v1"
 
     @post("/memories/extract", status_code=200, sync_to_thread=True,
-          responses=error_responses(413, 415))
+          responses=error_responses(413, 415),
+          opt=need("read"))
     def extract(self, data: JSONBody[ExtractRequest], service: Service) -> EntitiesOut:
         return shaped(EntitiesOut, service.extraction.extract(data.content, data.entity_types,
                                                               data.lang))
 
     @post("/extract", status_code=200, sync_to_thread=True,
-          responses=error_responses(404, 413, 415, 501))
+          responses=error_responses(404, 413, 415, 501),
+          opt=need("read", namespace=target_in_body()))
     def extract_text(self, data: JSONBody[ExtractTextRequest], service: Service
                      ) -> ExtractionOut:
         return shaped(ExtractionOut, service.extraction.extract_text(
@@ -72,7 +75,8 @@ class ExtractionController(Controller):
             lang=data.lang, agent_id=data.agent_id, extractor_override=data.extractor_override))
 
     @get("/memory/entities/{memory_id:str}", sync_to_thread=True,
-         responses=error_responses(404))
+         responses=error_responses(404),
+          opt=need("read", agent=memory_in_path()))
     def memory_entities(self, memory_id: FromPath[str], service: Service,
                         agent_id: FromQuery[str | None] = None) -> MemoryEntitiesOut:
         return shaped(MemoryEntitiesOut, service.extraction.memory_entities(memory_id,
@@ -82,16 +86,19 @@ class ExtractionController(Controller):
 class NamespaceConfigController(Controller):
     path = "/v1/namespaces/{namespace:str}/config"
 
-    @get("/", sync_to_thread=True, responses=error_responses(404))
+    @get("/", sync_to_thread=True, responses=error_responses(404),
+          opt=need("read", namespace=namespace_in_path()))
     def get_config(self, namespace: FromPath[str], service: Service) -> NerConfigOut:
         return shaped(NerConfigOut, service.policies.ner(namespace))
 
-    @patch("/", sync_to_thread=True, responses=error_responses(404, 415, 422))
+    @patch("/", sync_to_thread=True, responses=error_responses(404, 415, 422),
+          opt=need("write", namespace=namespace_in_path()))
     def patch_config(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
                      service: Service) -> NerConfigOut:
         return shaped(NerConfigOut, service.policies.set_ner(namespace, data, replace=False))
 
-    @put("/", sync_to_thread=True, responses=error_responses(404, 415, 422))
+    @put("/", sync_to_thread=True, responses=error_responses(404, 415, 422),
+          opt=need("write", namespace=namespace_in_path()))
     def put_config(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
                    service: Service) -> NerConfigOut:
         return shaped(NerConfigOut, service.policies.set_ner(namespace, data, replace=True))

@@ -19,6 +19,7 @@ from app.api.schemas import (
     LinkRequest,
     error_responses,
 )
+from app.api.scopes import in_body, in_path, in_query, memory_in_path, need
 
 
 class Out(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -216,12 +217,14 @@ def shaped(struct: Any, value: Any) -> Any:
 class MemoryGraphController(Controller):
     path = "/v1/memories/{memory_id:str}"
 
-    @get("/graph", sync_to_thread=True, responses=error_responses(404))
+    @get("/graph", sync_to_thread=True, responses=error_responses(404),
+          opt=need("read", agent=memory_in_path()))
     def graph(self, memory_id: FromPath[str], service: Service, depth: FromQuery[int] = 1,
               agent_id: FromQuery[str | None] = None) -> MemoryGraphOut:
         return shaped(MemoryGraphOut, service.graph.memory_graph(memory_id, depth, agent_id))
 
-    @get("/path", sync_to_thread=True, responses=error_responses(404))
+    @get("/path", sync_to_thread=True, responses=error_responses(404),
+          opt=need("read", agent=memory_in_path()))
     def path_to(self, memory_id: FromPath[str], service: Service,
                 to: FromQuery[str | None] = None, target: FromQuery[str | None] = None,
                 agent_id: FromQuery[str | None] = None) -> PathOut:
@@ -230,7 +233,8 @@ class MemoryGraphController(Controller):
             memory_id, to if to is not None else target, agent_id))
 
     @post("/links", status_code=200, sync_to_thread=True,
-          responses=error_responses(404, 415, 422))
+          responses=error_responses(404, 415, 422),
+          opt=need("write", agent=in_body()))
     def link(self, memory_id: FromPath[str], data: JSONBody[LinkRequest],
              service: Service) -> LinkOut:
         return shaped(LinkOut, service.graph.link(memory_id, data.target_id, data.agent_id,
@@ -240,14 +244,16 @@ class MemoryGraphController(Controller):
 class KnowledgeController(Controller):
     path = "/v1/knowledge"
 
-    @post("/graph", status_code=200, sync_to_thread=True, responses=error_responses(404, 415))
+    @post("/graph", status_code=200, sync_to_thread=True, responses=error_responses(404, 415),
+          opt=need("read", agent=in_body()))
     def graph(self, data: JSONBody[KnowledgeGraphRequest], service: Service
               ) -> KnowledgeGraphOut:
         return shaped(KnowledgeGraphOut, service.knowledge.knowledge_graph(
             data.agent_id, data.memory_id, depth=data.depth,
             min_similarity=data.min_similarity))
 
-    @post("/graph/full", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/graph/full", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def full(self, data: JSONBody[FullGraphRequest], service: Service) -> FullGraphOut:
         return shaped(FullGraphOut, service.knowledge.full_graph(
             data.agent_id, max_nodes=data.max_nodes, min_similarity=data.min_similarity,
@@ -256,7 +262,8 @@ class KnowledgeController(Controller):
             content_preview_chars=data.content_preview_chars))
 
     @post("/network/cross-agent", status_code=200, sync_to_thread=True,
-          responses=error_responses(415))
+          responses=error_responses(415),
+          opt=need("admin", every_namespace=True))
     def cross_agent(self, data: JSONBody[CrossAgentRequest], service: Service) -> NetworkOut:
         return shaped(NetworkOut, service.knowledge.cross_agent(
             agent_ids=data.agent_ids, min_similarity=data.min_similarity,
@@ -264,7 +271,8 @@ class KnowledgeController(Controller):
             max_cross_edges=data.max_cross_edges,
             content_preview_chars=data.content_preview_chars))
 
-    @get("/query", sync_to_thread=True, responses=error_responses(404))
+    @get("/query", sync_to_thread=True, responses=error_responses(404),
+          opt=need("read", agent=in_query()))
     def query(self, service: Service, agent_id: FromQuery[str | None] = None,
               root_id: FromQuery[str | None] = None, edge_type: FromQuery[str | None] = None,
               min_weight: FromQuery[float | None] = None, max_depth: FromQuery[int] = 3,
@@ -273,13 +281,15 @@ class KnowledgeController(Controller):
             agent_id, root_id=root_id, edge_type=edge_type, min_weight=min_weight,
             max_depth=max_depth, limit=limit))
 
-    @get("/path", sync_to_thread=True, responses=error_responses(404))
+    @get("/path", sync_to_thread=True, responses=error_responses(404),
+          opt=need("read", agent=in_query()))
     def path_between(self, service: Service, agent_id: FromQuery[str | None] = None,
                      from_id: Annotated[str | None, QueryParameter(query="from")] = None,
                      to: FromQuery[str | None] = None) -> KgPathOut:
         return shaped(KgPathOut, service.graph.knowledge_path(agent_id, from_id, to))
 
-    @get("/export", sync_to_thread=True, responses=error_responses())
+    @get("/export", sync_to_thread=True, responses=error_responses(),
+          opt=need("read", agent=in_query()))
     def export(self, service: Service, agent_id: FromQuery[str | None] = None,
                format: FromQuery[str] = "json") -> Response[KgExportOut | str]:
         """JSON, or with format=graphml the GraphML document (application/xml)."""
@@ -292,7 +302,8 @@ class KnowledgeController(Controller):
 class AgentGraphController(Controller):
     path = "/v1/agents/{agent_id:str}/graph"
 
-    @get("/export", sync_to_thread=True, responses=error_responses())
+    @get("/export", sync_to_thread=True, responses=error_responses(),
+          opt=need("read", agent=in_path()))
     def export(self, agent_id: FromPath[str], service: Service,
                format: FromQuery[str | None] = None) -> AgentGraphExportOut:
         # format is ignored, as by Dakera: always JSON

@@ -1,7 +1,7 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies, graph,
-knowledge, extraction, consolidation, autopilot, ops, capabilities), composed in one place
-(`compose`), each given what it needs.
+knowledge, extraction, consolidation, autopilot, ops, keys, capabilities), composed in one
+place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -37,6 +37,7 @@ from app.service.events import EventBus, Publisher
 from app.service.extraction import Extraction
 from app.service.feedback import Feedback
 from app.service.graph import Graph
+from app.service.keys import Keys
 from app.service.linking import GraphSettings
 from app.service.memories import Memories
 from app.service.metrics import Metrics
@@ -73,6 +74,7 @@ class Parts:
     consolidation: Consolidation
     autopilot: Autopilot
     ops: Ops
+    keys: Keys
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -114,7 +116,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         consolidation=consolidation,
         autopilot=Autopilot(store, now, autopilot_config, consolidation.deduplicate,
                             consolidation.consolidate_agent,
-                            lambda agent: bool(consolidation.config(agent)["enabled"])))
+                            lambda agent: bool(consolidation.config(agent)["enabled"])),
+        keys=Keys(store, s, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -152,6 +155,7 @@ class Service:
     consolidation: _Part[Consolidation] = _Part()
     autopilot: _Part[Autopilot] = _Part()
     ops: _Part[Ops] = _Part()
+    keys: _Part[Keys] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -249,6 +253,7 @@ class Service:
         parts = self._parts
         if parts is not None:
             parts.access.close()
+            parts.keys.flush_usage()
             parts.store.write(lambda tx: None)  # drain the queue
             self.save_indexes()
             parts.store.close()
@@ -281,7 +286,8 @@ class Service:
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
             ("compact indexes", 60, p.memories.compact_indexes),
-            ("autopilot", 60, p.autopilot.run_due)]
+            ("autopilot", 60, p.autopilot.run_due),
+            ("save key usage", 30, p.keys.flush_usage)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))
         return tasks

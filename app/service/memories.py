@@ -137,7 +137,7 @@ class Memories:
                       importance: Any = None, tags: Any = None, metadata: Any = None,
                       session_id: Any = None, ttl_seconds: Any = None, expires_at: Any = None,
                       event_time: Any = None, memory_id: Any = None) -> NewMemory:
-        meta = validate.metadata(metadata) or {}
+        meta = validate.metadata(metadata, max_bytes=self.settings.max_metadata_bytes) or {}
         when = validate.event_time(event_time)
         if when is not None:
             meta[EVENT_TIME_KEY] = when
@@ -284,7 +284,7 @@ class Memories:
         expiry = validate.unix_seconds(expires_at, "expires_at")
         text = None if content is None else validate.content(
             content, self.settings.max_content_bytes)
-        meta = validate.metadata(metadata)
+        meta = validate.metadata(metadata, max_bytes=self.settings.max_metadata_bytes)
         mtype = validate.memory_type(memory_type)
         new_importance = validate.importance(importance)
         new_tags = validate.tags(tags)

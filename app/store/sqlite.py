@@ -18,6 +18,7 @@ from app.errors import DataDirError
 from app.store import bm25
 from app.store.db import Connection, connect
 from app.store.graph import SqliteEdges, SqliteEntities
+from app.store.keys import SqliteKeys
 from app.store.lifecycle import (
     SqliteDecay,
     SqliteFeedback,
@@ -52,6 +53,7 @@ class SqliteTx:
         self.entities = SqliteEntities(conn)
         self.trash = SqliteTrash(conn)
         self.policies = SqlitePolicies(conn)
+        self.keys = SqliteKeys(conn)
         self.meta = SqliteMeta(conn)
         self.reindex = SqliteReindex(conn)
 
