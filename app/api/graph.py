@@ -284,7 +284,7 @@ class KnowledgeController(Controller):
     @get("/path", sync_to_thread=True, responses=error_responses(404),
           opt=need("read", agent=in_query()))
     def path_between(self, service: Service, agent_id: FromQuery[str | None] = None,
-                     from_id: Annotated[str | None, QueryParameter(query="from")] = None,
+                     from_id: Annotated[str | None, QueryParameter(name="from")] = None,
                      to: FromQuery[str | None] = None) -> KgPathOut:
         return shaped(KgPathOut, service.graph.knowledge_path(agent_id, from_id, to))
 
