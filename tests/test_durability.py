@@ -32,8 +32,7 @@ def test_not_ready_until_the_model_is_loaded(tmp_path: Path) -> None:
             assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert client.get("/health/ready").json()["starting"] is True
         live = client.get("/health/live").json()
-        # building the app takes about a second on a busy machine: no wall-clock assertion
-        assert isinstance(live.pop("uptime_seconds"), int)
+        assert isinstance(live.pop("uptime_seconds"), int)  # no wall clock: a busy machine
         assert live == {"alive": True, "version": service.version, "starting": True}
         r = client.post("/v1/memory/store", json={"agent_id": "a", "content": "x"})
         assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"

@@ -164,6 +164,7 @@ class Memories:
         per memory serves both deduplication and the graph. The index is updated after the
         commit, and the events (`event` per inserted memory, deduplicated per merged one)
         are published there, in commit order."""
+        self.db.check_writable()  # a full or read-only disk: refuse before embedding
         now = self.now()
         policies = {a: self.store_policy(a) for a in {m.agent_id for m in items}}
         extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
@@ -307,6 +308,7 @@ class Memories:
         found: list[Mention] = []
         if text is not None and text != memory.content:
             memory.content = text
+            self.db.check_writable()
             extracting = find_entities([(text, self.store_policy(agent).entity_types)])
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
             found = extracting.result()[0]
