@@ -49,7 +49,8 @@ CORE_TOOLS = {
     "dakera_fulltext_search", "dakera_hybrid_search", "dakera_knowledge_graph",
     "dakera_extract", "dakera_discover_tools", "dakera_load_tools",
 }
-ADMIN_TOOLS = {"dakera_decay_config_get", "dakera_decay_config_set", "dakera_decay_stats"}
+ADMIN_TOOLS = {"dakera_decay_config_get", "dakera_decay_config_set", "dakera_decay_stats",
+               "dakera_whoami"}
 POWER_TOOLS = {
     "dakera_recall_associated", "dakera_graph_traverse", "dakera_graph_path",
     "dakera_graph_link_memory", "dakera_graph_export", "dakera_consolidate",
@@ -383,6 +384,31 @@ def test_http_tools(live_server: LiveServer) -> None:
     run(scenario)
 
 
+def test_http_admin_tools_need_an_admin_key(live_server: LiveServer) -> None:
+    """A write key for every namespace reaches /mcp, but the tools whose routes need an
+    admin key refuse it, as the routes do; dakera_whoami names the connection's key."""
+    root = live_server.client()
+    writer = root.create_key("mcp-writer", scope="write")
+    admin = root.create_key("mcp-admin", scope="admin")
+
+    async def scenario() -> None:
+        async with over_http(live_server.url, api_key=writer["key"]) as client:
+            me = await ok(client, "dakera_whoami")
+            assert (me["key_id"], me["scope"], me["namespaces"]) == (
+                writer["key_id"], "write", None)
+            await ok(client, "dakera_store", agent_id="mcp-adm", content="writers may store")
+            failed, refused = await call(client, "dakera_decay_config_set", half_life_hours=48)
+            assert failed and refused["code"] == "INSUFFICIENT_SCOPE", refused
+            failed, refused = await call(client, "dakera_knowledge_network_cross_agent")
+            assert failed and refused["status"] == 403
+        async with over_http(live_server.url, api_key=admin["key"]) as client:
+            assert (await ok(client, "dakera_whoami"))["scope"] == "admin"
+            await ok(client, "dakera_decay_stats")
+            await ok(client, "dakera_knowledge_network_cross_agent", agent_ids=["mcp-adm"])
+
+    run(scenario)
+
+
 def test_http_forget_and_search_tools(live_server: LiveServer) -> None:
     agent = "mcp-forget"
 
@@ -590,6 +616,9 @@ def test_profiles_list_their_tools(tmp_path: Path, make_service: MakeService,
             for tool in listed:
                 assert tool.description and len(tool.description) > 40, tool.name
                 assert tool.input_schema["type"] == "object"
+            # in-process (no HTTP request, no key): every tool may be called
+            me = await ok(client, "dakera_whoami")
+            assert me["auth_enabled"] is False and me["scope"] == "super_admin"
 
     run(scenario)
 

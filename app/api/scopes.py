@@ -34,9 +34,15 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from app.errors import NotFoundError, UnsupportedMediaTypeError, ValidationError
 from app.service import Service
-from app.service.keys import AUTH_DISABLED, SCOPES, Principal, agent_namespace
+from app.service.keys import (
+    AUTH_DISABLED,
+    PRINCIPAL_STATE,
+    SCOPES,
+    Principal,
+    agent_namespace,
+)
 
-PRINCIPAL = "dakera_principal"  # key of the request's state holding the Principal
+PRINCIPAL = PRINCIPAL_STATE  # key of the request's state holding the Principal
 
 # (request, service) -> the namespaces the request touches
 Locator = Callable[[ASGIConnection[Any, Any, Any, Any], Service], Awaitable[list[str]]]

@@ -20,7 +20,7 @@ import httpx
 
 from app import __version__
 from app.errors import DakeraError, ServiceUnavailableError, ValidationError
-from app.mcp.ops import NO_ENGINE, OPS
+from app.mcp.ops import CALLER, NO_ENGINE, OPS
 
 if TYPE_CHECKING:
     from app.service import Service
@@ -90,6 +90,13 @@ class LocalBackend:
 
     async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         local = OPS[op].local
+        caller = CALLER.get()
+        if OPS[op].admin and caller is not None:  # what its route would check
+            try:
+                caller.require("admin")
+                caller.require_every_namespace()
+            except DakeraError as exc:
+                raise ToolFailure.of(exc) from None
         if op in NO_ENGINE:  # answers while the model loads
             try:
                 return as_body(await anyio.to_thread.run_sync(lambda: local(self.service, args)))

@@ -1,7 +1,7 @@
 """Every MCP tool, its tier, and the profiles that list them (DAKERA_MCP_PROFILE):
 
 - core (the default): the 12 everyday tools and the 2 discovery tools, 14 in all;
-- admin: core and the administration tools (decay);
+- admin: core and the administration tools (decay, whoami);
 - power: core and the tools of the graph, entities, consolidation, sessions, agents,
   feedback, policies, AutoPilot and the server;
 - all: every tool.

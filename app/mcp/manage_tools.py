@@ -285,6 +285,16 @@ min_importance (the floor) and delete_below_floor. Kept across restarts.""",
         handler=_op("decay_stats"), read_only=True,
     ),
     ToolSpec(
+        name="dakera_whoami", tier="admin", title="Who am I",
+        description="""\
+The API key this MCP connection uses: its key_id, name, scope (read < write < admin < \
+super_admin) and the namespaces it reaches (null: every one; an agent's namespace is \
+_dakera_agent_<agent_id>). auth_enabled false: the server needs no key (in-process or \
+key-less). The tools marked admin (decay and memory policy changes, AutoPilot runs, the \
+cross-agent network) need an admin key for every namespace.""",
+        input_schema=_schema({}, []), handler=_op("whoami"), read_only=True,
+    ),
+    ToolSpec(
         name="dakera_health", tier="power", title="Server health",
         description="Whether the dakera server is up (status healthy), its version and uptime.",
         input_schema=_schema({}, []), handler=_op("health"), read_only=True,

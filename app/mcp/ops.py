@@ -10,11 +10,13 @@ query string, and the rest into the JSON body. Adding a route to the tools is on
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.service import Service
+    from app.service.keys import Principal
 
 Args = dict[str, Any]
 
@@ -25,6 +27,19 @@ class Op:
     path: str  # with {name} placeholders taken from the args
     local: Callable[[Service, Args], Any]
     query: tuple[str, ...] = ()  # args sent in the query string of a POST/PUT/PATCH
+    # its route needs an admin key for every namespace: the server's /mcp (which a write
+    # key reaches) checks the caller's key before running it on the Service
+    admin: bool = False
+
+
+# Who called the tool being run: the key of the request to the server's /mcp; None in the
+# stdio server of `dakera mcp` (in-process: no key, the user runs the server's own files).
+CALLER: ContextVar[Principal | None] = ContextVar("dakera_mcp_caller", default=None)
+
+
+def _whoami(a: Args) -> dict[str, Any]:
+    from app.service.keys import AUTH_DISABLED
+    return (CALLER.get() or AUTH_DISABLED).whoami()
 
 
 def agent_namespace(args: Args) -> str:
@@ -138,8 +153,8 @@ OPS: dict[str, Op] = {
         a["memory_id"], a.get("target_id"), a.get("agent_id"), a.get("label"))),
     "graph_export": Op("GET", "/v1/knowledge/export", lambda s, a: s.graph.export(
         a.get("agent_id"), a.get("format", "json"))),
-    "cross_agent": Op("POST", "/v1/knowledge/network/cross-agent", lambda s, a:
-                      s.knowledge.cross_agent(**{k: a.get(k) for k in (
+    "cross_agent": Op("POST", "/v1/knowledge/network/cross-agent", admin=True,
+                      local=lambda s, a: s.knowledge.cross_agent(**{k: a.get(k) for k in (
                           "agent_ids", "min_similarity", "max_nodes_per_agent",
                           "min_importance", "max_cross_edges", "content_preview_chars")})),
     "deduplicate": Op("POST", "/v1/knowledge/deduplicate", lambda s, a:
@@ -165,17 +180,19 @@ OPS: dict[str, Op] = {
     # policies, decay, autopilot
     "memory_policy_get": Op("GET", "/v1/namespaces/{namespace}/memory_policy", lambda s, a:
                             s.policies.get(a["namespace"])),
-    "memory_policy_set": Op("PUT", "/v1/namespaces/{namespace}/memory_policy", lambda s, a:
-                            s.policies.set(a["namespace"], {
+    "memory_policy_set": Op("PUT", "/v1/namespaces/{namespace}/memory_policy", admin=True,
+                            local=lambda s, a: s.policies.set(a["namespace"], {
                                 k: v for k, v in a.items() if k != "namespace"})),
     "decay_config_get": Op("GET", "/admin/decay/config", lambda s, a: s.decay.config()),
-    "decay_config_set": Op("PUT", "/admin/decay/config", lambda s, a: s.decay.set_config(
-        **{k: a.get(k) for k in ("strategy", "half_life_hours", "min_importance",
-                                 "delete_below_floor")})),
-    "decay_stats": Op("GET", "/admin/decay/stats", lambda s, a: s.decay.stats()),
+    "decay_config_set": Op("PUT", "/admin/decay/config", admin=True,
+                           local=lambda s, a: s.decay.set_config(**{k: a.get(k) for k in (
+                               "strategy", "half_life_hours", "min_importance",
+                               "delete_below_floor")})),
+    "decay_stats": Op("GET", "/admin/decay/stats", admin=True,
+                      local=lambda s, a: s.decay.stats()),
     "autopilot_status": Op("GET", "/admin/autopilot/status", lambda s, a: s.autopilot.status()),
-    "autopilot_trigger": Op("POST", "/admin/autopilot/trigger", lambda s, a:
-                            s.autopilot.trigger(a.get("action"))),
+    "autopilot_trigger": Op("POST", "/admin/autopilot/trigger", admin=True,
+                            local=lambda s, a: s.autopilot.trigger(a.get("action"))),
     # the server
     "health": Op("GET", "/health", lambda s, a: _health(s)),
     "health_ready": Op("GET", "/health/ready", lambda s, a: _ready(s)),
@@ -183,9 +200,10 @@ OPS: dict[str, Op] = {
         "alive": True, "version": s.version, "uptime_seconds": s.uptime(),
         "starting": not s.ready}),
     "capabilities": Op("GET", "/v1/capabilities", lambda s, a: s.capabilities.describe()),
+    "whoami": Op("GET", "/v1/auth/whoami", lambda s, a: _whoami(a)),
 }
 
 # Operations answered without the engine: they must not wait for the model to load.
-NO_ENGINE = frozenset({"health", "health_live", "capabilities"})
+NO_ENGINE = frozenset({"health", "health_live", "capabilities", "whoami"})
 
-__all__ = ["NO_ENGINE", "OPS", "Op", "agent_namespace"]
+__all__ = ["CALLER", "NO_ENGINE", "OPS", "Op", "agent_namespace"]
