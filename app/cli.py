@@ -453,7 +453,12 @@ def _install_service(source: str, bin_dir: Path, unit_dir: Path, env_path: Path)
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log verbosity; logs go to stderr [default: info; env DAKERA_LOG_LEVEL].")
-def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
+@click.option("--profile", "mcp_profile", default=None,
+              type=click.Choice(["core", "admin", "power", "all"], case_sensitive=False),
+              help="Which tools to list: core (the 14 everyday tools), admin, power or all "
+                   "[default: core; env DAKERA_MCP_PROFILE].")
+def mcp(url: str | None, data_dir: str | None, log_level: str | None,
+        mcp_profile: str | None) -> None:
     """Serve the dakera MCP tools over stdio, for hosts that launch a command.
 
     With a server URL (--url, DAKERA_URL or DAKERA_API_URL) the tools talk to that running
@@ -461,7 +466,8 @@ def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
     another process holds it, a dakera server on DAKERA_HOST:DAKERA_PORT (default
     127.0.0.1:7700) is used when one answers there. stdout carries only JSON-RPC.
     """
-    settings = load_settings(data_dir=data_dir, log_level=log_level)
+    settings = load_settings(data_dir=data_dir, log_level=log_level,
+                             mcp_profile=mcp_profile and mcp_profile.lower())
     setup_logging(settings.log_level, settings.log_format)
     for noisy in ("mcp", "httpx", "httpcore"):  # per-request chatter, unless debugging
         if settings.log_level != "debug":

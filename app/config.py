@@ -82,6 +82,9 @@ def setting(*env: str, help: str, check: Callable[[Any], Any] | None = None,
 
 MemoryType = Literal["episodic", "semantic", "procedural", "working"]
 assert set(typing.get_args(MemoryType)) == set(MEMORY_TYPES)
+# app.extract.ENTITY_TYPES (not imported here: it loads the gazetteers; a test checks them)
+EntityType = Literal["person", "org", "location", "date", "url", "email", "number_with_unit",
+                     "identifier"]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
@@ -222,6 +225,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dedup_retention_hours: Annotated[int, setting(
         "DAKERA_DEDUP_RETENTION_HOURS", ge=0, le=87_600,
         help="How long a merged duplicate stays restorable.")] = 720
+    extract_entities: Annotated[bool, setting(
+        "DAKERA_EXTRACT_ENTITIES",
+        help="Extract the entities of stored memories (default for agents whose namespace "
+             "config does not say; PATCH /v1/namespaces/{ns}/config changes one).")] = True
+    entity_types: Annotated[tuple[EntityType, ...], setting(
+        "DAKERA_ENTITY_TYPES",
+        help="Comma-separated entity types extracted at store time by default.")] = (
+        "person", "org", "location", "date", "url", "email", "identifier")
+    graph_on_store: Annotated[bool, setting(
+        "DAKERA_GRAPH_ON_STORE",
+        help="Link each stored memory into the knowledge graph (related_to, shares_entity, "
+             "precedes, supersedes edges).")] = True
+    graph_related_threshold: Annotated[float, setting(
+        "DAKERA_GRAPH_RELATED_THRESHOLD", ge=0.0, le=1.0,
+        help="Cosine similarity at or above which a stored memory gets a related_to edge to "
+             "one of its nearest neighbours.")] = 0.85
+    graph_entity_links: Annotated[int, setting(
+        "DAKERA_GRAPH_ENTITY_LINKS", ge=0, le=100,
+        help="How many of the most recent memories naming the same entity a stored memory "
+             "is linked to (shares_entity); 0 makes none.")] = 3
+    mcp_profile: Annotated[Literal["core", "admin", "power", "all"], setting(
+        "DAKERA_MCP_PROFILE",
+        help="MCP tools listed: core (the 14 everyday tools), admin (core + administration), "
+             "power (core + graph, entities, sessions, agents, feedback...) or all.")] = "core"
     sqlite_synchronous: Annotated[Literal["full", "normal"], setting(
         "DAKERA_SQLITE_SYNCHRONOUS",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives "

@@ -107,6 +107,8 @@ class HostNotAllowedError(DakeraError):
 
 
 class UnprocessableError(DakeraError):
+    """A well-formed request the route refuses as a whole, e.g. for unknown fields."""
+
     status = 422
     code = "UNPROCESSABLE_CONTENT"
 
@@ -159,7 +161,8 @@ class StorageReadOnlyError(StorageError):
 
 
 class FeatureDisabledError(DakeraError):
-    """A feature turned off by a setting: `details` names the DAKERA_* switch."""
+    """A feature this server does not offer or has turned off: the message says why, and
+    `details` names the DAKERA_* switch when there is one."""
 
     status = 501
     code = "FEATURE_DISABLED"

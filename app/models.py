@@ -10,6 +10,10 @@ from typing import Any, Protocol
 import numpy as np
 
 MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
+# Edges of the knowledge graph: related_to (similar meaning), shares_entity (the same person,
+# place, id...), precedes (the next memory of a session), linked_by (an explicit link),
+# supersedes (a newer statement of the same fact with other values).
+EDGE_TYPES = ("related_to", "shares_entity", "precedes", "linked_by", "supersedes")
 
 
 @dataclass(slots=True)
@@ -62,6 +66,33 @@ class Memory:
 
 
 DECAY_STRATEGIES = ("exponential", "linear", "step")
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A directed edge between two memories of one agent, by their rowids."""
+
+    src: int
+    dst: int
+    edge_type: str
+    weight: float  # 0-1: cosine for related_to and supersedes, 1.0 for explicit links
+    created_at: int
+    label: str | None = None
+
+    def other(self, rowid: int) -> int:
+        return self.dst if self.src == rowid else self.src
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """An entity as it occurs in one memory (what the extractor found)."""
+
+    entity_type: str
+    value: str
+    normalized: str
+    score: float
+    start: int
+    end: int
 
 
 @dataclass(slots=True)
@@ -198,6 +229,24 @@ class RecallHit:
         return out
 
 
+@dataclass(slots=True)
+class Associated:
+    """A graph neighbour of recall hits (include_associated): reached in `depth` edges from
+    the hit `via`, the last edge of type `edge_type`; score = the hit's score times the
+    weights of the edges on the way."""
+
+    memory: Memory
+    score: float
+    depth: int
+    edge_type: str
+    via: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"memory": self.memory.to_dict(), "score": round(self.score, 6),
+                "depth": self.depth, "edge_type": self.edge_type, "associated_with": self.via,
+                "retrieval": "associated"}
+
+
 @dataclass
 class StoreResult:
     """What a store (single or batch) did: the memories in request order (a merged
@@ -224,6 +273,7 @@ class RecallResult:
     context_mode: str = "off"  # where they go: inline, separate or off
     # seconds spent in each stage: embed, vector, bm25, fusion, load, neighbourhood (metrics)
     stages: dict[str, float] = field(default_factory=dict)
+    associated: list[Associated] | None = None  # graph neighbours, when asked for
 
 
 class IndexSource(Protocol):

@@ -214,3 +214,18 @@ def preview_chars(value: Any, field: str = "content_preview_chars") -> int | Non
     if value is None:
         return None
     return limit(value, 10_000, field)
+
+
+def int_range(value: Any, low: int, high: int, field: str, default: int, *,
+              clamp: bool = False) -> int:
+    """An integer from low to high (default when absent); with clamp, one outside is
+    brought into range instead of refused."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"'{field}' must be an integer from {low} to {high}")
+    if clamp:
+        return max(low, min(high, value))
+    if not low <= value <= high:
+        raise ValidationError(f"'{field}' must be an integer from {low} to {high}")
+    return value

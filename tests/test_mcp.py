@@ -25,7 +25,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from app.api import create_app
 from app.locking import DataDirLock
+from app.mcp.backend import LocalBackend
 from app.mcp.mount import McpMount
+from app.mcp.server import build_server
 from app.service import Service
 from tests.conftest import (
     API_KEY,
@@ -44,8 +46,27 @@ T = TypeVar("T")
 CORE_TOOLS = {
     "dakera_store", "dakera_recall", "dakera_search", "dakera_forget", "dakera_batch_recall",
     "dakera_batch_forget", "dakera_session_start", "dakera_session_end",
-    "dakera_fulltext_search", "dakera_hybrid_search",
+    "dakera_fulltext_search", "dakera_hybrid_search", "dakera_knowledge_graph",
+    "dakera_extract", "dakera_discover_tools", "dakera_load_tools",
 }
+ADMIN_TOOLS = {"dakera_decay_config_get", "dakera_decay_config_set", "dakera_decay_stats",
+               "dakera_whoami"}
+POWER_TOOLS = {
+    "dakera_recall_associated", "dakera_graph_traverse", "dakera_graph_path",
+    "dakera_graph_link_memory", "dakera_graph_export", "dakera_consolidate",
+    "dakera_knowledge_deduplicate", "dakera_knowledge_network_cross_agent", "dakera_auto_tag",
+    "dakera_memory_entities", "dakera_entity_types_get", "dakera_entity_types_set",
+    "dakera_autopilot_status", "dakera_autopilot_trigger", "dakera_memory_get",
+    "dakera_memory_update", "dakera_memory_importance", "dakera_session_list",
+    "dakera_session_get", "dakera_session_memories", "dakera_session_touch",
+    "dakera_agent_stats", "dakera_agent_memories", "dakera_wake_up", "dakera_agent_create",
+    "dakera_memory_feedback", "dakera_memory_feedback_get", "dakera_agent_feedback_summary",
+    "dakera_memory_policy_get", "dakera_memory_policy_set", "dakera_health",
+    "dakera_health_ready", "dakera_health_live", "dakera_capabilities",
+}
+PROFILE_TOOLS = {"core": CORE_TOOLS, "admin": CORE_TOOLS | ADMIN_TOOLS,
+                 "power": CORE_TOOLS | POWER_TOOLS,
+                 "all": CORE_TOOLS | ADMIN_TOOLS | POWER_TOOLS}
 
 
 def run(scenario: Callable[[], Awaitable[T]]) -> T:
@@ -117,6 +138,137 @@ async def check_tools(client: Client) -> None:
     assert by_name["dakera_session_end"].input_schema["required"] == ["session_id"]
     assert by_name["dakera_recall"].annotations.read_only_hint is True
     assert by_name["dakera_batch_forget"].annotations.destructive_hint is True
+    assert "include_associated" in recall["properties"]
+    graph = by_name["dakera_knowledge_graph"].input_schema
+    assert graph["required"] == ["agent_id", "memory_id"]
+    assert graph["properties"]["depth"]["default"] == 2
+    assert graph["properties"]["min_similarity"]["default"] == 0.7
+    assert by_name["dakera_extract"].input_schema["required"] == ["text"]
+    assert {"namespace", "agent_id", "lang", "extractor_override"} <= set(
+        by_name["dakera_extract"].input_schema["properties"])
+    assert by_name["dakera_load_tools"].input_schema["required"] == ["tools"]
+
+
+async def graph_and_entities(client: Client, agent: str) -> None:
+    """The four core tools beyond memory and sessions, end to end: knowledge graph, extract,
+    discover, load; then a tool found that way is called though it is not listed."""
+    rent = await ok(client, "dakera_store", agent_id=agent,
+                    content="Alice's rent is $1,200 a month")
+    newer = await ok(client, "dakera_store", agent_id=agent,
+                     content="Alice's rent is now $1,450 a month")
+    await ok(client, "dakera_store", agent_id=agent, content="Bob repairs bicycles downtown")
+    graph = await ok(client, "dakera_knowledge_graph", agent_id=agent,
+                     memory_id=rent["memory"]["id"])
+    assert {n["id"] for n in graph["nodes"]} >= {rent["memory"]["id"], newer["memory"]["id"]}
+    edge = next(e for e in graph["edges"] if {e["from"], e["to"]} == {
+        rent["memory"]["id"], newer["memory"]["id"]})
+    assert edge["similarity"] >= 0.85 and edge["relationship"] == "supersedes"
+    failed, missing = await call(client, "dakera_knowledge_graph", agent_id=agent,
+                                 memory_id="mem_nope")
+    assert failed and missing["status"] == 404
+
+    found = await ok(client, "dakera_extract",
+                     text="Priya Raman from Acme Corp emailed priya@acme.io on 2024-03-05")
+    assert {(e["entity_type"], e["value"]) for e in found["entities"]} >= {
+        ("person", "Priya Raman"), ("email", "priya@acme.io"), ("date", "2024-03-05")}
+    assert found["provider"] == "rules"
+    failed, refused = await call(client, "dakera_extract", text="x",
+                                 extractor_override={"provider": "openai"})
+    assert failed and refused["code"] == "FEATURE_DISABLED" and refused["status"] == 501
+
+    discovered = await ok(client, "dakera_discover_tools", query="path")
+    assert "dakera_graph_path" in {t["name"] for t in discovered["tools"]}
+    power = await ok(client, "dakera_discover_tools", tier="power")
+    assert {t["name"] for t in power["tools"]} == POWER_TOOLS
+    everything = await ok(client, "dakera_discover_tools")
+    assert everything["count"] == len(PROFILE_TOOLS["all"])
+    loaded = await ok(client, "dakera_load_tools", tools=["dakera_graph_path", "dakera_nope"])
+    assert loaded["not_found"] == ["dakera_nope"]
+    assert loaded["tools"][0]["inputSchema"]["required"] == ["from_id", "to_id"]
+    path = await ok(client, "dakera_graph_path", from_id=newer["memory"]["id"],
+                    to_id=rent["memory"]["id"])
+    assert path["path"] == [newer["memory"]["id"], rent["memory"]["id"]] and path["hops"] == 1
+
+
+async def power_tools(client: Client, agent: str) -> None:
+    """The power and admin tools whose routes exist, each called once (any profile can
+    call them; listing is what profiles decide)."""
+    sid = (await ok(client, "dakera_session_start", agent_id=agent))["session"]["id"]
+    a = (await ok(client, "dakera_store", agent_id=agent, session_id=sid,
+                  content="Ticket OPS-4521 blocks the release"))["memory"]["id"]
+    b = (await ok(client, "dakera_store", agent_id=agent, session_id=sid,
+                  content="Sam is fixing OPS-4521 today"))["memory"]["id"]
+    c = (await ok(client, "dakera_store", agent_id=agent, session_id=sid,
+                  content="Sam is fixing OPS-4521 today"))["memory"]["id"]
+    linked = await ok(client, "dakera_graph_link_memory", memory_id=a, target_id=c,
+                      agent_id=agent, label="blocker")
+    assert linked["edge"]["type"] == "linked_by" and linked["edge"]["label"] == "blocker"
+    walk = await ok(client, "dakera_graph_traverse", memory_id=a, depth=2)
+    assert {n["id"] for n in walk["nodes"]} == {a, b, c}
+    types = {e["type"] for e in (await ok(client, "dakera_graph_traverse", agent_id=agent,
+                                          edge_type="linked_by,precedes"))["edges"]}
+    assert types == {"linked_by", "precedes"}
+    exported = await ok(client, "dakera_graph_export", agent_id=agent)
+    assert exported["edge_count"] >= 3
+    graphml = await ok(client, "dakera_graph_export", agent_id=agent, format="graphml")
+    assert graphml["graphml"].startswith("<?xml")
+    assoc = await ok(client, "dakera_recall_associated", agent_id=agent,
+                     query="what blocks the release", top_k=1)
+    assert assoc["memories"][0]["id"] == a and c in {m["id"] for m in assoc["associated"]}
+    ents = await ok(client, "dakera_memory_entities", memory_id=a)
+    assert {"entity_type": "identifier", "value": "OPS-4521", "normalized": "ops-4521",
+            "score": 0.9} in ents["entities"]
+    tags = await ok(client, "dakera_auto_tag", content="Deploy took 14 minutes",
+                    entity_types=["number_with_unit"])
+    assert [e["value"] for e in tags["entities"]] == ["14 minutes"]
+    assert (await ok(client, "dakera_entity_types_set", agent_id=agent,
+                     entity_types=["identifier"]))["entity_types"] == ["identifier"]
+    assert (await ok(client, "dakera_entity_types_get", agent_id=agent))["entity_types"] == [
+        "identifier"]
+    dupes = await ok(client, "dakera_knowledge_deduplicate", agent_id=agent)
+    assert dupes["dry_run"] is True and dupes["groups"] == [[b, c]]
+    merged = await ok(client, "dakera_consolidate", agent_id=agent, memory_ids=[b, c])
+    assert merged["memories_removed"] == 2
+    m = merged["consolidated_memory"]["id"]
+    assert (await ok(client, "dakera_memory_get", memory_id=m, agent_id=agent))[
+        "content"] == "Sam is fixing OPS-4521 today."
+    assert (await ok(client, "dakera_memory_update", memory_id=m, agent_id=agent,
+                     tags=["ops"]))["tags"] == ["ops"]
+    imp = await ok(client, "dakera_memory_importance", agent_id=agent,
+                   updates=[{"memory_id": m, "importance": 0.9}])
+    assert imp["updated"] == [{"id": m, "importance": 0.9}]
+    fb = await ok(client, "dakera_memory_feedback", memory_id=m, agent_id=agent,
+                  signal="downvote")
+    assert fb["new_importance"] == pytest.approx(0.765)
+    assert len((await ok(client, "dakera_memory_feedback_get", memory_id=m,
+                         agent_id=agent))["entries"]) == 1
+    assert (await ok(client, "dakera_agent_feedback_summary", agent_id=agent))["downvotes"] == 1
+    assert (await ok(client, "dakera_session_get", session_id=sid))["agent_id"] == agent
+    assert (await ok(client, "dakera_session_list", agent_id=agent))["total"] == 1
+    in_session = await ok(client, "dakera_session_memories", session_id=sid,
+                          content_preview_chars=6)
+    assert sorted(x["content"] for x in in_session["memories"]) == ["Sam is", "Ticket"]
+    assert all(x["content_truncated"] for x in in_session["memories"])
+    assert (await ok(client, "dakera_session_touch", session_id=sid))["session_state"] == \
+        "active"
+    assert (await ok(client, "dakera_agent_stats", agent_id=agent))["total_memories"] == 2
+    assert (await ok(client, "dakera_agent_memories", agent_id=agent, limit=1))["count"] == 1
+    assert (await ok(client, "dakera_wake_up", agent_id=agent))["memories"][0]["id"] == m
+    assert (await ok(client, "dakera_agent_create", agent_id=agent))["created"] is False
+    assert (await ok(client, "dakera_memory_policy_get", agent_id=agent))["dedup_on_store"]
+    assert (await ok(client, "dakera_memory_policy_set", agent_id=agent,
+                     dedup_threshold=0.97))["dedup_threshold"] == 0.97
+    assert (await ok(client, "dakera_autopilot_status"))["enabled"] is False
+    assert (await ok(client, "dakera_autopilot_trigger", action="dedup"))["triggered"]
+    net = await ok(client, "dakera_knowledge_network_cross_agent", agent_ids=[agent],
+                   min_similarity=0.1)
+    assert net["stats"]["total_agents"] == 1 and net["edges"] == []  # one agent: no pairs
+    assert (await ok(client, "dakera_decay_config_get"))["strategy"] == "exponential"
+    await ok(client, "dakera_decay_stats")
+    assert (await ok(client, "dakera_health"))["status"] == "healthy"
+    assert (await ok(client, "dakera_health_ready"))["ready"] is True
+    assert (await ok(client, "dakera_health_live"))["alive"] is True
+    assert (await ok(client, "dakera_capabilities"))["server_version"]
 
 
 async def store_then_recall(client: Client, agent: str) -> str:
@@ -218,6 +370,8 @@ def test_http_tools(live_server: LiveServer) -> None:
             await check_tools(client)
             first = await store_then_recall(client, "mcp-http")
             await sessions(client, "mcp-http-s")
+            await graph_and_entities(client, "mcp-http-g")
+            await power_tools(client, "mcp-http-p")
             error = await bad_arguments(client)
         # The same engine as the REST API, and the same error message.
         with live_server.http() as http:
@@ -226,6 +380,31 @@ def test_http_tools(live_server: LiveServer) -> None:
             rest = http.post("/v1/memory/store", json={"agent_id": "bad", "content": "x",
                                                        "importance": 1.5})
             assert rest.status_code == 400 and without_request_id(rest.json()) == error
+
+    run(scenario)
+
+
+def test_http_admin_tools_need_an_admin_key(live_server: LiveServer) -> None:
+    """A write key for every namespace reaches /mcp, but the tools whose routes need an
+    admin key refuse it, as the routes do; dakera_whoami names the connection's key."""
+    root = live_server.client()
+    writer = root.create_key("mcp-writer", scope="write")
+    admin = root.create_key("mcp-admin", scope="admin")
+
+    async def scenario() -> None:
+        async with over_http(live_server.url, api_key=writer["key"]) as client:
+            me = await ok(client, "dakera_whoami")
+            assert (me["key_id"], me["scope"], me["namespaces"]) == (
+                writer["key_id"], "write", None)
+            await ok(client, "dakera_store", agent_id="mcp-adm", content="writers may store")
+            failed, refused = await call(client, "dakera_decay_config_set", half_life_hours=48)
+            assert failed and refused["code"] == "INSUFFICIENT_SCOPE", refused
+            failed, refused = await call(client, "dakera_knowledge_network_cross_agent")
+            assert failed and refused["status"] == 403
+        async with over_http(live_server.url, api_key=admin["key"]) as client:
+            assert (await ok(client, "dakera_whoami"))["scope"] == "admin"
+            await ok(client, "dakera_decay_stats")
+            await ok(client, "dakera_knowledge_network_cross_agent", agent_ids=["mcp-adm"])
 
     run(scenario)
 
@@ -376,6 +555,8 @@ def test_stdio_remote_mode(live_server: LiveServer, tmp_path: Path) -> None:
             await check_tools(client)
             await store_then_recall(client, "stdio-remote")
             await sessions(client, "stdio-remote-s")
+            await graph_and_entities(client, "stdio-remote-g")
+            await power_tools(client, "stdio-remote-p")
             return await bad_arguments(client)
 
     error = run(scenario)
@@ -416,3 +597,39 @@ def test_stdio_remote_with_a_wrong_key(live_server: LiveServer, tmp_path: Path) 
 
     run(scenario)
     assert "invalid API key" in (tmp_path / "mcp.log").read_text()
+
+
+# -- profiles -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile", ["core", "admin", "power", "all"])
+def test_profiles_list_their_tools(tmp_path: Path, make_service: MakeService,
+                                   profile: str) -> None:
+    """In-process, through the real client: each profile lists exactly its tools, every one
+    described well enough for a model."""
+    svc = make_service(mcp_profile=profile)
+
+    async def scenario() -> None:
+        async with Client(build_server(LocalBackend(svc), svc.settings.mcp_profile),
+                          mode="legacy") as client:
+            listed = (await client.list_tools()).tools
+            assert {t.name for t in listed} == PROFILE_TOOLS[profile]
+            for tool in listed:
+                assert tool.description and len(tool.description) > 40, tool.name
+                assert tool.input_schema["type"] == "object"
+            # in-process (no HTTP request, no key): every tool may be called
+            me = await ok(client, "dakera_whoami")
+            assert me["auth_enabled"] is False and me["scope"] == "super_admin"
+
+    run(scenario)
+
+
+def test_stdio_profile_from_the_environment(tmp_path: Path) -> None:
+    env = {"DAKERA_DATA_DIR": str(tmp_path / "data"), "DAKERA_PORT": str(free_port()),
+           "DAKERA_MCP_PROFILE": "power"}
+
+    async def scenario() -> None:
+        async with over_stdio(env, tmp_path / "mcp.log") as client:
+            assert {t.name for t in (await client.list_tools()).tools} == PROFILE_TOOLS["power"]
+            await power_tools(client, "stdio-power")
+
+    run(scenario)

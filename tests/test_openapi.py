@@ -175,3 +175,54 @@ def test_session_and_hit_structs_encode_like_their_dicts() -> None:
               RecallHit(_memory(), 0.5, 0.25, vector_score=None, text_score=3.2),
               RecallHit(_memory(), 0.5, 0.5, vector_score=0.5, context_of="mem_0")):
         assert msgspec.json.encode(hit_out(h)) == msgspec.json.encode(h.to_dict())
+
+
+def test_real_answers_of_the_graph_routes_validate(live_server: LiveServer,
+                                                   document: dict[str, Any]) -> None:
+    """The knowledge graph, entity and consolidation routes answer what the document says."""
+    with live_server.http() as http:
+        def call(method: str, path: str, template: str | None = None,
+                 **kwargs: Any) -> httpx.Response:
+            response = http.request(method, path, **kwargs)
+            check(document, method, template or path, response)
+            return response
+
+        sid = call("POST", "/v1/sessions/start", json={"agent_id": "og"}).json()["session"]["id"]
+        ids = [call("POST", "/v1/memory/store", json={
+            "agent_id": "og", "content": text, "session_id": sid}).json()["memory"]["id"]
+            for text in ("Priya's rent is $1,200 a month", "Priya's rent is now $1,450 a month",
+                         "Ticket OPS-7 is assigned to Priya Raman")]
+        a, b, c = ids
+        call("POST", f"/v1/memories/{a}/links", "/v1/memories/{memory_id}/links",
+             json={"target_id": c, "agent_id": "og", "label": "same person"})
+        call("GET", f"/v1/memories/{b}/graph?depth=2", "/v1/memories/{memory_id}/graph")
+        call("GET", f"/v1/memories/{a}/path?to={c}", "/v1/memories/{memory_id}/path")
+        call("GET", f"/v1/knowledge/path?agent_id=og&from={a}&to={b}", "/v1/knowledge/path")
+        call("GET", "/v1/knowledge/query?agent_id=og", "/v1/knowledge/query")
+        call("GET", "/v1/knowledge/export?agent_id=og", "/v1/knowledge/export")
+        call("GET", "/v1/agents/og/graph/export", "/v1/agents/{agent_id}/graph/export")
+        call("POST", "/v1/knowledge/graph", json={"agent_id": "og", "memory_id": a})
+        call("POST", "/v1/knowledge/graph/full", json={"agent_id": "og"})
+        call("POST", "/v1/knowledge/network/cross-agent", json={})
+        call("POST", "/v1/memory/recall", json={"agent_id": "og", "query": "rent",
+                                                "include_associated": True})
+        call("POST", "/v1/memories/extract", json={"content": "Mail priya@acme.io"})
+        call("POST", "/v1/extract", json={"text": "Priya Raman", "provider": "gliner"})
+        call("POST", "/v1/extract", json={"text": "x", "provider": "openai"})  # 501
+        call("GET", f"/v1/memory/entities/{c}", "/v1/memory/entities/{memory_id}")
+        ns = "/v1/namespaces/_dakera_agent_og/config"
+        call("GET", ns, "/v1/namespaces/{namespace}/config")
+        call("PATCH", ns, "/v1/namespaces/{namespace}/config", json={"extract_entities": True})
+        call("PUT", ns, "/v1/namespaces/{namespace}/config", json={"extract_entities": True})
+        call("PATCH", ns, "/v1/namespaces/{namespace}/config", json={"x": 1})  # 422
+        call("POST", "/v1/knowledge/deduplicate", json={"agent_id": "og", "dry_run": True})
+        call("POST", "/v1/memory/consolidate", json={"agent_id": "og", "memory_ids": [a, b]})
+        call("POST", "/v1/memory/consolidate", json={"agent_id": "og"})
+        call("POST", "/v1/agents/og/consolidate", "/v1/agents/{agent_id}/consolidate")
+        call("GET", "/v1/agents/og/consolidation/log", "/v1/agents/{agent_id}/consolidation/log")
+        call("PATCH", "/v1/agents/og/consolidation/config",
+             "/v1/agents/{agent_id}/consolidation/config", json={"epsilon": 0.2})
+        call("GET", "/v1/admin/autopilot/status")
+        call("PUT", "/v1/admin/autopilot/config", json={"dedup_mode": "report"})
+        call("POST", "/v1/admin/autopilot/trigger", json={"action": "all"})
+        call("PUT", "/v1/admin/autopilot/config", json={"dedup_mode": "off"})

@@ -68,6 +68,8 @@ def test_every_route_declares_its_scope(tmp_path: Path) -> None:
     assert by_route["POST /admin/keys"].every_namespace
     assert by_route["ASGI /mcp"].scope == "write" and by_route["ASGI /mcp"].every_namespace
     assert by_route["GET /v1/agents"].listing
+    cross = by_route["POST /v1/knowledge/network/cross-agent"]
+    assert cross.scope == "admin" and cross.every_namespace
     # every route that names an agent, session or namespace says how to find it
     for label, access in by_route.items():
         if any(p in label for p in ("{agent_id", "{session_id", "{namespace")):

@@ -19,6 +19,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from app import __version__
+from app.api import consolidation, extraction, graph
 from app.api.access import AccessMiddleware
 from app.api.agents import AgentController
 from app.api.decay import admin_routers
@@ -70,7 +71,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
                         RecallController, BatchController, SessionController, AgentController,
                         FeedbackController, PolicyController, OpsController, EventController,
                         *admin_routers, KeyAdminController, NamespaceKeyController,
-                        WhoamiController, *(m.route_handler for m in mounts)],
+                        WhoamiController, *graph.controllers, *extraction.controllers,
+                        *consolidation.controllers, *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         middleware=[DefineMiddleware(Gate, service=service,

@@ -11,7 +11,7 @@ from app.api.deps import Service
 from app.api.schemas import MemoryOut, RecallRequest, SearchRequest, error_responses, memory_out
 from app.api.scopes import in_body, need
 from app.errors import ValidationError
-from app.models import RecallHit
+from app.models import Associated, RecallHit
 
 
 class Hit(msgspec.Struct, kw_only=True):
@@ -26,7 +26,12 @@ class Hit(msgspec.Struct, kw_only=True):
     rank_score: float | UnsetType = UNSET
     vector_score: float | UnsetType = UNSET
     text_score: float | UnsetType = UNSET
-    retrieval: str | UnsetType = UNSET
+    retrieval: str | UnsetType = UNSET  # "neighborhood" or "associated"
+    # associated memories (include_associated): edges from the hit associated_with, the
+    # type of the last edge; score = that hit's relevance x the edge weights
+    depth: int | UnsetType = UNSET
+    edge_type: str | UnsetType = UNSET
+    associated_with: str | UnsetType = UNSET
 
 
 class RerankReport(msgspec.Struct, kw_only=True):
@@ -43,7 +48,7 @@ class RecallResponse(msgspec.Struct, kw_only=True):
     query_embedding_time_ms: float
     search_time_ms: float
     total_found: int
-    associated_memories: list[Hit] | UnsetType = UNSET  # with include_associated: none yet
+    associated_memories: list[Hit] | UnsetType = UNSET  # with include_associated
 
 
 class SearchResponse(msgspec.Struct, kw_only=True):
@@ -68,6 +73,12 @@ def hit_out(h: RecallHit, inline: bool = False) -> Hit:
     return out
 
 
+def associated_out(a: Associated) -> Hit:
+    """A graph neighbour of the hits (the same JSON as Associated.to_dict)."""
+    return Hit(memory=memory_out(a.memory), score=round(a.score, 6), depth=a.depth,
+               edge_type=a.edge_type, associated_with=a.via, retrieval="associated")
+
+
 class RecallController(Controller):
     path = "/v1/memory"
 
@@ -81,7 +92,10 @@ class RecallController(Controller):
             min_importance=data.min_importance, tags=data.tags, session_id=data.session_id,
             since=data.since, until=data.until, routing=data.routing, fusion=data.fusion,
             vector_weight=data.vector_weight, neighborhood=data.neighborhood,
-            neighborhood_mode=data.neighborhood_mode)
+            neighborhood_mode=data.neighborhood_mode, include_associated=data.include_associated,
+            associated_memories_cap=data.associated_memories_cap,
+            associated_memories_depth=data.associated_memories_depth,
+            associated_memories_min_weight=data.associated_memories_min_weight)
         inline = out.context_mode == "inline"  # after the ranked results, marked
         context = [hit_out(h, inline) for h in out.context]
         body = RecallResponse(
@@ -92,8 +106,8 @@ class RecallController(Controller):
             query_embedding_time_ms=round(out.embed_ms, 3),
             search_time_ms=round(out.search_ms, 3),
             total_found=len(out.hits))
-        if data.include_associated:
-            body.associated_memories = []
+        if out.associated is not None:
+            body.associated_memories = [associated_out(a) for a in out.associated]
         return body
 
     @post("/search", status_code=200, sync_to_thread=True, responses=error_responses(415),

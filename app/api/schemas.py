@@ -198,12 +198,13 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     415: ("The body is not JSON.", "UNSUPPORTED_MEDIA_TYPE"),
     421: ("Without an API key, a Host that is not local (DAKERA_ALLOWED_HOSTS).",
           "HOST_NOT_ALLOWED"),
-    422: ("An unknown field where the route refuses them.", "UNPROCESSABLE_CONTENT"),
+    422: ("Refused as a whole: a required field is missing, or an unknown field where the "
+          "route refuses them.", "UNPROCESSABLE_CONTENT"),
     429: ("Over the key's rate limit: retry after `Retry-After` seconds.",
           "RATE_LIMIT_EXCEEDED"),
     500: ("Unexpected server error (logged with the request id).", "INTERNAL_ERROR"),
-    501: ("Turned off by a setting: `details` names the DAKERA_* switch.",
-          "FEATURE_DISABLED"),
+    501: ("Not offered by this server, or turned off by a setting: the message says which "
+          "(`details` names the DAKERA_* switch when there is one).", "FEATURE_DISABLED"),
     503: ("Starting (the model loads) or overloaded: retry after `Retry-After` seconds.",
           "SERVICE_UNAVAILABLE"),
     504: ("No answer within DAKERA_REQUEST_TIMEOUT (a write may still complete).",
@@ -303,3 +304,76 @@ def session_out(s: Session) -> SessionOut:
         ended_reason=s.ended_reason,
         idle_since=s.last_activity_at if s.ended_reason == "idle" else None,
         idle_timeout_secs=s.idle_timeout_secs)
+
+
+# -- knowledge graph ----------------------------------------------------------------------
+
+class LinkRequest(msgspec.Struct, kw_only=True):
+    target_id: str | None = None
+    agent_id: str | None = None
+    label: str | None = None
+    edge_type: str | None = None  # accepted from old clients; every link is linked_by
+
+
+class KnowledgeGraphRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_id: str | None = None
+    depth: int | None = None
+    min_similarity: float | None = None
+
+
+class FullGraphRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    max_nodes: int | None = None
+    min_similarity: float | None = None
+    cluster_threshold: float | None = None
+    max_edges_per_node: int | None = None
+    content_preview_chars: int | None = None
+
+
+class CrossAgentRequest(msgspec.Struct, kw_only=True):
+    agent_ids: list[str] | None = None
+    min_similarity: float | None = None
+    max_nodes_per_agent: int | None = None
+    min_importance: float | None = None
+    max_cross_edges: int | None = None
+    content_preview_chars: int | None = None
+
+
+# -- entity extraction --------------------------------------------------------------------
+
+class ExtractRequest(msgspec.Struct, kw_only=True):
+    content: str
+    entity_types: list[str] | None = None
+    lang: str | None = None
+
+
+class ExtractTextRequest(msgspec.Struct, kw_only=True):
+    text: str
+    namespace: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    agent_id: str | None = None
+    lang: str | None = None
+    extractor_override: dict[str, Any] | None = None
+
+
+# -- consolidation and deduplication ------------------------------------------------------
+
+class ConsolidateRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    memory_ids: list[str] | None = None
+    threshold: float | None = None
+    target_type: str | None = None
+    dry_run: bool | None = None
+
+
+class DeduplicateRequest(msgspec.Struct, kw_only=True):
+    agent_id: str
+    dry_run: bool = False
+    threshold: float | None = None
+    memory_type: str | None = None
+
+
+class TriggerRequest(msgspec.Struct, kw_only=True):
+    action: str | None = None

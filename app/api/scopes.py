@@ -34,9 +34,15 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from app.errors import NotFoundError, UnsupportedMediaTypeError, ValidationError
 from app.service import Service
-from app.service.keys import AUTH_DISABLED, SCOPES, Principal, agent_namespace
+from app.service.keys import (
+    AUTH_DISABLED,
+    PRINCIPAL_STATE,
+    SCOPES,
+    Principal,
+    agent_namespace,
+)
 
-PRINCIPAL = "dakera_principal"  # key of the request's state holding the Principal
+PRINCIPAL = PRINCIPAL_STATE  # key of the request's state holding the Principal
 
 # (request, service) -> the namespaces the request touches
 Locator = Callable[[ASGIConnection[Any, Any, Any, Any], Service], Awaitable[list[str]]]
@@ -153,6 +159,20 @@ def namespace_in_path(param: str = "namespace") -> tuple[str, Locator]:
     return f"namespace {{{param}}}", locate
 
 
+def target_in_body() -> tuple[str, Locator]:
+    """The namespace of body.namespace, else the agent of body.agent_id, else none (the
+    route then touches no namespace: POST /v1/extract reads a namespace's config only
+    when one is named)."""
+    async def locate(connection: ASGIConnection[Any, Any, Any, Any],
+                     service: Service) -> list[str]:
+        namespace = await _body_field(connection, "namespace")
+        if isinstance(namespace, str) and namespace:
+            return [namespace]
+        agent = await _body_field(connection, "agent_id")
+        return _agent_ids(agent, "body field 'agent_id'") if agent is not None else []
+    return "namespace of body.namespace or agent of body.agent_id (else none)", locate
+
+
 def session_in_path(param: str = "session_id") -> tuple[str, Locator]:
     """The agent of the session named in the path (an unknown session touches nothing:
     the handler answers for it as it would)."""
@@ -253,4 +273,4 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any],
 
 __all__ = ["OPEN", "PRINCIPAL", "Access", "access_of", "authorize", "in_body", "in_path",
            "in_query", "memory_in_path", "namespace_in_path", "need", "principal_of",
-           "session_in_path"]
+           "session_in_path", "target_in_body"]

@@ -52,6 +52,32 @@ class ExactIndex:
         order = np.argsort(-best_sims, kind="stable")
         return best_labels[order].astype(np.int64), best_sims[order]
 
+    def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
+                    ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """search() for each row of `vectors`, in one pass over the stored vectors:
+        (labels, cosines), one row per vector, at most k wide (fewer when fewer exist).
+        `exhaustive` and `ef` are accepted for `AgentIndex`'s signature: this is exact."""
+        n = len(vectors)
+        queries = vectors.reshape(n, -1)
+        best_labels = np.empty((n, 0), dtype=np.int64)
+        best_sims = np.empty((n, 0), dtype=np.float32)
+        if k > 0 and n:
+            for labels, rows in self.source.of_agent(self.agent_id):
+                sims = (queries @ rows.T).astype(np.float32)
+                best_labels = np.concatenate(
+                    [best_labels, np.broadcast_to(np.asarray(labels, dtype=np.int64),
+                                                  sims.shape)], axis=1)
+                best_sims = np.concatenate([best_sims, sims], axis=1)
+                if best_sims.shape[1] > k:
+                    keep = np.argpartition(-best_sims, k, axis=1)[:, :k]
+                    best_labels = np.take_along_axis(best_labels, keep, axis=1)
+                    best_sims = np.take_along_axis(best_sims, keep, axis=1)
+        order = np.argsort(-best_sims, axis=1, kind="stable")
+        best_labels = np.take_along_axis(best_labels, order, axis=1)
+        best_sims = np.take_along_axis(best_sims, order, axis=1)
+        width = min(k, best_sims.shape[1]) if k > 0 else 0
+        return best_labels[:, :width], best_sims[:, :width]
+
     def vectors(self, labels: Sequence[int]) -> tuple[list[int], np.ndarray]:
         found, vectors = self.source.get(list(labels))
         return [int(x) for x in found], vectors

@@ -84,8 +84,11 @@ class AgentIndex:
         """Deleted slots still cost memory and search time: rebuild when they dominate."""
         return self._deleted > 1000 and self._deleted > len(self)
 
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, cosine similarities) of the k nearest live vectors, best first."""
+    def search(self, vector: np.ndarray, k: int, *, exhaustive: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, cosine similarities) of the k nearest live vectors, best first. Without
+        `exhaustive`, a small index is searched like a large one (ef), which is cheaper
+        when only near neighbours matter (the graph's links at store time)."""
         with self._lock:
             live = len(self)
             k = min(k, live)
@@ -94,7 +97,8 @@ class AgentIndex:
             # Small indexes are searched (almost) exhaustively: greedy search can stall on a
             # dense cluster before reaching an outlier, and exploring a few thousand nodes
             # costs well under a millisecond.
-            self._index.set_ef(live if live <= EXHAUSTIVE_BELOW else max(self.ef, k))
+            small = exhaustive and live <= EXHAUSTIVE_BELOW
+            self._index.set_ef(live if small else max(self.ef, k))
             while True:
                 try:
                     labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
@@ -117,6 +121,35 @@ class AgentIndex:
         sims = rows @ query  # hnswlib's cosine space stores normalised vectors
         order = np.argsort(-sims, kind="stable")[:k]
         return np.asarray(found, dtype=np.int64)[order], sims[order].astype(np.float32)
+
+    def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
+                    ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """search() for each row of `vectors` in one call (on every core): (labels,
+        cosines), one row per vector. `ef` (when not exhaustive): the search breadth, lower
+        than the index's when only close neighbours matter."""
+        n = len(vectors)
+        with self._lock:
+            live = len(self)
+            kk = min(k, live)
+            if kk <= 0 or n == 0:
+                return (np.full((n, 0), -1, dtype=np.int64), np.full((n, 0), -1.0,
+                                                                     dtype=np.float32))
+            small = exhaustive and live <= EXHAUSTIVE_BELOW
+            breadth = ef if ef is not None and not exhaustive else self.ef
+            self._index.set_ef(live if small else max(breadth, kk))
+            try:
+                labels, distances = self._index.knn_query(
+                    vectors.reshape(n, -1), k=kk, num_threads=ADD_THREADS if n >= 64 else 1)
+                return labels.astype(np.int64), 1.0 - distances
+            except RuntimeError:
+                pass  # some row reached fewer than kk live nodes: search() each row below
+        found = np.full((n, kk), -1, dtype=np.int64)
+        sims = np.full((n, kk), -1.0, dtype=np.float32)
+        for i, row in enumerate(vectors.reshape(n, -1)):
+            got, cos = self.search(row, kk, exhaustive=exhaustive)
+            found[i, :len(got)] = got
+            sims[i, :len(got)] = cos
+        return found, sims
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         """The stored vectors of these labels (those the index holds), without touching

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -18,7 +19,8 @@ import anyio.to_thread
 import httpx
 
 from app import __version__
-from app.errors import DakeraError, ServiceUnavailableError
+from app.errors import DakeraError, ServiceUnavailableError, ValidationError
+from app.mcp.ops import CALLER, NO_ENGINE, OPS
 
 if TYPE_CHECKING:
     from app.service import Service
@@ -51,6 +53,18 @@ class Backend(Protocol):
     async def batch_forget(self, body: dict[str, Any]) -> dict[str, Any]: ...
     async def start_session(self, body: dict[str, Any]) -> dict[str, Any]: ...
     async def end_session(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """One of app.mcp.ops.OPS: the JSON body its route answers (a list as {"result"},
+        text as {"text"})."""
+        ...
+
+
+def as_body(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        return result
+    if isinstance(result, str):
+        return {"text": result}
+    return {"result": result}
 
 
 class LocalBackend:
@@ -73,6 +87,22 @@ class LocalBackend:
             return await anyio.to_thread.run_sync(call)
         except DakeraError as exc:
             raise ToolFailure.of(exc) from None
+
+    async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        local = OPS[op].local
+        caller = CALLER.get()
+        if OPS[op].admin and caller is not None:  # what its route would check
+            try:
+                caller.require("admin")
+                caller.require_every_namespace()
+            except DakeraError as exc:
+                raise ToolFailure.of(exc) from None
+        if op in NO_ENGINE:  # answers while the model loads
+            try:
+                return as_body(await anyio.to_thread.run_sync(lambda: local(self.service, args)))
+            except DakeraError as exc:
+                raise ToolFailure.of(exc) from None
+        return as_body(await self._run(lambda s: local(s, args)))
 
     async def store(self, body: dict[str, Any]) -> dict[str, Any]:
         result = await self._run(lambda s: s.memories.store(
@@ -99,8 +129,15 @@ class LocalBackend:
             min_importance=body.get("min_importance"), tags=body.get("tags"),
             session_id=body.get("session_id"), since=body.get("since"),
             until=body.get("until"), routing=body.get("routing"),
-            vector_weight=body.get("vector_weight"), reinforce=reinforce))
-        return {"memories": [h.to_dict() for h in out.hits]}
+            vector_weight=body.get("vector_weight"), reinforce=reinforce,
+            include_associated=body.get("include_associated"),
+            associated_memories_cap=body.get("associated_memories_cap"),
+            associated_memories_depth=body.get("associated_memories_depth"),
+            associated_memories_min_weight=body.get("associated_memories_min_weight")))
+        answer: dict[str, Any] = {"memories": [h.to_dict() for h in out.hits]}
+        if out.associated is not None:
+            answer["associated_memories"] = [a.to_dict() for a in out.associated]
+        return answer
 
     async def forget(self, body: dict[str, Any]) -> dict[str, Any]:
         count = await self._run(lambda s: s.memories.forget(
@@ -157,12 +194,28 @@ class RemoteBackend:
             return str(exc.envelope.get("error"))
         return None
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None
-                    ) -> dict[str, Any]:
+    async def call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        spec = OPS[op]
+        rest = dict(args)
+        path = spec.path
+        for name in re.findall(r"{(\w+)}", spec.path):
+            if name not in rest:
+                raise ToolFailure.of(ValidationError(f"'{name}' is required"))
+            path = path.replace("{" + name + "}", quote(str(rest.pop(name)), safe=":"))
+        if spec.method in ("GET", "DELETE"):
+            params, body = rest, None
+        else:
+            params = {k: rest.pop(k) for k in spec.query if k in rest}
+            body = rest
+        query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
+        return await self._call(spec.method, path, body, query)
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
         response = None
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                response = await self.client.request(method, path, json=body)
+                response = await self.client.request(method, path, json=body, params=params)
             except httpx.ConnectError as exc:  # nothing was sent: safe to repeat
                 if attempt < ATTEMPTS:
                     await anyio.sleep(0.2 * attempt)
@@ -178,8 +231,9 @@ class RemoteBackend:
             break
         assert response is not None
         if response.is_success:
-            data = response.json() if response.content else {}
-            return data if isinstance(data, dict) else {"result": data}
+            if "json" not in response.headers.get("content-type", "json"):
+                return {"text": response.text}
+            return as_body(response.json() if response.content else {})
         raise ToolFailure(_envelope(response))
 
     async def store(self, body: dict[str, Any]) -> dict[str, Any]:

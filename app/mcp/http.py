@@ -25,7 +25,7 @@ class McpEndpoint:
     def __init__(self, service: Service) -> None:
         settings = service.settings
         self.manager = StreamableHTTPSessionManager(
-            app=build_server(LocalBackend(service)),
+            app=build_server(LocalBackend(service), settings.mcp_profile),
             stateless=True,
             json_response=True,
             # Host, Origin and the key are checked by the HTTP app's gate before /mcp is

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
@@ -24,7 +24,12 @@ from mcp.types import (
 from app import __version__
 from app.errors import DakeraError, InternalError
 from app.mcp.backend import Backend, ToolFailure
-from app.mcp.tools import BY_NAME, INSTRUCTIONS, TOOLS, ToolSpec
+from app.mcp.catalogue import BY_NAME, listed
+from app.mcp.ops import CALLER
+from app.mcp.tools import INSTRUCTIONS, ToolSpec
+
+if TYPE_CHECKING:
+    from app.service.keys import Principal
 
 log = logging.getLogger("dakera.mcp")
 
@@ -74,9 +79,24 @@ async def call_tool(backend: Backend, name: str, arguments: dict[str, Any] | Non
                           structured_content=result)
 
 
-def build_server(backend: Backend) -> Server[Any]:
-    """An MCP server with the dakera tools, answering through `backend`."""
-    tools = [tool_definition(spec) for spec in TOOLS]
+def caller_of(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+    """The key of the HTTP request to the server's /mcp (the gate left it in the request's
+    state); None over stdio."""
+    scope = getattr(ctx.request, "scope", None)
+    state = scope.get("state") if isinstance(scope, dict) else None
+    if not isinstance(state, dict):
+        return None
+    # here only in the server's process, which has loaded the service already (the stdio
+    # client of `dakera mcp --url` never does)
+    from app.service.keys import PRINCIPAL_STATE, Principal
+    found = state.get(PRINCIPAL_STATE)
+    return found if isinstance(found, Principal) else None
+
+
+def build_server(backend: Backend, profile: str = "core") -> Server[Any]:
+    """An MCP server answering through `backend`, listing the tools of `profile` (every
+    tool of the catalogue can be called)."""
+    tools = [tool_definition(spec) for spec in listed(profile)]
 
     async def on_list_tools(ctx: ServerRequestContext[Any, Any],
                             params: PaginatedRequestParams | None) -> ListToolsResult:
@@ -84,7 +104,11 @@ def build_server(backend: Backend) -> Server[Any]:
 
     async def on_call_tool(ctx: ServerRequestContext[Any, Any],
                            params: CallToolRequestParams) -> CallToolResult:
-        return await call_tool(backend, params.name, params.arguments)
+        token = CALLER.set(caller_of(ctx))
+        try:
+            return await call_tool(backend, params.name, params.arguments)
+        finally:
+            CALLER.reset(token)
 
     return Server(
         "dakera",

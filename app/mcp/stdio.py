@@ -91,7 +91,7 @@ async def _main(settings: Settings, url: str | None, api_key: str | None) -> int
                          "%s, using it", settings.data_dir, fallback)
                 remote = await _remote(fallback, api_key)
         backend: Backend = remote if remote is not None else LocalBackend(_started(service))
-        server = build_server(backend)
+        server = build_server(backend, settings.mcp_profile)
         async with stdio_server() as (read_stream, write_stream), \
                 anyio.create_task_group() as tg:
             tg.start_soon(_exit_on_signal, service)

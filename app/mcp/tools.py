@@ -1,5 +1,7 @@
-"""The MCP tools: names, descriptions and input schemas of the public dakera-mcp `core`
-profile, each turned into a request for a Backend and its answer shaped for a model.
+"""The MCP tools of everyday memory work (the first ten of dakera-mcp's `core` profile):
+names, descriptions and input schemas, each turned into a request for a Backend and its
+answer shaped for a model. The other tools are in graph_tools.py and manage_tools.py; the
+catalogue and its profiles in catalogue.py.
 
 The descriptions are read by the model that calls the tools, so they say when to use each
 tool and how to use it well, not how it is implemented.
@@ -45,6 +47,9 @@ MEMORY_TYPE = {"type": "string", "enum": ["episodic", "semantic", "procedural", 
 MIN_IMPORTANCE = {"type": "number", "description": (
     "Only memories at least this important (0-1); e.g. 0.7 for important and critical ones.")}
 SESSION_FILTER = {"type": "string", "description": "Only memories stored in this session."}
+LANG = {"type": "string", "description": (
+    "Language of the text, e.g. \"en\". Accepted for compatibility: this server matches "
+    "meaning in any language and stems keywords as English.")}
 TOP_K_DOC = "How many memories to return (1-1000)."
 
 
@@ -96,7 +101,19 @@ def hits_view(body: dict[str, Any]) -> dict[str, Any]:
         if score is not None:
             view["score"] = round(float(score), 4)
         memories.append(view)
-    return {"memories": memories, "count": len(memories)}
+    out: dict[str, Any] = {"memories": memories, "count": len(memories)}
+    if "associated_memories" in body:
+        out["associated"] = [associated_view(a) for a in body["associated_memories"]]
+    return out
+
+
+def associated_view(item: dict[str, Any]) -> dict[str, Any]:
+    """A graph neighbour of the results: the memory, how it was reached and its score."""
+    view = memory_view(item.get("memory", item))
+    for key in ("score", "depth", "edge_type", "associated_with"):
+        if key in item:
+            view[key] = round(float(item[key]), 4) if key == "score" else item[key]
+    return view
 
 
 # -- the tools -------------------------------------------------------------------------------
@@ -114,6 +131,8 @@ class ToolSpec:
     read_only: bool = False
     destructive: bool = False
     idempotent: bool = False
+    # core: listed by default; power / admin: listed by those profiles; meta: always listed
+    tier: str = "core"
     validator: Draft202012Validator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -136,7 +155,7 @@ def _pick(args: dict[str, Any], *names: str) -> dict[str, Any]:
 
 async def _store(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     body = _pick(args, "agent_id", "content", "memory_type", "importance", "tags", "session_id",
-                 "metadata", "ttl_seconds", "expires_at")
+                 "metadata", "ttl_seconds", "expires_at", "lang")
     out = await backend.store(body)
     result: dict[str, Any] = {"stored": True, "memory": memory_view(out["memory"])}
     if out.get("session_state"):
@@ -146,13 +165,15 @@ async def _store(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
 
 async def _recall(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     body = {"top_k": 5, **_pick(args, "agent_id", "query", "top_k", "min_importance", "tags",
-                                "memory_type", "session_id", "since", "until")}
+                                "memory_type", "session_id", "since", "until", "lang",
+                                "include_associated", "associated_memories_cap",
+                                "associated_memories_depth", "associated_memories_min_weight")}
     return hits_view(await backend.recall(body))
 
 
 async def _search(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     body = {"top_k": 10, **_pick(args, "agent_id", "query", "top_k", "min_importance", "tags",
-                                 "memory_type", "session_id")}
+                                 "memory_type", "session_id", "lang")}
     return hits_view(await backend.search(body))
 
 
@@ -256,6 +277,7 @@ Returns the stored memory with its id (keep it to forget or correct the memory l
                 "Delete the memory this many seconds after storing it.")},
             "expires_at": {"type": "integer", "description": (
                 "Delete the memory at this time (unix seconds); wins over ttl_seconds.")},
+            "lang": LANG,
         }, ["agent_id", "content"]),
         handler=_store,
     ),
@@ -292,6 +314,22 @@ dakera_search.""",
                 "\"2026-05-01T00:00:00Z\".")},
             "until": {"type": "string", "description": (
                 "Only memories of events at or before this ISO-8601 time.")},
+            "lang": LANG,
+            "include_associated": {"type": "boolean", "description": (
+                "Also return, under `associated`, memories linked in the knowledge graph to "
+                "the results (same facts restated, shared people or ids, explicit links), "
+                "which may not match the query's words. Each carries its depth (edges from "
+                "a result), the edge_type that reached it, associated_with (that result's "
+                "id) and a score: the result's relevance times the edge weights, 0-1.")},
+            "associated_memories_cap": {"type": "integer", "minimum": 1, "maximum": 10,
+                                        "description": "At most this many associated "
+                                                       "memories (default 10)."},
+            "associated_memories_depth": {"type": "integer", "minimum": 1, "maximum": 3,
+                                          "description": "How many edges away from a result "
+                                                         "(1-3, default 1)."},
+            "associated_memories_min_weight": {"type": "number", "minimum": 0, "maximum": 1,
+                                               "description": "Follow only edges of at least "
+                                                              "this weight (0-1)."},
         }, ["agent_id", "query"]),
         handler=_recall,
         read_only=True,
@@ -311,6 +349,7 @@ already stored before storing it, or for browsing a topic. top_k is 10 by defaul
             "tags": TAGS_ANY,
             "memory_type": MEMORY_TYPE,
             "session_id": SESSION_FILTER,
+            "lang": LANG,
         }, ["agent_id", "query"]),
         handler=_search,
         read_only=True,
@@ -436,4 +475,3 @@ memories it holds.""",
     ),
 )
 
-BY_NAME = {tool.name: tool for tool in TOOLS}

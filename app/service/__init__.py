@@ -1,6 +1,7 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
-the API's sections (memories, recall, sessions, agents, feedback, decay, policies, ops,
-keys, capabilities), composed in one place (`compose`), each given what it needs.
+the API's sections (memories, recall, sessions, agents, feedback, decay, policies, graph,
+knowledge, extraction, consolidation, autopilot, ops, keys, capabilities), composed in one
+place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -28,17 +29,23 @@ from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agents import Agents
+from app.service.autopilot import Autopilot, AutopilotConfig
 from app.service.capabilities import Capabilities
+from app.service.consolidation import Consolidation
 from app.service.decay import Decay
 from app.service.events import EventBus, Publisher
+from app.service.extraction import Extraction
 from app.service.feedback import Feedback
+from app.service.graph import Graph
 from app.service.keys import Keys
+from app.service.linking import GraphSettings
 from app.service.memories import Memories
 from app.service.metrics import Metrics
 from app.service.ops import Ops
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
+from app.service.similarity import Similarity
 from app.store import Store, Tx, open_store
 
 log = logging.getLogger("dakera.service")
@@ -91,6 +98,11 @@ class Parts:
     feedback: Feedback
     decay: Decay
     policies: Policies
+    graph: Graph
+    knowledge: Similarity
+    extraction: Extraction
+    consolidation: Consolidation
+    autopilot: Autopilot
     ops: Ops
     keys: Keys
 
@@ -103,7 +115,15 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
     s = settings
     publisher = Publisher(events, now)
     policies = Policies(store, s)
-    memories = Memories(store, indexes, embedder, s, now, policies.dedup, publisher, metrics)
+    autopilot_config = AutopilotConfig(store, s)
+    memories = Memories(store, indexes, embedder, s, now, policies.store_policy,
+                        GraphSettings(enabled=s.graph_on_store,
+                                      related_threshold=s.graph_related_threshold,
+                                      entity_links=s.graph_entity_links),
+                        autopilot_config.retention_secs, publisher, metrics)
+    graph = Graph(store, now, memories.get)
+    consolidation = Consolidation(store, indexes, s, now, memories,
+                                  autopilot_config.cross_session)
     sessions = Sessions(store, s, now, publisher)
     decay = Decay(store, s, now, memories, publisher, metrics)
     access = AccessLog(lambda hits, at: store.submit(
@@ -116,10 +136,17 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
-        recall=Recall(engine, s, now, sessions, access, publisher, metrics),
+        recall=Recall(engine, s, now, sessions, access, publisher, metrics,
+                      graph.associated),
         sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
         feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
         ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
+        graph=graph, knowledge=Similarity(store, indexes, now, memories.get),
+        extraction=Extraction(store, s, now, policies, memories.get),
+        consolidation=consolidation,
+        autopilot=Autopilot(store, now, autopilot_config, consolidation.deduplicate,
+                            consolidation.consolidate_agent,
+                            lambda agent: bool(consolidation.config(agent)["enabled"])),
         keys=Keys(store, s, now))
 
 
@@ -152,6 +179,11 @@ class Service:
     feedback: _Part[Feedback] = _Part()
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
+    graph: _Part[Graph] = _Part()
+    knowledge: _Part[Similarity] = _Part()
+    extraction: _Part[Extraction] = _Part()
+    consolidation: _Part[Consolidation] = _Part()
+    autopilot: _Part[Autopilot] = _Part()
     ops: _Part[Ops] = _Part()
     keys: _Part[Keys] = _Part()
 
@@ -314,6 +346,7 @@ class Service:
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
             ("compact indexes", 60, p.memories.compact_indexes),
+            ("autopilot", 60, p.autopilot.run_due),
             ("save key usage", 30, p.keys.flush_usage)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from app.index import IndexRegistry
+from app.service.linking import Near
 from app.store import MemoryRow, Tx
 from app.text import numbers
-
-CANDIDATES = 5
 
 
 @dataclass(frozen=True)
@@ -30,13 +26,11 @@ class DedupPolicy:
         return self.enabled and memory_type in self.memory_types
 
 
-# What one transaction has inserted so far: (vector, rowid, type, content) of each.
-Inserted = list[tuple[np.ndarray, int, str, str]]
-
-
-def find_duplicate(tx: Tx, indexes: IndexRegistry, row: MemoryRow, policy: DedupPolicy,
-                   inserted: Inserted, now: int) -> int | None:
-    """Rowid of the memory `row` duplicates, or None."""
+def find_duplicate(tx: Tx, row: MemoryRow, policy: DedupPolicy, near: list[Near],
+                   now: int) -> int | None:
+    """Rowid of the memory `row` duplicates, or None. `near` are the live memories closest
+    to it, nearest first (app/service/linking.neighbours: the one index search a store
+    makes, shared with the edges)."""
     m = row.memory
     if not policy.applies(m.memory_type):
         return None
@@ -44,20 +38,9 @@ def find_duplicate(tx: Tx, indexes: IndexRegistry, row: MemoryRow, policy: Dedup
     if same is not None:
         return same
     digits = numbers(m.content)
-    for vector, rowid, mtype, text in inserted:
-        if (mtype == m.memory_type and float(vector @ row.vector) >= policy.threshold
-                and numbers(text) == digits):
-            return rowid
-    index = indexes.find(m.agent_id)
-    if index is None:
-        return None
-    labels, sims = index.search(row.vector, CANDIDATES)
-    near = [int(label) for label, sim in zip(labels, sims, strict=True)
-            if sim >= policy.threshold]
-    found = tx.memories.by_rowids(near, now)
-    for label in near:  # nearest first
-        hit = found.get(label)
-        if hit is not None and hit.memory_type == m.memory_type and numbers(
-                hit.content) == digits:
-            return label
+    for n in near:
+        if n.sim < policy.threshold:
+            break
+        if n.memory_type == m.memory_type and numbers(n.content) == digits:
+            return n.rowid
     return None

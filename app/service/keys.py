@@ -128,6 +128,10 @@ class Principal:
                 "auth_enabled": self.auth_enabled}
 
 
+# The key of the ASGI scope's state holding a request's Principal (set by the gate, read by
+# the route guard and by the MCP tools of the server's /mcp)
+PRINCIPAL_STATE = "dakera_principal"
+
 AUTH_DISABLED = Principal("auth-disabled", "auth-disabled", "super_admin", None,
                           auth_enabled=False)
 ROOT = Principal(ROOT_KEY_ID, "root", "super_admin", None)

@@ -1,8 +1,10 @@
-"""Memories: store (single and batch, with dedup), get, update, forget, batch recall and
-forget by filter, and the trash of merged duplicates.
+"""Memories: store (single and batch, with dedup, entities and graph edges), get, update,
+forget, batch recall and forget by filter, merges (consolidation, deduplication) and the
+trash of merged memories.
 
-A write validates with the contract's rules, embeds outside the writer, commits through it,
-and brings the agent's vector index in step after the commit (in commit order).
+A write validates with the contract's rules, embeds and extracts entities outside the writer,
+commits through it, and brings the agent's vector index in step after the commit (in commit
+order).
 """
 
 from __future__ import annotations
@@ -13,19 +15,34 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from app import validate
 from app.config import Settings
 from app.embed import Embedder
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.index import IndexRegistry
-from app.models import Memory, MemoryFilter, NewMemory, StoreResult
-from app.service.dedup import DedupPolicy, Inserted, find_duplicate
+from app.models import Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.service.dedup import find_duplicate
 from app.service.events import Publisher
+from app.service.extraction import find_entities
+from app.service.linking import (
+    DERIVED,
+    BatchSimilarity,
+    GraphSettings,
+    Linker,
+    neighbours,
+    search_ahead,
+    search_one,
+)
 from app.service.metrics import Metrics
 from app.service.sessions import IdleEnded, announce_idle
 from app.store import MemoryRow, Store, Tx
+
+if TYPE_CHECKING:
+    from app.service.policies import StorePolicy
 
 EVENT_TIME_KEY = "_dakera_event_time"
 DELETE_BATCH = 1000
@@ -60,14 +77,16 @@ def batch_filter(raw: Any) -> MemoryFilter:
 class Memories:
     def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
                  settings: Settings, now: Callable[[], int],
-                 dedup_policy: Callable[[str], DedupPolicy], events: Publisher,
-                 metrics: Metrics) -> None:
+                 store_policy: Callable[[str], StorePolicy], graph: GraphSettings,
+                 retention: Callable[[], int], events: Publisher, metrics: Metrics) -> None:
         self.db = store
         self.indexes = indexes
         self.embedder = embedder
         self.settings = settings
         self.now = now
-        self.dedup_policy = dedup_policy
+        self.store_policy = store_policy  # the agent's dedup and extraction settings
+        self.graph = graph  # edges made at store time
+        self.retention = retention  # seconds a merged or consolidated memory stays restorable
         self.events = events
         self.metrics = metrics
 
@@ -139,16 +158,21 @@ class Memories:
 
     def insert(self, items: list[NewMemory], *, dedup: bool = True, batch: bool = False,
                event: str = "stored") -> StoreResult:
-        """Embed once, then in one transaction: merge each duplicate into the memory it
-        repeats (per the agent's policy; custom ids are never merged) or insert it, and
-        record session activity. The index is updated after the commit, and the events
-        (`event` per inserted memory, deduplicated per merged one) are published there, in
-        commit order."""
+        """Embed once (and extract entities), then in one transaction: merge each duplicate
+        into the memory it repeats (per the agent's policy; custom ids are never merged) or
+        insert it and link it into the graph, and record session activity. One index search
+        per memory serves both deduplication and the graph. The index is updated after the
+        commit, and the events (`event` per inserted memory, deduplicated per merged one)
+        are published there, in commit order."""
         self.db.check_writable()  # a full or read-only disk: refuse before embedding
         now = self.now()
+        policies = {a: self.store_policy(a) for a in {m.agent_id for m in items}}
+        extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
+                                    for new in items])
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
+        found = extracting.result()
         rows = []
         sessions: dict[str, set[str]] = {}
         for new, vector in zip(items, vectors, strict=True):
@@ -164,10 +188,9 @@ class Memories:
             rows.append(MemoryRow(memory, vector, content_hash(new.content)))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
-        policies = ({a: self.dedup_policy(a) for a in {m.agent_id for m in items}}
-                    if dedup else {})
-        retention = self.settings.dedup_retention_hours * 3600
+        retention = self.retention()
         timeout = self.settings.session_idle_timeout
+        graph = self.graph
 
         Result = tuple[list[Memory], list[int], int, dict[str, str], dict[int, str],
                        IdleEnded]
@@ -176,17 +199,30 @@ class Memories:
             out: list[Memory] = []
             added: list[int] = []
             duplicates: dict[int, str] = {}
-            inserted: Inserted = []
+            batch = BatchSimilarity(vectors)
+            linker = Linker(tx, graph, now)
+            merging = [dedup and new.id is None and policies[new.agent_id].dedup.applies(
+                new.memory_type) for new in items]
+            floors = [min(policies[new.agent_id].dedup.threshold if merge else 2.0,
+                          graph.related_threshold if graph.enabled else 2.0)
+                      for new, merge in zip(items, merging, strict=True)]
+            # One index search for the whole job, inside it: a repeat committed just
+            # before cannot slip past deduplication.
+            wanted = np.array([f <= 1.0 for f in floors])
+            hits = (search_ahead(self.indexes, items[0].agent_id, vectors[wanted],
+                                 np.array(merging)[wanted]) if wanted.any() else [])
+            hit_of = dict(zip(np.nonzero(wanted)[0].tolist(), hits, strict=True))
             seq = 0
             for pos, (new, row) in enumerate(zip(items, rows, strict=True)):
                 m = row.memory
-                survivor = None
-                if dedup and new.id is None:
-                    survivor = find_duplicate(tx, self.indexes, row, policies[m.agent_id],
-                                              inserted, now)
+                near = (neighbours(tx, row, floors[pos], now, batch.near(pos, floors[pos]),
+                                   hit_of[pos]) if pos in hit_of else [])
+                survivor = (find_duplicate(tx, row, policies[m.agent_id].dedup, near, now)
+                            if merging[pos] else None)
                 if survivor is None:
                     seq = tx.memories.insert(row)
-                    inserted.append((row.vector, m.rowid, m.memory_type, m.content))
+                    linker.add(row, near, found[pos])
+                    batch.keep(pos, m.rowid, m.memory_type, m.content)
                     out.append(m)
                     added.append(pos)
                     continue
@@ -196,6 +232,7 @@ class Memories:
                 tx.trash.put(m.agent_id, m.id, kept.id, saved, now, retention)
                 out.append(kept)
                 duplicates[pos] = m.id
+            linker.flush()
             states: dict[str, str] = {}
             idle = tx.sessions.expire_idle(now, timeout) if sessions else []
             for agent, ids in sessions.items():
@@ -269,17 +306,29 @@ class Memories:
         if expiry is not None:
             memory.expires_at = expiry
         row = None
+        found: list[Mention] = []
         if text is not None and text != memory.content:
             memory.content = text
             self.db.check_writable()
+            extracting = find_entities([(text, self.store_policy(agent).entity_types)])
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
+            found = extracting.result()[0]
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout
+        graph = self.graph
 
         def job(tx: Tx) -> tuple[int, Memory, IdleEnded]:
             # Importance is written only when asked: a recall's boost committed since the
             # read above is kept. The memory comes back as committed.
             seq = tx.memories.update(memory, row, set_importance=new_importance is not None)
+            if row is not None:  # new content: its entities and derived edges anew
+                tx.entities.replace(memory.rowid, agent, [])
+                tx.edges.remove_from(memory.rowid, DERIVED)
+                linker = Linker(tx, graph, now)
+                near = (neighbours(tx, row, graph.related_threshold, now, [],
+                                   search_one(self.indexes, row)) if graph.enabled else [])
+                linker.add(row, near, found)
+                linker.flush()
             idle: IdleEnded = []
             if memory.session_id is not None:
                 idle = tx.sessions.expire_idle(now, timeout)
@@ -421,3 +470,123 @@ class Memories:
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"),
             id=memory_id)
         return self.insert([new], dedup=False, event="restored").memory
+
+    # -- merges: consolidation and deduplication ------------------------------------------
+
+    def merge_into(self, sources: list[Memory], new: NewMemory) -> Memory:
+        """Store `new` in place of `sources` (of one agent) in one transaction: the new
+        memory is inserted and linked, the sources' explicit links and supersedes edges move
+        to it, and the sources go to the trash (kind consolidation), restorable. Raises
+        ConflictError when a source changed or went since it was read."""
+        agent = new.agent_id
+        now = self.now()
+        extracting = find_entities([(new.content, self.store_policy(agent).entity_types)])
+        vector = self.embedder.embed([new.content])[0]
+        memory = Memory(
+            id=new_memory_id(), agent_id=agent, content=new.content,
+            memory_type=new.memory_type, importance=new.importance, tags=new.tags,
+            metadata=new.metadata, session_id=new.session_id, created_at=now, updated_at=now,
+            last_accessed_at=now, access_count=0, ttl_seconds=None, expires_at=None,
+            event_time=new.event_time)
+        row = MemoryRow(memory, vector, content_hash(new.content))
+        found = extracting.result()[0]
+        retention, graph = self.retention(), self.graph
+        old = [m.rowid for m in sources]
+
+        def job(tx: Tx) -> tuple[int, int]:
+            _unchanged(tx, sources, now)
+            added_seq = tx.memories.insert(row)
+            linker = Linker(tx, graph, now)
+            near = (neighbours(tx, row, graph.related_threshold, now, [],
+                               search_one(self.indexes, row)) if graph.enabled else [])
+            linker.add(row, [n for n in near if n.rowid not in old], found)
+            linker.flush()
+            tx.edges.repoint(old, memory.rowid, KEPT_ON_MERGE)
+            for m in sources:
+                tx.trash.put(agent, m.id, memory.id, saved_copy(m), now, retention,
+                             "consolidation")
+            return added_seq, tx.memories.delete(agent, old)
+
+        def after(seqs: tuple[int, int]) -> None:
+            self.indexes.deleted(agent, old, seqs[1])
+            self.indexes.added(agent, [memory.rowid], vector[None, :],
+                               [(memory.content, memory.event_time)], seqs[0])
+            self.events.memory("stored", agent, memory_id=memory.id, content=memory.content,
+                               importance=memory.importance, tags=memory.tags,
+                               session_id=memory.session_id)
+            for m in sources:
+                self.events.memory("consolidated", agent, memory_id=m.id, content=m.content,
+                                   importance=m.importance, tags=m.tags,
+                                   session_id=m.session_id, merged_into=memory.id)
+            self.events.vectors_mutated(agent, "upsert", 1)
+            self.events.vectors_mutated(agent, "delete", len(old))
+
+        self.db.write(job, after)
+        return memory
+
+    def fold(self, agent: str, groups: list[tuple[Memory, list[Memory]]], kind: str,
+             keep_secs: int | None = None) -> tuple[list[tuple[Memory, list[Memory]]], int]:
+        """Fold each group's duplicates into its survivor (the higher importance and every
+        tag kept, explicit links moved over) and trash them (restorable). A group whose
+        memories changed or went since they were read is skipped. Returns the groups folded
+        and how many duplicates were skipped."""
+        if not groups:
+            return [], 0
+        now = self.now()
+        retention = self.retention() if keep_secs is None else keep_secs
+
+        def job(tx: Tx) -> tuple[list[tuple[Memory, list[Memory]]], int, list[int], int]:
+            done, skipped, gone, seq = [], 0, [], 0
+            for survivor, dups in groups:
+                try:
+                    _unchanged(tx, [survivor, *dups], now)
+                except ConflictError:
+                    skipped += len(dups)
+                    continue
+                for m in dups:
+                    tx.memories.merge_duplicate(survivor.rowid, m.importance, m.tags, now)
+                    tx.trash.put(agent, m.id, survivor.id, saved_copy(m), now, retention, kind)
+                rowids = [m.rowid for m in dups]
+                tx.edges.repoint(rowids, survivor.rowid, KEPT_ON_MERGE)
+                seq = tx.memories.delete(agent, rowids)
+                gone += rowids
+                done.append((survivor, dups))
+            return done, skipped, gone, seq
+
+        def after(result: tuple[list[tuple[Memory, list[Memory]]], int, list[int], int]
+                  ) -> None:
+            if result[2]:
+                self.indexes.deleted(agent, result[2], result[3])
+                event = "deduplicated" if kind == "deduplication" else "consolidated"
+                for survivor, dups in result[0]:
+                    for m in dups:
+                        self.events.memory(event, agent, memory_id=m.id, content=m.content,
+                                           importance=m.importance, tags=m.tags,
+                                           session_id=m.session_id, merged_into=survivor.id)
+                self.events.vectors_mutated(agent, "delete", len(result[2]))
+
+        done, skipped, _, _ = self.db.write(job, after)
+        return done, skipped
+
+
+# Edges a merged memory inherits from the memories merged into it: what was said
+# explicitly. Derived edges (similarity, entities, session order) are made anew for it.
+KEPT_ON_MERGE = ("linked_by", "supersedes")
+
+
+def saved_copy(m: Memory) -> dict[str, Any]:
+    """What the trash keeps of a memory to restore it (the fields of NewMemory)."""
+    return {"agent_id": m.agent_id, "content": m.content, "memory_type": m.memory_type,
+            "importance": m.importance, "tags": m.tags, "metadata": m.metadata,
+            "session_id": m.session_id, "ttl_seconds": m.ttl_seconds,
+            "expires_at": m.expires_at, "event_time": m.event_time, "id": m.id}
+
+
+def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
+    """Raise ConflictError unless these memories are all still there as they were read."""
+    live = tx.memories.by_rowids([m.rowid for m in memories], now)
+    for m in memories:
+        held = live.get(m.rowid)
+        if held is None or held.updated_at != m.updated_at or held.content != m.content:
+            raise ConflictError(f"memory {m.id!r} changed or was deleted meanwhile; "
+                                "nothing was merged")

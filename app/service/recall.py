@@ -9,7 +9,7 @@ from typing import Any
 from app import validate
 from app.config import Settings
 from app.errors import ValidationError
-from app.models import MemoryFilter, RecallResult
+from app.models import Associated, MemoryFilter, RecallHit, RecallResult
 from app.recall import RecallEngine
 from app.service.access import AccessLog
 from app.service.events import Publisher
@@ -19,12 +19,15 @@ from app.service.sessions import Sessions
 ROUTINGS = ("auto", "hybrid", "vector", "bm25")
 FUSIONS = ("minmax", "rrf")
 NEIGHBORHOOD_MODES = ("inline", "separate", "off")
+MAX_ASSOCIATED, MAX_ASSOCIATED_DEPTH = 10, 3
+
+Associate = Callable[[list[RecallHit], int, int, float], list[Associated]]
 
 
 class Recall:
     def __init__(self, engine: RecallEngine, settings: Settings, now: Callable[[], int],
                  sessions: Sessions, access: AccessLog, events: Publisher,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, associate: Associate) -> None:
         self.engine = engine
         self.default_mode = settings.neighborhood_mode
         self.now = now
@@ -32,14 +35,20 @@ class Recall:
         self.access = access
         self.events = events
         self.metrics = metrics
+        self.associate = associate  # graph neighbours of the hits (Graph.associated)
 
     def recall(self, agent_id: Any, query: Any, *, top_k: Any = 5, memory_type: Any = None,
                min_importance: Any = None, tags: Any = None, session_id: Any = None,
                since: Any = None, until: Any = None, routing: Any = None, fusion: Any = None,
                vector_weight: Any = None, neighborhood: Any = None,
-               neighborhood_mode: Any = None, reinforce: bool = True) -> RecallResult:
+               neighborhood_mode: Any = None, reinforce: bool = True,
+               include_associated: Any = None, associated_memories_cap: Any = None,
+               associated_memories_depth: Any = None,
+               associated_memories_min_weight: Any = None) -> RecallResult:
         """The top_k memories best matching the query, best first; with reinforce (recall,
-        not search) each returned memory counts as used: it decays slower."""
+        not search) each returned memory counts as used: it decays slower. With
+        include_associated, also the graph neighbours of the hits (at most cap, within depth
+        edges, over edges of at least min_weight)."""
         agent = validate.agent_id(agent_id)
         text = validate.query(query)
         k = validate.top_k(top_k)
@@ -58,6 +67,8 @@ class Recall:
             raise ValidationError("'neighborhood' must be a boolean")
         mode = ("off" if neighborhood is False else validate.choice(
             neighborhood_mode, NEIGHBORHOOD_MODES, "neighborhood_mode") or self.default_mode)
+        associated = _associated(include_associated, associated_memories_cap,
+                                 associated_memories_depth, associated_memories_min_weight)
         now = self.now()
         result = self.engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
                                     vector_weight=weight, neighborhood=mode != "off")
@@ -65,6 +76,8 @@ class Recall:
         self.metrics.observe_recall(result.stages, len(result.hits), search=not reinforce)
         if filters.session_id is not None:
             self.sessions.record_activity(agent, {filters.session_id}, wait=False)
+        if associated is not None:
+            result.associated = self.associate(result.hits, *associated)
         if reinforce and result.hits:
             self.access.record([h.memory.rowid for h in result.hits], now)
             for h in result.hits:
@@ -81,3 +94,24 @@ class Recall:
     def search(self, agent_id: Any, query: Any, **options: Any) -> RecallResult:
         """Recall without neighbourhood and without reinforcing what it returns."""
         return self.recall(agent_id, query, neighborhood=False, reinforce=False, **options)
+
+
+def _associated(include: Any, cap: Any, depth: Any, min_weight: Any
+                ) -> tuple[int, int, float] | None:
+    """(cap, depth, min_weight) when associated memories are asked for, else None."""
+    if include is None or include is False:
+        return None
+    if include is not True:
+        raise ValidationError("'include_associated' must be a boolean")
+    out = []
+    for value, name, high, default in ((cap, "associated_memories_cap", MAX_ASSOCIATED, 10),
+                                       (depth, "associated_memories_depth",
+                                        MAX_ASSOCIATED_DEPTH, 1)):
+        if value is None:
+            out.append(default)
+        elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise ValidationError(f"'{name}' must be an integer from 1 to {high}")
+        else:
+            out.append(value)
+    weight = validate.unit_float(min_weight, "associated_memories_min_weight") or 0.0
+    return out[0], out[1], weight

@@ -119,11 +119,16 @@ class SqliteTrash:
         self._conn = conn
 
     def put(self, agent_id: str, memory_id: str, survivor_id: str, memory: dict[str, Any],
-            now: int, keep_secs: int) -> None:
+            now: int, keep_secs: int, kind: str = "deduplication") -> None:
+        """Keep a deleted memory restorable for keep_secs (0: not kept at all). `kind` says
+        what deleted it: deduplication or consolidation."""
+        if keep_secs <= 0:
+            return
         self._conn().execute(
-            "INSERT OR REPLACE INTO deduplicated (id, agent_id, survivor_id, memory, "
-            "deleted_at, restorable_until) VALUES (?, ?, ?, ?, ?, ?)",
-            (memory_id, agent_id, survivor_id, _encode(memory).decode(), now, now + keep_secs))
+            "INSERT OR REPLACE INTO deduplicated (id, agent_id, survivor_id, kind, memory, "
+            "deleted_at, restorable_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (memory_id, agent_id, survivor_id, kind, _encode(memory).decode(), now,
+             now + keep_secs))
 
     def restorable(self, agent_id: str, now: int) -> list[dict[str, Any]]:
         out = []

@@ -165,6 +165,28 @@ class SqliteMemories:
             (agent_id, norm_hash, memory_type, now)).fetchone()
         return None if row is None else int(row[0])
 
+    def session_previous(self, agent_id: str, session_id: str, rowid: int) -> int | None:
+        """Rowid of the memory stored just before this one in its session (session order is
+        stored order), expired or not."""
+        row = self._conn().execute(
+            "SELECT max(rowid) FROM memories WHERE session_id = ? AND agent_id = ? AND "
+            "rowid < ?", (session_id, agent_id, rowid)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def rowids_by_id(self, agent_id: str, ids: Sequence[str]) -> dict[str, int]:
+        """Memory id -> rowid of those of these ids the agent holds."""
+        return {r[0]: r[1] for r in self._conn().execute(
+            "SELECT id, rowid FROM memories WHERE agent_id = ? AND id IN "
+            "(SELECT value FROM json_each(?))", (agent_id, json_list(ids)))}
+
+    def most_important(self, agent_id: str, now: int, *, limit: int,
+                       min_importance: float = 0.0) -> list[Memory]:
+        """The agent's live memories by importance, then newest first."""
+        sql = (f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.agent_id = ? AND {LIVE} AND "
+               "m.importance >= ? ORDER BY m.importance DESC, m.rowid DESC LIMIT ?")
+        return [row_to_memory(r) for r in self._conn().execute(
+            sql, (agent_id, now, min_importance, limit))]
+
     def importance_stats(self, agent_id: str, now: int) -> tuple[int, float | None]:
         """(live memories, their mean importance)."""
         row = self._conn().execute(

@@ -162,7 +162,46 @@ def _m4_text_index_per_agent(conn: Connection, dimension: int) -> None:
     conn.execute("DROP TABLE IF EXISTS memories_fts")
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent)
+def _m5_graph(conn: Connection, dimension: int) -> None:
+    """The knowledge graph: edges between memories and the entities each memory mentions.
+    Both die with their memory (ON DELETE CASCADE, in the deleting transaction). Few
+    b-trees (each one a store touches is a page more in its commit): the tables are keyed
+    by memory, with one index each."""
+    _run_script(
+        conn,
+        """
+        -- keyed by the memory an edge leaves: a memory's own edges are few (made when it
+        -- is stored, plus explicit links); the edges arriving at a memory are read
+        -- strongest first off memory_edges_by_dst, never all of a hub's
+        CREATE TABLE memory_edges (
+            src INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
+            dst INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
+            edge_type TEXT NOT NULL,
+            weight REAL NOT NULL,
+            created_at INTEGER NOT NULL,
+            label TEXT,
+            PRIMARY KEY (src, dst, edge_type)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_edges_by_dst ON memory_edges(dst, weight);
+        CREATE TABLE memory_entities (
+            memory INTEGER NOT NULL REFERENCES memories(rowid) ON DELETE CASCADE,
+            start INTEGER NOT NULL,
+            entity_type TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            normalized TEXT NOT NULL,  -- equal for two mentions of the same thing
+            value TEXT NOT NULL,  -- as written in this memory
+            score REAL NOT NULL,
+            "end" INTEGER NOT NULL,
+            PRIMARY KEY (memory, start, entity_type)
+        ) WITHOUT ROWID;
+        -- the agent's memories naming an entity, newest first
+        CREATE INDEX memory_entities_by_key ON memory_entities(
+            agent_id, entity_type, normalized, memory);
+        """,
+    )
+
+
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

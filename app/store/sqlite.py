@@ -1,5 +1,5 @@
 """The SQLite backend: one file in WAL mode holding memories with their sqlite-vec vectors,
-sessions, agents, lifecycle state.
+the knowledge graph, sessions, agents, lifecycle state.
 
 Reads run on thread-local reader connections; writes run on the one writer thread
 (app/store/writer.py) as jobs given a `SqliteTx` over the writer's connection.
@@ -18,6 +18,7 @@ from typing import TypeVar
 from app.errors import DataDirError, StorageError
 from app.store.db import Connection, DatabaseError, connect
 from app.store.faults import still_failing
+from app.store.graph import SqliteEdges, SqliteEntities
 from app.store.integrity import damaged, quick_check
 from app.store.keys import SqliteKeys
 from app.store.lifecycle import (
@@ -53,6 +54,8 @@ class SqliteTx:
         self.agents = SqliteAgents(conn)
         self.decay = SqliteDecay(conn)
         self.feedback = SqliteFeedback(conn)
+        self.edges = SqliteEdges(conn)
+        self.entities = SqliteEntities(conn)
         self.trash = SqliteTrash(conn)
         self.policies = SqlitePolicies(conn)
         self.keys = SqliteKeys(conn)
