@@ -1,6 +1,7 @@
-"""The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
-the API's sections (memories, recall, sessions, agents, feedback, decay, policies, ops,
-keys, capabilities), composed in one place (`compose`), each given what it needs.
+"""The one door the adapters (HTTP API, MCP, web pages, CLI) use: `Service`, made of parts
+that mirror the API's sections (memories, recall, sessions, agents, feedback, decay,
+policies, ops, keys, capabilities) and what the memory browser reads (browse) and logs in
+with (logins), composed in one place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -28,11 +29,13 @@ from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agents import Agents
+from app.service.browse import Browse
 from app.service.capabilities import Capabilities
 from app.service.decay import Decay
 from app.service.events import EventBus, Publisher
 from app.service.feedback import Feedback
 from app.service.keys import Keys
+from app.service.logins import Logins
 from app.service.memories import Memories
 from app.service.metrics import Metrics
 from app.service.ops import Ops
@@ -63,6 +66,8 @@ class Parts:
     policies: Policies
     ops: Ops
     keys: Keys
+    browse: Browse
+    logins: Logins
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -84,13 +89,15 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
         question_penalty=s.question_penalty, phrases=s.recall_phrases,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
+    keys = Keys(store, s, now)
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
         recall=Recall(engine, s, now, sessions, access, publisher, metrics),
         sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
         feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
         ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
-        keys=Keys(store, s, now))
+        keys=keys, browse=Browse(store, indexes, s, now, sessions, decay, metrics),
+        logins=Logins(keys, s, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -124,6 +131,8 @@ class Service:
     policies: _Part[Policies] = _Part()
     ops: _Part[Ops] = _Part()
     keys: _Part[Keys] = _Part()
+    browse: _Part[Browse] = _Part()
+    logins: _Part[Logins] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings

@@ -36,6 +36,12 @@ class SqliteDecay:
         row = self._conn().execute("SELECT min(rowid), max(rowid) FROM memories").fetchone()
         return (int(row[0] or 0), int(row[1] or 0))
 
+    def state(self, rowid: int) -> tuple[int, bool] | None:
+        """(when it last decayed or was reinforced, whether a flag speeds its next decay)."""
+        row = self._conn().execute("SELECT decayed_at, flagged FROM memories WHERE rowid = ?",
+                                   (rowid,)).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
     def expired(self, now: int, limit: int) -> list[tuple[str, int]]:
         """(agent, rowid) of memories past their expiry."""
         return [(r[0], r[1]) for r in self._conn().execute(
@@ -119,11 +125,21 @@ class SqliteTrash:
         self._conn = conn
 
     def put(self, agent_id: str, memory_id: str, survivor_id: str, memory: dict[str, Any],
-            now: int, keep_secs: int) -> None:
+            now: int, keep_secs: int, kind: str = "deduplication") -> None:
+        """Keep a memory restorable: a duplicate merged into `survivor_id` (kind
+        deduplication), or one forgotten in the memory browser (kind forgotten)."""
         self._conn().execute(
-            "INSERT OR REPLACE INTO deduplicated (id, agent_id, survivor_id, memory, "
-            "deleted_at, restorable_until) VALUES (?, ?, ?, ?, ?, ?)",
-            (memory_id, agent_id, survivor_id, _encode(memory).decode(), now, now + keep_secs))
+            "INSERT OR REPLACE INTO deduplicated (id, agent_id, survivor_id, kind, memory, "
+            "deleted_at, restorable_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (memory_id, agent_id, survivor_id, kind, _encode(memory).decode(), now,
+             now + keep_secs))
+
+    def peek(self, agent_id: str, memory_id: str, now: int) -> dict[str, Any] | None:
+        """What was saved of a restorable entry, left in place."""
+        row = self._conn().execute("SELECT memory FROM deduplicated WHERE agent_id = ? AND "
+                                   "id = ? AND restorable_until > ?",
+                                   (agent_id, memory_id, now)).fetchone()
+        return None if row is None else dict(_decode(row[0]))
 
     def restorable(self, agent_id: str, now: int) -> list[dict[str, Any]]:
         out = []
