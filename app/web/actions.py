@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Response, get, post
+from litestar.params import FromPath
 
 from app.errors import AuthenticationError, ValidationError
 from app.web.context import (
@@ -45,7 +46,7 @@ def memory_url(agent_id: str, memory_id: str, **flags: str) -> str:
 @post("/memories/{memory_id:str}/edit", opt=WRITE_IN_QUERY, sync_to_thread=True,
       include_in_schema=False)
 def edit_memory(request: AnyRequest, service: Service, principal: Principal,
-                memory_id: str, data: Form) -> Response[str]:
+                memory_id: FromPath[str], data: Form) -> Response[str]:
     """Change content, importance and tags (only what differs from the memory: new
     content is embedded again)."""
     agent_id = query(request, "agent_id")
@@ -77,7 +78,7 @@ def edit_memory(request: AnyRequest, service: Service, principal: Principal,
 @post("/memories/{memory_id:str}/forget", opt=WRITE_IN_QUERY, sync_to_thread=True,
       include_in_schema=False)
 def forget_memory(request: AnyRequest, service: Service, principal: Principal,
-                  memory_id: str, data: Form) -> Response[str]:
+                  memory_id: FromPath[str], data: Form) -> Response[str]:
     """Forget a memory, keeping it in the agent's trash (undo restores it as it was)."""
     agent_id = query(request, "agent_id")
     service.memories.discard(agent_id, memory_id)
@@ -91,7 +92,8 @@ def forget_memory(request: AnyRequest, service: Service, principal: Principal,
 @post("/agents/{agent_id:str}/trash/{memory_id:str}/restore", opt=WRITE_IN_PATH,
       sync_to_thread=True, include_in_schema=False)
 def restore_memory(request: AnyRequest, service: Service, principal: Principal,
-                   agent_id: str, memory_id: str, data: Form) -> Response[str]:
+                   agent_id: FromPath[str], memory_id: FromPath[str], data: Form
+                   ) -> Response[str]:
     """Undo: a forgotten memory comes back as it was; a merged duplicate as a memory of
     its own."""
     memory = service.memories.restore_deduplicated(agent_id, memory_id)

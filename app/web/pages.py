@@ -9,6 +9,7 @@ from itertools import pairwise
 from typing import Any
 
 from litestar import Response, get
+from litestar.params import FromPath
 
 from app.errors import ValidationError
 from app.models import MEMORY_TYPES, Memory, RecallHit
@@ -59,7 +60,7 @@ def agents_page(request: AnyRequest, service: Service, principal: Principal) -> 
 
 @get("/agents/{agent_id:str}", opt=AGENT_IN_PATH, sync_to_thread=True, include_in_schema=False)
 def agent_page(request: AnyRequest, service: Service, principal: Principal,
-               agent_id: str) -> Response[str]:
+               agent_id: FromPath[str]) -> Response[str]:
     """The agent's memories, a page at a time (filters, order), or with ?q= the recall
     results with the parts of their scores."""
     form = {name: query(request, name) for name in FILTERS}
@@ -109,7 +110,7 @@ def _search(service: TheService, agent_id: str, q: str, form: dict[str, str]
 @get("/agents/{agent_id:str}/sessions", opt=AGENT_IN_PATH, sync_to_thread=True,
      include_in_schema=False)
 def sessions_page(request: AnyRequest, service: Service, principal: Principal,
-                  agent_id: str) -> Response[str]:
+                  agent_id: FromPath[str]) -> Response[str]:
     offset = int_param(request, "offset", 0)
     size = 50
     sessions, total = service.browse.sessions_of(agent_id, offset=offset, limit=size)
@@ -125,7 +126,7 @@ def sessions_page(request: AnyRequest, service: Service, principal: Principal,
 @get("/agents/{agent_id:str}/sessions/{session_id:str}", opt=AGENT_IN_PATH,
      sync_to_thread=True, include_in_schema=False)
 def session_page(request: AnyRequest, service: Service, principal: Principal,
-                 agent_id: str, session_id: str) -> Response[str]:
+                 agent_id: FromPath[str], session_id: FromPath[str]) -> Response[str]:
     """A session as a timeline: its memories in the order they were stored."""
     page = service.browse.timeline(agent_id, session_id, after=query(request, "after"),
                                    before=query(request, "before"))
@@ -152,7 +153,7 @@ def _gap(seconds: int) -> str:
 @get("/memories/{memory_id:str}", opt=AGENT_IN_QUERY, sync_to_thread=True,
      include_in_schema=False)
 def memory_page(request: AnyRequest, service: Service, principal: Principal,
-                memory_id: str) -> Response[str]:
+                memory_id: FromPath[str]) -> Response[str]:
     agent_id = query(request, "agent_id")
     ctx, browser = memory_context(request, service, principal, agent_id, memory_id)
     return _respond("memory.html", ctx, browser)
@@ -193,7 +194,7 @@ def graph_edges(service: TheService, memory: Memory) -> list[dict[str, Any]] | N
 @get("/agents/{agent_id:str}/trash", opt=AGENT_IN_PATH, sync_to_thread=True,
      include_in_schema=False)
 def trash_page(request: AnyRequest, service: Service, principal: Principal,
-               agent_id: str) -> Response[str]:
+               agent_id: FromPath[str]) -> Response[str]:
     ctx, browser = context(request, service, principal, nav="agents", agent_id=agent_id,
                            transfer=transfer_ready(service),
                            items=service.browse.trash(agent_id), flash=flash_of(request),
@@ -212,7 +213,7 @@ def overview_page(request: AnyRequest, service: Service, principal: Principal
 @get("/agents/{agent_id:str}/overview", opt=AGENT_IN_PATH, sync_to_thread=True,
      include_in_schema=False)
 def agent_overview_page(request: AnyRequest, service: Service, principal: Principal,
-                        agent_id: str) -> Response[str]:
+                        agent_id: FromPath[str]) -> Response[str]:
     ctx, browser = overview_context(request, service, principal, agent_id)
     return _respond("overview.html", ctx, browser)
 

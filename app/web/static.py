@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from app.errors import RouteNotFoundError
 
@@ -30,7 +31,7 @@ ASSET_VERSION = hashlib.sha256(b"".join(body for body, _ in FILES.values())).hex
 
 
 @get("/static/{name:str}", opt={"open": True}, include_in_schema=False)
-async def static_file(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+async def static_file(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
     found = FILES.get(name)
     if found is None:
         raise RouteNotFoundError(f"no static file {name!r}")
