@@ -281,10 +281,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Chromium for the session (Playwright over the system's Chromium; no
-    `playwright install`). Missing, the browser tests skip, except under `make test`
+    """One headless Chromium per module (Playwright over the system's Chromium; no
+    `playwright install`). Not per session: Playwright's sync API keeps an asyncio loop
+    running in this thread while it is open, which breaks later tests' asyncio.run. Missing, the browser tests skip, except under `make test`
     (DAKERA_BROWSER_TESTS=required), which installs one first (make browser-deps)."""
     path = chromium_path()
     if path is None:

@@ -439,7 +439,8 @@ class Memories:
             state = tx.decay.state(memory.rowid)
             saved = {"content": memory.content, "memory_type": memory.memory_type,
                      "session_id": memory.session_id,
-                     FORGOTTEN_KEY: {**memory.to_dict(), "event_time": memory.event_time,
+                     FORGOTTEN_KEY: {**memory.to_dict(), "importance": memory.importance,
+                                     "event_time": memory.event_time,
                                      "decayed_at": state[0] if state else now}}
             tx.trash.put(agent, memory.id, "", saved, now, keep, kind="forgotten")
             return tx.memories.delete(agent, [memory.rowid])

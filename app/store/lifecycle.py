@@ -61,7 +61,10 @@ class SqliteDecay:
             stamp, sp2 = "?", [now]
         elif p.strategy == "step":  # halve once per whole half-life; keep the remainder pending
             new, np_ = f"importance * pow(0.5, floor({x}))", xp
-            stamp, sp2 = f"CASE WHEN floor({x}) >= 1 THEN ? ELSE decayed_at END", [*xp, now]
+            # the clock moves on by the whole half-lives applied, not to now
+            stamp = (f"CASE WHEN floor({x}) >= 1 THEN CAST(decayed_at + floor({x}) * 3600.0 * "
+                     f"? / ({speed}) AS INTEGER) ELSE decayed_at END")
+            sp2 = [*xp, *xp, p.half_life_hours, *sp]
         else:
             new, np_ = f"importance * exp(-{LN2} * {x})", xp
             stamp, sp2 = "?", [now]

@@ -29,6 +29,7 @@ from app.web.session import PREFIX, cookie_of, set_cookie
 
 WRITE_IN_QUERY = {"scope": "write", "agent": ("query", "agent_id")}
 WRITE_IN_PATH = {"scope": "write", "agent": ("path", "agent_id")}
+EDIT_FIELDS = ("content", "importance", "tags")
 
 
 def _fragment(request: AnyRequest, service: Any, principal: Any, **values: Any
@@ -70,7 +71,7 @@ def edit_memory(request: AnyRequest, service: Service, principal: Principal,
         form = {"content": content if isinstance(content, str) else "",
                 "importance": data.get("importance", ""), "tags": data.get("tags", "")}
         ctx, browser = memory_context(request, service, principal, agent_id, memory_id,
-                                      form=form, errors=field_errors(exc))
+                                      form=form, errors=field_errors(exc, EDIT_FIELDS))
         return html("memory.html", ctx, status=400, cookie=browser.cookie_header())
     return redirect(memory_url(agent_id, memory_id, saved="1"), htmx=htmx(request))
 

@@ -35,6 +35,9 @@ AGENT_IN_QUERY = {"scope": "read", "agent": ("query", "agent_id")}
 SORTS = [("recent", "newest first"), ("oldest", "oldest first"),
          ("importance", "most important first"), ("accessed", "recently recalled first")]
 FILTERS = ("type", "tag", "session", "min_importance", "max_importance", "sort")
+# the fields the agent page shows a message next to (the service's names for them)
+SHOWN_FIELDS = ("query", "memory_type", "tag", "session", "min_importance", "max_importance",
+                "sort")
 SEARCH_TOP_K = 20
 GAP_SECS = 60
 
@@ -93,7 +96,7 @@ def agent_page(request: AnyRequest, service: Service, principal: Principal,
                        prev_url=link(base, {**keep, "before": page["prev"]})
                        if page["prev"] else None)
     except ValidationError as exc:
-        ctx["errors"] = field_errors(exc)
+        ctx["errors"] = field_errors(exc, SHOWN_FIELDS)
         status = 400
     return _respond("agent.html", ctx, browser, status)
 

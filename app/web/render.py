@@ -224,9 +224,11 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
-def field_errors(error: ValidationError) -> dict[str, str]:
-    """{field: message} for a form: the field the message names, else the form itself."""
-    return {field_of(error) or "_form": error.message}
+def field_errors(error: ValidationError, fields: tuple[str, ...]) -> dict[str, str]:
+    """{field: message} for a form showing `fields`: the field the message names, else the
+    form as a whole."""
+    field = field_of(error)
+    return {field if field in fields else "_form": error.message}
 
 
 __all__ = ["ENV", "HEADERS", "ServerTiming", "error_page", "field_errors", "field_of",
