@@ -133,6 +133,31 @@ class DataDirInUse(DataDirError):
     """Another process holds the data dir's lock."""
 
 
+class StorageError(ServiceUnavailableError):
+    """The database could not be written (an I/O error of the disk under the data dir).
+    Nothing of the request was applied. `reason` is the short form health probes show."""
+
+    reason = "storage error"
+
+
+class StorageFullError(StorageError):
+    """The filesystem holding the data dir is full: nothing of the request was applied;
+    writes resume by themselves once space is freed."""
+
+    status = 507
+    code = "STORAGE_FULL"
+    reason = "disk full"
+
+
+class StorageReadOnlyError(StorageError):
+    """The filesystem holding the data dir is read-only: nothing of the request was applied;
+    writes resume by themselves once it is writable again."""
+
+    status = 507
+    code = "STORAGE_READ_ONLY"
+    reason = "read-only filesystem"
+
+
 class FeatureDisabledError(DakeraError):
     """A feature turned off by a setting: `details` names the DAKERA_* switch."""
 

@@ -29,9 +29,11 @@ class Health(msgspec.Struct, kw_only=True):
 
 
 class Check(msgspec.Struct, kw_only=True):
-    status: str  # ok, loading or error
+    status: str  # ok, loading, degraded (reads work, writes fail) or error
     model: str | UnsetType = UNSET
     error: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET  # short: "writes fail: disk full"
+    rebuilding: str | UnsetType = UNSET  # vector indexes being rebuilt in the background
 
 
 class Readiness(msgspec.Struct, kw_only=True):
@@ -40,6 +42,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     ready: bool
     version: str
     checks: dict[str, Check] | UnsetType = UNSET
+    degraded: bool | UnsetType = UNSET  # not ready, but reads are served (writes fail)
     reason: str | UnsetType = UNSET
     starting: bool | UnsetType = UNSET
     downloads: list[Any] | UnsetType = UNSET
@@ -84,9 +87,13 @@ class HealthController(Controller):
             return Response(Health(status="starting", version=service.version,
                                    **_starting(service, _trusted(request))),
                             status_code=503, headers={"Retry-After": "1"})
+        # Alive and serving reads: "healthy" (clients test it), with `degraded` and a short
+        # reason while writes fail.
+        reason = service.degraded()
         return Response(Health(status="healthy", service="dakera", version=service.version,
-                               uptime_seconds=service.uptime(), degraded=False,
-                               config_warnings=[]))
+                               uptime_seconds=service.uptime(), degraded=reason is not None,
+                               config_warnings=[],
+                               reason=UNSET if reason is None else reason))
 
     @get("/ready", sync_to_thread=True, responses=_not_ready(Readiness),
          opt=OPEN)
@@ -106,6 +113,10 @@ class HealthController(Controller):
                          checks=msgspec.convert(checks, dict[str, Check]))
         if ok:
             return Response(body)
+        # Not ready: reads may still be served ("degraded": writes fail), and the reason
+        # is short; the full error is in the server's log.
+        body.degraded = all(c["status"] in ("ok", "degraded") for c in checks.values())
+        body.reason = "; ".join(c["reason"] for c in checks.values() if "reason" in c)
         return Response(body, status_code=503, headers={"Retry-After": "5"})
 
     @get("/live", sync_to_thread=False,

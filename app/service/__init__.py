@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar, overload
 from app import __version__
 from app.config import Settings
 from app.embed import Embedder, load_embedder, resolve
-from app.errors import ServiceUnavailableError
+from app.errors import ServiceUnavailableError, StorageError
 from app.index import IndexRegistry
 from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
@@ -47,6 +47,36 @@ from app.store import Store, Tx, open_store
 log = logging.getLogger("dakera.service")
 
 P = TypeVar("P")
+# close() finishes within this many seconds, whatever the disk does (SIGTERM must end the
+# process within 10 s).
+CLOSE_TIMEOUT = 7.0
+
+
+def _bounded(fn: Callable[[], object], timeout: float, what: str) -> None:
+    """Run fn, waiting at most `timeout` seconds (a hung disk must not hold a shutdown)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=f"dakera-close-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("%s not written at shutdown: the writer did not answer in time", what)
+    elif errors:
+        log.warning("%s not written at shutdown: %s", what, _short(errors[0]))
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, StorageError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "the writer did not finish in time"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -188,7 +218,7 @@ class Service:
                                on_commit=self.metrics.observe_commit)
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
-            indexes.open_all()
+            indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
             self._parts = compose(s, self.now, store, indexes, embedder, self.events,
                                   self.metrics, self.uptime)
@@ -218,36 +248,64 @@ class Service:
             raise ServiceUnavailableError("loading models", retry_after=1)
         return parts
 
-    def close(self) -> None:
-        """Finish queued writes, save changed indexes, release the data dir."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Finish queued writes, save changed indexes, release the data dir: within
+        `timeout` seconds whatever the disk does. What cannot be done by then is failed
+        (queued writes answer an error; unsaved indexes are rebuilt from the database's
+        index log at the next start): every acknowledged write is already committed."""
         if self._closed.is_set():
             return
         self._closed.set()
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         if self._loader is not None:
-            self._loader.join()
+            self._loader.join(left())  # a model still loading is left behind (daemon)
         if self._maintenance is not None:
-            self._maintenance.join()
+            self._maintenance.join(left() / 4)
         parts = self._parts
         if parts is not None:
-            parts.access.close()
-            parts.keys.flush_usage()
-            parts.store.write(lambda tx: None)  # drain the queue
-            self.save_indexes()
-            parts.store.close()
+            parts.indexes.close(0)
+            parts.access.close(left() / 4)
+            if parts.store.write_fault() is None:  # key usage times: only when writes work
+                _bounded(parts.keys.flush_usage, left() / 4, "key usage")
+            try:  # drain the queue (the access statistics included)
+                parts.store.submit(lambda tx: None).result(left() / 2)
+            except Exception as exc:
+                log.warning("shutting down while writes fail: %s", _short(exc))
+            if parts.store.write_fault() is None:
+                try:
+                    self.save_indexes(time.monotonic() + left() * 3 / 4)
+                except Exception as exc:
+                    log.warning("indexes not saved at shutdown (rebuilt from the index log "
+                                "at the next start): %s", _short(exc))
+            parts.store.close(left())
             log.info("closed %s", parts.store.location)
         self._lock.release()
 
     # -- upkeep -------------------------------------------------------------------------
 
-    def save_indexes(self) -> int:
-        """Save changed indexes, then drop the log entries they now contain."""
+    def save_indexes(self, deadline: float | None = None) -> int:
+        """Save changed indexes, then drop the log entries they now contain (by `deadline`,
+        a time.monotonic(), if given)."""
         parts = self._parts
         if parts is None:
             return 0
-        saved = parts.indexes.save_dirty()
+        saved = parts.indexes.save_dirty(deadline)
         for agent_id, seq in saved:
-            parts.store.write(partial(_trim_log, agent_id=agent_id, upto_seq=seq))
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            parts.store.submit(partial(_trim_log, agent_id=agent_id, upto_seq=seq)).result(wait)
         return len(saved)
+
+    def probe_storage(self) -> None:
+        """While writes fail, try a small one: the first that commits clears the fault, so
+        readiness recovers without waiting for a client's write."""
+        store = self.parts().store
+        if store.write_fault() is not None:
+            now = self.now()
+            store.write(lambda tx: tx.meta.set("write_probe", now))
 
     def flush_access(self) -> None:
         """Write pending recall statistics (and their reinforcement) now."""
@@ -259,6 +317,7 @@ class Service:
         """(name, interval in seconds, task) run by the maintenance thread."""
         p = self.parts()
         tasks: list[tuple[str, float, Callable[[], object]]] = [
+            ("probe storage", 2, self.probe_storage),
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
@@ -276,6 +335,8 @@ class Service:
                 if time.monotonic() >= due[name]:
                     try:
                         task()
+                    except StorageError as exc:  # the writer logged it once already
+                        log.debug("%s failed: %s", name, exc)
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
@@ -291,15 +352,32 @@ class Service:
         return int(time.monotonic() - self._started)
 
     def readiness_checks(self) -> dict[str, dict[str, str]]:
+        """Each check's status ("ok", "degraded": reads work but writes fail, "error") and,
+        when not ok, a short reason (the full error is in the server's log)."""
         parts = self._parts
         checks = {"model": {"status": "ok", "model": parts.embedder.model_id}
                   if parts else {"status": "loading"}}
+        store = self.parts().store
         try:
-            self.parts().store.ping()
-            checks["storage"] = {"status": "ok"}
+            store.ping()
         except Exception as exc:
-            checks["storage"] = {"status": "error", "error": str(exc)}
+            log.warning("readiness: the database cannot be read: %s", exc)
+            checks["storage"] = {"status": "error", "reason": "database unreadable"}
+            return checks
+        fault = store.write_fault()
+        checks["storage"] = ({"status": "ok"} if fault is None else
+                             {"status": "degraded", "reason": f"writes fail: {fault.reason}"})
+        rebuilding = len(parts.indexes.rebuilding()) if parts else 0
+        checks["indexes"] = ({"status": "ok"} if not rebuilding else
+                             {"status": "ok", "rebuilding": str(rebuilding)})
         return checks
+
+    def degraded(self) -> str | None:
+        """Why the service is degraded (a short reason), or None."""
+        if self._parts is None:
+            return None
+        fault = self._parts.store.write_fault()
+        return None if fault is None else f"writes fail: {fault.reason}"
 
 
 __all__ = ["Parts", "Service", "compose"]

@@ -145,6 +145,7 @@ class Memories:
         record session activity. The index is updated after the commit, and the events
         (`event` per inserted memory, deduplicated per merged one) are published there, in
         commit order."""
+        self.db.check_writable()  # a full or read-only disk: refuse before embedding
         now = self.now()
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
@@ -270,6 +271,7 @@ class Memories:
         row = None
         if text is not None and text != memory.content:
             memory.content = text
+            self.db.check_writable()
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from app.errors import StorageError
 from app.models import (
     ApiKey,
     DecayPolicy,
@@ -268,6 +269,21 @@ class Store(Protocol):
         """Write jobs queued and not yet committed."""
         ...
 
-    def close(self) -> None:
-        """Finish queued writes and close every connection."""
+    def write_fault(self) -> StorageError | None:
+        """Why writes fail now (None when they succeed): the disk's last failure until a
+        write succeeds again, or a writer that stopped or hangs."""
+        ...
+
+    def writes_refused(self) -> int:
+        """Writes failed by the disk (full, read-only, I/O errors) since start."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise the write fault at once while its cause visibly holds (a full or read-only
+        disk), before a caller spends work on a write that cannot be stored."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish queued writes (those still queued after `timeout` seconds are failed) and
+        close every connection."""
         ...
