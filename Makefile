@@ -13,7 +13,8 @@ LZMA_A := $(shell $(CC) -print-file-name=liblzma.a 2>/dev/null)
 LZMA_LIBS ?= $(if $(filter /%,$(LZMA_A)),$(LZMA_A),-llzma)
 ONEDIR := .build/dist/dakera
 FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyproject.toml \
-                build/dakera.spec build/dakera.service
+                build/dakera.spec build/dakera.service \
+                $(shell find app/web/templates app/web/static app/extract/data -type f)
 
 .PHONY: help install models serve test lint clean binary bench-locomo bench bench-quick \
         crash-test fuzz soak concurrency-test fault-test browser-deps bench-ui screenshots

@@ -285,12 +285,14 @@ def chromium_path() -> str | None:
 def browser() -> Iterator[object]:
     """One headless Chromium per module (Playwright over the system's Chromium; no
     `playwright install`). Not per session: Playwright's sync API keeps an asyncio loop
-    running in this thread while it is open, which breaks later tests' asyncio.run. Missing, the browser tests skip, except under `make test`
-    (DAKERA_BROWSER_TESTS=required), which installs one first (make browser-deps)."""
+    running in this thread while it is open, which breaks later tests' asyncio.run.
+    Without a Chromium the browser tests skip, except under `make test` and in CI
+    (DAKERA_BROWSER_TESTS=required or CI set): there they fail (`make test` installs one
+    first: make browser-deps)."""
     path = chromium_path()
     if path is None:
         message = "no Chromium: `make browser-deps` installs Debian's chromium"
-        if os.environ.get("DAKERA_BROWSER_TESTS") == "required":
+        if os.environ.get("DAKERA_BROWSER_TESTS") == "required" or os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright

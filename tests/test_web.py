@@ -267,7 +267,7 @@ def log_in(client: TestClient[Any], key: str = API_KEY) -> None:
 
 
 def test_pages_through_the_app(app_client: tuple[TestClient[Any], Service]) -> None:
-    client, service = app_client
+    client, _ = app_client
     # without a login: to the form, coming back afterwards
     first = client.get("/ui/agents/a?sort=importance", follow_redirects=False)
     assert first.status_code == 303
@@ -293,8 +293,8 @@ def test_pages_through_the_app(app_client: tuple[TestClient[Any], Service]) -> N
     detail = client.get(f"/ui/memories/{memory_id}?agent_id=a")
     assert detail.status_code == 200 and "Decay forecast" in detail.text
     # the API's key works on the pages too (curl, the page benchmark)
-    keyed = client.get("/ui/agents/a", headers={"Authorization": f"Bearer {API_KEY}"},
-                       cookies={"dakera_ui": ""})
+    with TestClient(client.app, base_url=HOST) as bare:  # no login cookie
+        keyed = bare.get("/ui/agents/a", headers={"Authorization": f"Bearer {API_KEY}"})
     assert keyed.status_code == 200
     # errors are pages
     missing = client.get("/ui/memories/mem_nothing?agent_id=a")
@@ -404,3 +404,22 @@ def test_static_files_and_the_switch(make_service: MakeService) -> None:
 
     with TestClient(_app(off), base_url=HOST) as client:
         assert client.get("/ui").status_code == 404
+
+
+def test_the_search_page_shows_the_score_parts_the_engine_returns(
+        make_service: MakeService) -> None:
+    """Known parts under the page's names, neutral optional ones left out, a part the page
+    does not know under the engine's own name (the engine may grow or rename parts)."""
+    from app.web.pages import TIMES as X
+    from app.web.pages import score_parts
+
+    memory = make_service().memories.store("a", "something").memory
+    hit = RecallHit(memory, 0.5, 0.6, vector_score=0.7, text_score=None,
+                    factors={"importance": 1.2, "recency": 1.0, "speaker": 1.0,
+                             "question": 0.5, "context": 0.0, "novelty": 0.25})
+    assert score_parts(hit) == [
+        ("score", "0.600"), ("fused", "0.500"), ("vector", "0.700"), ("BM25", "-"),
+        ("importance", X + "1.200"), ("recency", X + "1.000"), ("neighbourhood", "-"),
+        ("question", X + "0.500"), ("novelty", "0.250")]
+    assert score_parts(RecallHit(memory, 0.5, 0.5))[:2] == [("score", "0.500"),
+                                                            ("fused", "0.500")]

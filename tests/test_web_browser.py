@@ -8,13 +8,15 @@ no page raises a JavaScript error (the `pages` fixture fails the test otherwise)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import API_KEY, BrowserPages, LiveServer
+from tests.conftest import API_KEY, BrowserPages, LiveServer, server_command, target_env
 
 AGENT = "ui-nora"
 FACTS = [
@@ -237,3 +239,39 @@ def test_light_and_dark(live_server: LiveServer, stored: dict[str, str],
     csp = page.request.get(f"{live_server.url}/ui/agents/{AGENT}").headers[
         "content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+@pytest.fixture(scope="module")
+def binary_server(tmp_path_factory: pytest.TempPathFactory,
+                  binary_cache_dir: Path) -> Iterator[LiveServer]:
+    """The frozen binary (DAKERA_TEST_BINARY, set by `make test`) serving on loopback."""
+    command = (server_command("binary"), target_env("binary", binary_cache_dir))
+    server = LiveServer(tmp_path_factory.mktemp("ui-binary") / "data", command=command).start()
+    yield server
+    if server.proc and server.proc.poll() is None:
+        server.stop()
+
+
+def test_the_binary_serves_the_same_pages(binary_server: LiveServer,
+                                          pages: BrowserPages) -> None:
+    """Templates, CSS, htmx and the page script are bundled: log in, search by a
+    paraphrase with the bundled model, forget in the list and undo in place."""
+    with binary_server.http() as http:
+        ids = [http.post("/v1/memory/store", json={"agent_id": AGENT, "content": text})
+               .json()["memory"]["id"] for text in FACTS[:4]]
+    page: Page = pages.new()  # type: ignore[assignment]
+    log_in(page, binary_server, API_KEY, f"/ui/agents/{AGENT}")
+    assert page.evaluate("typeof htmx") == "object"  # the vendored htmx came with it
+    assert page.evaluate("getComputedStyle(document.querySelector('table.memories'))"
+                         ".borderCollapse") == "collapse"  # and the stylesheet
+    expect(page.locator("table.memories tbody tr")).to_have_count(4)
+    row = page.locator(f"#row-{ids[2]}")
+    row.get_by_role("button", name="Forget this memory").click()
+    expect(row).to_contain_text("Forgotten")
+    assert rest_memory(binary_server, ids[2]).status_code == 404
+    row.get_by_role("button", name="Undo").click()
+    expect(row).to_contain_text("window seats")
+    assert rest_memory(binary_server, ids[2]).status_code == 200
+    page.get_by_label("Search this agent's memories").fill(PARAPHRASE)
+    page.keyboard.press("Enter")
+    expect(page.locator("ol.hits > li").first).to_contain_text("Lisbon")

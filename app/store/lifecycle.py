@@ -56,9 +56,10 @@ class SqliteDecay:
         # x = half-lives elapsed at this memory's speed
         x = f"((? - decayed_at) / 3600.0 / ? * {speed})"
         xp: list[Any] = [now, p.half_life_hours, *sp]
+        sp2: list[Any] = [now]
+        stamp = "?"
         if p.strategy == "linear":
             new, np_ = f"max(0.0, importance - 0.5 * {x})", xp
-            stamp, sp2 = "?", [now]
         elif p.strategy == "step":  # halve once per whole half-life; keep the remainder pending
             new, np_ = f"importance * pow(0.5, floor({x}))", xp
             # the clock moves on by the whole half-lives applied, not to now
@@ -67,7 +68,6 @@ class SqliteDecay:
             sp2 = [*xp, *xp, p.half_life_hours, *sp]
         else:
             new, np_ = f"importance * exp(-{LN2} * {x})", xp
-            stamp, sp2 = "?", [now]
         conn = self._conn()
         cur = conn.execute(
             f"UPDATE memories SET importance = {new}, decayed_at = {stamp}, flagged = 0 "

@@ -77,10 +77,13 @@ def agent_page(request: AnyRequest, service: Service, principal: Principal,
     status = 200
     try:
         if q:
-            ctx["hits"] = _search(service, agent_id, q, form)
-            ctx["show_more_factors"] = any(
-                h.factors and (h.factors["speaker"] != 1 or h.factors["question"] != 1)
-                for h in ctx["hits"])
+            hits = _search(service, agent_id, q, form)
+            ctx["hits"] = [(h, score_parts(h)) for h in hits]
+            ctx["multipliers"] = [label for name, label in FACTOR_LABELS.items()
+                                  if name not in ADDED_FACTORS and any(
+                                      name in (f := h.factors or {}) and (
+                                          name in ALWAYS_SHOWN or f[name] != 1)
+                                      for h in hits)]
         else:
             page = service.browse.page(
                 agent_id, sort=form["sort"], memory_type=form["type"], tag=form["tag"],
@@ -99,6 +102,39 @@ def agent_page(request: AnyRequest, service: Service, principal: Principal,
         ctx["errors"] = field_errors(exc, SHOWN_FIELDS)
         status = 400
     return _respond("agent.html", ctx, browser, status)
+
+
+# The parts of a recall score as the engine names them (RecallHit.factors), in the order
+# shown, with the page's names; a part the engine adds that is not listed here is shown
+# under its own name after these. "context" is added to the relevance, the rest multiply.
+TIMES = "\N{MULTIPLICATION SIGN}"
+FACTOR_LABELS = {"importance": "importance", "recency": "recency", "context": "neighbourhood",
+                 "speaker": "speaker", "question": "question"}
+ADDED_FACTORS = {"context"}
+ALWAYS_SHOWN = {"importance", "recency", "context"}  # the others only when not neutral
+
+
+def score_parts(hit: RecallHit) -> list[tuple[str, str]]:
+    """(label, value) of each part of a hit's score: what the engine returned."""
+    def fmt(value: float | None, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    parts = [("score", fmt(hit.rank_score)), ("fused", fmt(hit.score)),
+             ("vector", fmt(hit.vector_score)), ("BM25", fmt(hit.text_score, 2))]
+    factors = hit.factors or {}
+    for name in [*FACTOR_LABELS, *sorted(set(factors) - set(FACTOR_LABELS))]:
+        if name not in factors:
+            continue
+        value = float(factors[name])
+        label = FACTOR_LABELS.get(name, name)
+        if name in ADDED_FACTORS:
+            parts.append((label, f"+{value:.3f}" if value > 0 else "-"))
+        elif name in FACTOR_LABELS:
+            if name in ALWAYS_SHOWN or value != 1:
+                parts.append((label, f"{TIMES}{value:.3f}"))
+        else:
+            parts.append((label, f"{value:.3f}"))
+    return parts
 
 
 def _search(service: TheService, agent_id: str, q: str, form: dict[str, str]
