@@ -15,6 +15,9 @@
    header the pages send (the handler's time, from routing to the rendered page; the
    gate, the access log and the socket come on top). Prints the median and the worst of
    each page, and the load average before and after.
+   `--cpu` instead runs the app in this process (Litestar's test client, no socket) and
+   gives the CPU time of each request (time.process_time: less sensitive than wall time
+   to a busy machine), beside the API's recall of the same query for comparison.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -141,14 +145,57 @@ def server_ms(response: httpx.Response) -> float:
     return float(found.group(1))
 
 
+def cpu_times(data_dir: Path, model: str, repeat: int) -> None:
+    """Each page's CPU time in process (the whole request: gate, handler, template)."""
+    from litestar.testing import TestClient
+
+    from app.cli import _app
+    from app.config import Settings
+    from app.service import Service
+
+    settings = Settings.from_env(env={}, data_dir=str(data_dir), embedding_model=model,
+                                 decay_interval=0, rate_limit=0,
+                                 models_dir=str(ROOT / "models"))
+    service = Service(settings)
+    service.start(wait=True)
+    try:
+        with TestClient(_app(service), base_url="http://127.0.0.1:7700") as client:
+            table: dict[str, Any] = dict(pages(client))
+            table["memories, page 50 (keyset)"] = deep_page(client, f"/ui/agents/{AGENT}", 49)
+            table["API: POST /v1/memory/recall"] = (
+                "/v1/memory/recall", {"agent_id": AGENT, "query": "a trip to Lisbon with Alice",
+                                      "top_k": 20})
+            print(f"{'page':34} {'median CPU ms':>14} {'max':>8}")
+            for name, url in table.items():
+                def once(url: Any = url) -> float:
+                    t0 = time.process_time()
+                    answer = (client.post(url[0], json=url[1]) if isinstance(url, tuple)
+                              else client.get(url))
+                    assert answer.status_code == 200, (url, answer.status_code)
+                    return (time.process_time() - t0) * 1000
+                once()  # warm-up
+                times = [once() for _ in range(repeat)]
+                print(f"{name:34} {statistics.median(times):14.1f} {max(times):8.1f}")
+    finally:
+        service.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--memories", type=int, default=100_000)
     parser.add_argument("--model", default="hash")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--cpu", action="store_true",
+                        help="CPU time per request, in process (see above)")
     args = parser.parse_args()
     fill(args.data_dir, args.memories, args.model)
+    if args.cpu:
+        load = os.getloadavg()
+        cpu_times(args.data_dir, args.model, args.repeat)
+        print("load average before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}"
+              .format(*load, *os.getloadavg()))
+        return
     load_before = os.getloadavg()
     server = Server(args.data_dir, env={"DAKERA_EMBEDDING_MODEL": args.model,
                                         "DAKERA_DECAY_INTERVAL_SECS": "0",
