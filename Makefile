@@ -13,10 +13,11 @@ LZMA_A := $(shell $(CC) -print-file-name=liblzma.a 2>/dev/null)
 LZMA_LIBS ?= $(if $(filter /%,$(LZMA_A)),$(LZMA_A),-llzma)
 ONEDIR := .build/dist/dakera
 FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyproject.toml \
-                build/dakera.spec build/dakera.service
+                build/dakera.spec build/dakera.service \
+                $(shell find app/web/templates app/web/static app/extract/data -type f)
 
 .PHONY: help install models serve test lint clean binary bench-locomo bench bench-quick \
-        crash-test fuzz soak concurrency-test fault-test
+        crash-test fuzz soak concurrency-test fault-test browser-deps bench-ui screenshots
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,8 +56,12 @@ dist/dakera: $(ONEDIR)/dakera .build/launcher build/pack.py
 	CC=$(CC) build/system-deps.sh
 	$(CC) -O2 -Wall -Wextra -s -o $@ $< $(LZMA_LIBS) -pthread
 
-test: binary ## Set up, build the binary and run every test (end-to-end ones on both builds)
-	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera $(BIN)/python -m pytest
+browser-deps: ## Chromium for the memory browser's browser tests (apt or dnf; nothing when present)
+	build/browser-deps.sh
+
+# The browser tests skip without a Chromium, except here: `make test` installs one first.
+test: binary browser-deps ## Set up, build the binary and run every test (end-to-end ones on both builds)
+	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera DAKERA_BROWSER_TESTS=required $(BIN)/python -m pytest
 
 # The same tests run in `make test`; skipped (with the reason) where tmpfs or loop mounts
 # are not allowed (they need root).
@@ -79,6 +84,12 @@ bench: models ## Benchmark against the floor at 10k and 100k memories (~30 min);
 
 bench-quick: models ## A quick look at the benchmark (2k and 5k memories; prints, writes nothing)
 	$(BIN)/python scripts/bench.py --sizes 2000,5000 --queries 300 $(BENCH_ARGS)
+
+bench-ui: models ## Server time of every memory-browser page at 100,000 memories (fills /tmp/dakera-ui-bench once)
+	$(BIN)/python scripts/bench_ui.py --data-dir /tmp/dakera-ui-bench/data $(BENCH_ARGS)
+
+screenshots: models browser-deps ## Screenshots of the memory browser, light and dark, into docs/
+	$(BIN)/python scripts/screenshots.py --out docs
 
 crash-test: models ## kill -9 the server under concurrent writes, 20 rounds, and check every acknowledged write
 	$(BIN)/python scripts/crash_test.py --rounds 20 $(CRASH_ARGS)

@@ -314,11 +314,15 @@ def healthcheck(url: str | None, timeout: float) -> None:
 
 
 def _app(service: Any) -> Any:
-    """The server's ASGI app: the HTTP API with the MCP tools mounted at /mcp."""
+    """The server's ASGI app: the HTTP API with the MCP tools mounted at /mcp and the memory
+    browser's pages at /ui (unless DAKERA_UI=false)."""
     from app.api import create_app
     from app.mcp.mount import McpMount
+    from app.web import pages_router
 
-    return create_app(service, mounts=[McpMount(service)], manage_lifecycle=False)
+    routers = [pages_router(service)] if service.settings.ui else []
+    return create_app(service, mounts=[McpMount(service)], routers=routers,
+                      manage_lifecycle=False)
 
 
 def _get_once(settings: Settings, target: str) -> int:

@@ -285,6 +285,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_EVENTS_KEEPALIVE_SECS", ge=1, le=3600,
         help="Seconds between keep-alive comments on an idle event stream.")] = 15
 
+    ui: Annotated[bool, setting(
+        "DAKERA_UI",
+        help="Serve the memory browser at /ui (pages to see, search, fix and forget "
+             "memories); false: no /ui routes.")] = True
+    ui_session_hours: Annotated[int, setting(
+        "DAKERA_UI_SESSION_HOURS", ge=1, le=8760,
+        help="Hours a memory-browser login lasts (never longer than its key). Logins are "
+             "kept in the server's memory: a restart ends them.")] = 12
+
     def shown(self) -> dict[str, Any]:
         """The settings as they may be shown: the key masked."""
         shown = {f: getattr(self, f) for f in self.__struct_fields__}

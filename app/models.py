@@ -14,6 +14,10 @@ MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
 # place, id...), precedes (the next memory of a session), linked_by (an explicit link),
 # supersedes (a newer statement of the same fact with other values).
 EDGE_TYPES = ("related_to", "shares_entity", "precedes", "linked_by", "supersedes")
+# How the memory browser orders an agent's memories: newest first, oldest first, most
+# important first, most recently recalled first.
+MEMORY_SORTS = ("recent", "oldest", "importance", "accessed")
+PageCursor = tuple[float, int]  # (the sort column's value, rowid) of a memory on a page
 
 
 @dataclass(slots=True)
@@ -215,6 +219,10 @@ class RecallHit:
     vector_score: float | None = None  # cosine similarity
     text_score: float | None = None  # BM25, higher is better
     context_of: str | None = None  # neighbourhood context: the id of the ranked memory
+    # what weighted the fused score into rank_score (importance, recency, speaker,
+    # question: factors around 1) and the text relevance inherited from the session
+    # (context); shown by the memory browser, not sent by the API
+    factors: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"memory": self.memory.to_dict(), "score": round(self.score, 6)}

@@ -252,3 +252,101 @@ def fresh_server(tmp_path: Path,
     yield server
     if server.proc and server.proc.poll() is None:
         server.kill()
+
+
+# -- a real browser for the memory browser's pages ------------------------------------------
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox",  # Playwright adds both already; listed so nobody drops them
+    "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+    # Chromium resolves no host name but loopback ones (it would look up Google's otherwise)
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]
+
+
+def chromium_path() -> str | None:
+    """DAKERA_CHROMIUM, else Debian's chromium, else a chromium(-browser) on the PATH."""
+    import shutil
+
+    named = os.environ.get("DAKERA_CHROMIUM")
+    if named:
+        return named if os.path.exists(named) else None
+    for candidate in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        found = candidate if os.path.exists(candidate) else shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium per module (Playwright over the system's Chromium; no
+    `playwright install`). Not per session: Playwright's sync API keeps an asyncio loop
+    running in this thread while it is open, which breaks later tests' asyncio.run.
+    Without a Chromium the browser tests skip, except under `make test` and in CI
+    (DAKERA_BROWSER_TESTS=required or CI set): there they fail (`make test` installs one
+    first: make browser-deps)."""
+    path = chromium_path()
+    if path is None:
+        message = "no Chromium: `make browser-deps` installs Debian's chromium"
+        if os.environ.get("DAKERA_BROWSER_TESTS") == "required" or os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS,
+                                              timeout=60_000)
+        yield launched
+        launched.close()
+
+
+class BrowserPages:
+    """Fresh browser contexts (cookies, colour scheme) that fail the test if a page asked
+    for anything off loopback or raised a JavaScript error."""
+
+    def __init__(self, browser: object) -> None:
+        self.browser = browser
+        self.contexts: list[object] = []
+        self.offsite: list[str] = []
+        self.errors: list[str] = []
+
+    def new(self, color_scheme: str = "light", width: int = 1100, height: int = 760
+            ) -> object:
+        import urllib.parse
+
+        ctx = self.browser.new_context(  # type: ignore[attr-defined]
+            viewport={"width": width, "height": height}, color_scheme=color_scheme,
+            locale="en-GB", timezone_id="UTC", reduced_motion="reduce",
+            service_workers="block")
+        ctx.set_default_timeout(15_000)
+
+        def guard(route: object) -> None:
+            url = route.request.url  # type: ignore[attr-defined]
+            if urllib.parse.urlsplit(url).hostname in LOOPBACK:
+                route.continue_()  # type: ignore[attr-defined]
+                return
+            self.offsite.append(url)
+            route.abort("blockedbyclient")  # type: ignore[attr-defined]
+
+        ctx.route("**/*", guard)
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.contexts.append(ctx)
+        return page
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def pages(browser: object) -> Iterator[BrowserPages]:
+    made = BrowserPages(browser)
+    yield made
+    made.close()
+    assert not made.offsite, f"requests left loopback: {made.offsite}"
+    assert not made.errors, f"JavaScript errors: {made.errors}"

@@ -27,15 +27,20 @@ from app.errors import (
 from app.mcp.mount import McpMount
 from app.service import Service
 from app.service.keys import ROOT, Principal, grant_matches
+from app.web import pages_router
 from tests.conftest import Clock, MakeService, make_settings
 
-# "/" is the docs page's second path (the same handler as /docs)
-OPEN_ROUTES = {"/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/"}
+# "/" is the docs page's second path (the same handler as /docs); the memory browser's
+# login form, logout and static files are open (its pages are not)
+OPEN_ROUTES = {"/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/",
+               "/ui/login", "/ui/logout", "/ui/static/{name:str}"}
 
 
 def routes(service: Service) -> list[tuple[str, str, Any]]:
-    """(method, path, handler) of every route of the app the server runs (with /mcp)."""
-    app = create_app(service, mounts=[McpMount(service)], manage_lifecycle=False)
+    """(method, path, handler) of every route of the app the server runs (with /mcp and
+    the pages at /ui)."""
+    app = create_app(service, mounts=[McpMount(service)], routers=[pages_router(service)],
+                     manage_lifecycle=False)
     found = []
     for route in app.routes:
         if isinstance(route, HTTPRoute):
@@ -70,6 +75,14 @@ def test_every_route_declares_its_scope(tmp_path: Path) -> None:
     assert by_route["GET /v1/agents"].listing
     cross = by_route["POST /v1/knowledge/network/cross-agent"]
     assert cross.scope == "admin" and cross.every_namespace
+    # the pages: read to look, write to change, the agent found like the API's
+    assert by_route["GET /ui"].scope == "read" and by_route["GET /ui"].listing
+    assert by_route["GET /ui/agents/{agent_id:str}"].scope == "read"
+    assert by_route["POST /ui/memories/{memory_id:str}/edit"].scope == "write"
+    assert by_route["POST /ui/memories/{memory_id:str}/forget"].locate is not None
+    assert by_route["GET /ui/overview"].every_namespace
+    pages = [label for label in by_route if " /ui" in label]
+    assert len(pages) >= 15
     # every route that names an agent, session or namespace says how to find it
     for label, access in by_route.items():
         if any(p in label for p in ("{agent_id", "{session_id", "{namespace")):

@@ -49,9 +49,11 @@ class Mount(Protocol):
 
 
 def create_app(service: Service, *, mounts: Sequence[Mount] = (),
-               manage_lifecycle: bool = True) -> Litestar:
-    """The ASGI app over a service. With manage_lifecycle the app starts the service on
-    start-up and closes it on shutdown (saving the indexes)."""
+               routers: Sequence[Router] = (), manage_lifecycle: bool = True) -> Litestar:
+    """The ASGI app over a service. `mounts` and `routers` are other adapters' endpoints
+    (the MCP server, the web pages), handed in by whoever assembles the process; their
+    routes declare their access like ours (app/api/scopes.py). With manage_lifecycle the
+    app starts the service on start-up and closes it on shutdown (saving the indexes)."""
 
     def provide_service() -> Service:
         return service
@@ -72,7 +74,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
                         FeedbackController, PolicyController, OpsController, EventController,
                         *admin_routers, KeyAdminController, NamespaceKeyController,
                         WhoamiController, *graph.controllers, *extraction.controllers,
-                        *consolidation.controllers, *(m.route_handler for m in mounts)],
+                        *consolidation.controllers, *(m.route_handler for m in mounts),
+                        *routers],
         dependencies={"service": Provide(provide_service, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         middleware=[DefineMiddleware(Gate, service=service,

@@ -16,7 +16,10 @@ is, how often it may ask and how long it may take.
   still arriving, 504 after); streams that have started are not cut.
 
 Open routes (the health probes) skip all but the Host check. Every refusal is the Dakera
-envelope.
+envelope, unless the route is another adapter's that says otherwise: a route (the web
+pages) may name in its opt an `authenticate(scope) -> Principal` used when the request
+carries no Authorization header (the pages' login cookie), and a `refuse(scope, send,
+error)` that answers the gate's refusals its own way (a page, a redirect to the login).
 """
 
 from __future__ import annotations
@@ -145,7 +148,9 @@ class Gate:
         try:
             send = await self._admit(scope, send)
         except DakeraError as exc:
-            await _send_error(scope, send, exc)
+            handler = scope.get("route_handler")
+            refuse = handler.opt.get("refuse") if handler is not None else None
+            await (refuse or _send_error)(scope, send, exc)
             return
         if send is None:  # answered here (a CORS preflight)
             return
@@ -196,6 +201,10 @@ class Gate:
         if not self.keyed:
             return AUTH_DISABLED
         header = _header(scope, b"authorization")
+        own = scope["route_handler"].opt.get("authenticate")
+        if not header and own is not None:  # the web pages' login cookie
+            principal: Principal = own(scope)
+            return principal
         if not header:
             raise AuthenticationError("missing Authorization: Bearer <key> header",
                                       code="AUTHENTICATION_REQUIRED",

@@ -11,8 +11,10 @@ of a session or of a memory, or every namespace (`every_namespace=True`, global 
 `open_paths` in a router's opt opens those of its routes (the OpenAPI document).
 `listing=True` marks a route whose handler filters what it returns by the key's grants
 (it takes `principal: Principal`). `OPEN` marks the health probes. A route of another
-adapter (the MCP mount) declares the plain form `opt={"scope": "write",
-"every_namespace": True}`. A route that declares
+adapter (the MCP mount, the web pages) declares the plain form `opt={"scope": "write",
+"every_namespace": True}`, with `"agent": ("path" | "query", name)` for the agent it
+touches (as in_path / in_query), `"listing": True`, or `opt={"open": True}`. A route that
+declares
 nothing is refused to every key but an unrestricted super_admin (tests/test_scopes.py
 walks every route and fails on such a route).
 
@@ -84,12 +86,27 @@ def access_of(handler: BaseRouteHandler) -> Access:
         return found
     if isinstance(handler, HTTPRouteHandler) and handler.http_methods == {"OPTIONS"}:
         return Access(None, describes="open (OPTIONS)")  # the router's own Allow answer
+    if handler.opt.get("open") is True:
+        return Access(None, describes="open")
     scope = handler.opt.get("scope")
     if scope in SCOPES:
-        every = bool(handler.opt.get("every_namespace"))
-        return Access(scope, every_namespace=every, describes="every namespace" if every
-                      else "")
+        access = _plain(handler.opt, scope)
+        handler.opt["access"] = access  # worked out once
+        return access
     return UNDECLARED
+
+
+def _plain(opt: dict[str, Any], scope: str) -> Access:
+    """The Access of a route declared in the plain form."""
+    every = bool(opt.get("every_namespace"))
+    listing = bool(opt.get("listing"))
+    where = opt.get("agent")
+    if where is not None:
+        kind, name = where
+        described, locate = in_path(name) if kind == "path" else in_query(name)
+        return Access(scope, locate, every, listing, described)
+    return Access(scope, every_namespace=every, listing=listing,
+                  describes="every namespace" if every else "")
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -128,21 +128,28 @@ class RecallEngine:
         t_fusion = time.perf_counter()
         memories = self.store.memories.by_rowids(pool, now)
         query_terms = frozenset(terms(query))
+        best_text = max(max(text.values()), 1e-12) if text else 1.0
         hits = []
         for label in pool:
             m = memories.get(label)
             if m is None:
                 continue
-            factor = (importance_factor(m.importance, p.importance_weight)
-                      * recency_factor(m, now, p.recency_weight, p.recency_half_life_hours)
-                      * speaker_factor(m.content, query_terms, p.speaker_boost)
-                      * question_factor(m.content, p.question_penalty))
+            factors = {
+                "importance": importance_factor(m.importance, p.importance_weight),
+                "recency": recency_factor(m, now, p.recency_weight, p.recency_half_life_hours),
+                "speaker": speaker_factor(m.content, query_terms, p.speaker_boost),
+                "question": question_factor(m.content, p.question_penalty)}
+            factor = (factors["importance"] * factors["recency"] * factors["speaker"]
+                      * factors["question"])
+            # text relevance inherited from the memories just before it in its session
+            factors["context"] = relevance.get(label, 0.0) - text.get(label, 0.0) / best_text
             hits.append(RecallHit(
                 memory=m,
                 score=min(1.0, fused[label]),
                 rank_score=fused[label] * factor,
                 vector_score=cosines.get(label),
                 text_score=text.get(label),
+                factors=factors,
             ))
         hits.sort(key=lambda h: -h.rank_score)
         hits = hits[:top_k]

@@ -1,7 +1,8 @@
-"""The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
-the API's sections (memories, recall, sessions, agents, feedback, decay, policies, graph,
-knowledge, extraction, consolidation, autopilot, ops, keys, capabilities), composed in one
-place (`compose`), each given what it needs.
+"""The one door the adapters (HTTP API, MCP, web pages, CLI) use: `Service`, made of parts
+that mirror the API's sections (memories, recall, sessions, agents, feedback, decay,
+policies, graph, knowledge, extraction, consolidation, autopilot, ops, keys, capabilities)
+and what the memory browser reads (browse) and logs in with (logins), composed in one place
+(`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -30,6 +31,7 @@ from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agents import Agents
 from app.service.autopilot import Autopilot, AutopilotConfig
+from app.service.browse import Browse
 from app.service.capabilities import Capabilities
 from app.service.consolidation import Consolidation
 from app.service.decay import Decay
@@ -39,6 +41,7 @@ from app.service.feedback import Feedback
 from app.service.graph import Graph
 from app.service.keys import Keys
 from app.service.linking import GraphSettings
+from app.service.logins import Logins
 from app.service.memories import Memories
 from app.service.metrics import Metrics
 from app.service.ops import Ops
@@ -105,6 +108,8 @@ class Parts:
     autopilot: Autopilot
     ops: Ops
     keys: Keys
+    browse: Browse
+    logins: Logins
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -134,6 +139,7 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
         question_penalty=s.question_penalty,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
+    keys = Keys(store, s, now)
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
         recall=Recall(engine, s, now, sessions, access, publisher, metrics,
@@ -147,7 +153,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         autopilot=Autopilot(store, now, autopilot_config, consolidation.deduplicate,
                             consolidation.consolidate_agent,
                             lambda agent: bool(consolidation.config(agent)["enabled"])),
-        keys=Keys(store, s, now))
+        keys=keys, browse=Browse(store, indexes, s, now, sessions, decay, metrics),
+        logins=Logins(keys, s, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -186,6 +193,8 @@ class Service:
     autopilot: _Part[Autopilot] = _Part()
     ops: _Part[Ops] = _Part()
     keys: _Part[Keys] = _Part()
+    browse: _Part[Browse] = _Part()
+    logins: _Part[Logins] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings

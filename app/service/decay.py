@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 from functools import partial
@@ -13,7 +14,7 @@ from typing import Any
 from app import validate
 from app.config import Settings
 from app.errors import ValidationError
-from app.models import DECAY_STRATEGIES, DecayPolicy
+from app.models import DECAY_STRATEGIES, DecayPolicy, Memory
 from app.service.events import Publisher
 from app.service.memories import Memories
 from app.service.metrics import Metrics
@@ -148,6 +149,52 @@ class Decay:
                  "removed in %.0f ms", decayed, deleted, expired, duration)
         return {"decayed": decayed, "deleted": deleted, "expired": expired,
                 "duration_ms": duration}
+
+    def forecast(self, memory: Memory, points: int = 24) -> dict[str, Any]:
+        """How the memory's importance would fade if it were never recalled again, by the
+        current policy: its speed, when it falls below the floor (`below_floor_at`, None if
+        never), and `points` (time, importance) samples from its last decay to a little
+        past that (or over four half-lives)."""
+        p = self.policy()
+        state = self.db.decay.state(memory.rowid)
+        now = self.now()
+        since, flagged = state if state is not None else (now, False)
+        speed = p.type_speeds.get(memory.memory_type, 1.0) * (
+            p.never_accessed_multiplier if memory.access_count == 0
+            else 1.0 / (1.0 + p.usage_shield * math.log(1.0 + memory.access_count)))
+        hours = p.half_life_hours / speed  # one half-life of this memory, in hours
+        start = memory.importance
+        floor = p.min_importance
+        if start < floor:
+            lives: float | None = 0.0
+        elif start <= 0:
+            lives = None
+        elif p.strategy == "linear":
+            lives = (start - floor) / 0.5
+        elif p.strategy == "step":
+            lives = float(math.floor(math.log2(start / floor)) + 1) if floor > 0 else None
+        else:
+            lives = math.log2(start / floor) if floor > 0 else None
+        below = None if lives is None else since + int(lives * hours * 3600)
+        span = (lives * 1.15 if lives else 4.0) * hours * 3600
+        samples = []
+        for i in range(points + 1):
+            t = since + span * i / points
+            x = (t - since) / 3600 / hours
+            if p.strategy == "linear":
+                value = max(0.0, start - 0.5 * x)
+            elif p.strategy == "step":
+                value = start * 0.5 ** math.floor(x)
+            else:
+                value = start * 0.5 ** x
+            samples.append((int(t), value))
+        return {"strategy": p.strategy, "half_life_hours": round(hours, 3),
+                "speed": round(speed, 4), "floor": floor, "decayed_at": since,
+                "flagged": flagged, "below_floor_at": below,
+                "delete_below_floor": p.delete_below_floor,
+                "passes": self.settings.decay_interval > 0,
+                "interval_secs": self.settings.decay_interval,
+                "expires_at": memory.expires_at, "points": samples}
 
     def purge_expired(self) -> int:
         """Delete memories past their expiry (reads never return them anyway)."""

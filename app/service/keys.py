@@ -222,7 +222,11 @@ class Keys:
 
     def authenticate(self, raw: str) -> Principal:
         """The principal of a raw key other than the root key, or AuthenticationError."""
-        digest = hash_key(raw)
+        return self.authenticate_digest(hash_key(raw))
+
+    def authenticate_digest(self, digest: str) -> Principal:
+        """The principal of the key stored under this SHA-256 (a login session keeps the
+        digest, never the key), or AuthenticationError."""
         with self._lock:
             cached = self._cache.get(digest, False)
         if cached is False:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.service.policies import StorePolicy
 
 EVENT_TIME_KEY = "_dakera_event_time"
+FORGOTTEN_KEY = "forgotten"  # in a trash entry: the whole memory, as it was when discarded
 DELETE_BATCH = 1000
 
 
@@ -453,13 +454,17 @@ class Memories:
         return {"agent_id": agent, "memories": items, "count": len(items)}
 
     def restore_deduplicated(self, agent_id: Any, memory_id: Any) -> Memory:
-        """Store a merged duplicate again, as a separate memory under its own id."""
+        """Store a merged duplicate again, as a separate memory under its own id; a memory
+        forgotten with `discard` comes back as it was."""
         agent = validate.agent_id(agent_id)
         if not isinstance(memory_id, str) or not memory_id:
             raise ValidationError("'memory_id' is required")
         now = self.now()
         if self.db.memories.get(memory_id, agent, now):
             raise ConflictError(f"agent {agent!r} already holds a memory {memory_id!r}")
+        peeked = self.db.trash.peek(agent, memory_id, now)
+        if peeked is not None and FORGOTTEN_KEY in peeked:
+            return self._restore_forgotten(agent, memory_id, peeked[FORGOTTEN_KEY], now)
         saved = self.db.write(lambda tx: tx.trash.take(agent, memory_id, now))
         if saved is None:
             raise NotFoundError(f"no restorable duplicate {memory_id!r}", resource="memory")
@@ -471,6 +476,75 @@ class Memories:
             id=memory_id)
         return self.insert([new], dedup=False, event="restored").memory
 
+    # -- forget with undo (the memory browser) ---------------------------------------------
+
+    def discard(self, agent_id: Any, memory_id: Any) -> dict[str, Any]:
+        """Forget one memory but keep it restorable, as it was (importance, times, access
+        count, when it last decayed), for DAKERA_DEDUP_RETENTION_HOURS: it is listed in the
+        agent's trash (kind `forgotten`) and `restore_deduplicated` brings it back."""
+        agent = validate.agent_id(agent_id)
+        memory = self.get(memory_id, agent)
+        now = self.now()
+        keep = self.settings.dedup_retention_hours * 3600
+        listening = self.events.listening
+
+        def job(tx: Tx) -> int:
+            state = tx.decay.state(memory.rowid)
+            saved = {"content": memory.content, "memory_type": memory.memory_type,
+                     "session_id": memory.session_id,
+                     FORGOTTEN_KEY: {**memory.to_dict(), "importance": memory.importance,
+                                     "event_time": memory.event_time,
+                                     "decayed_at": state[0] if state else now}}
+            tx.trash.put(agent, memory.id, "", saved, now, keep, kind="forgotten")
+            return tx.memories.delete(agent, [memory.rowid])
+
+        def after(seq: int) -> None:
+            self.indexes.deleted(agent, [memory.rowid], seq)
+            self.metrics.observe_delete(1, "forget")
+            if listening:
+                self.events.memory("forgotten", agent, memory_id=memory.id, reason="forget")
+            self.events.vectors_mutated(agent, "delete", 1)
+
+        self.db.write(job, after)
+        return {"memory_id": memory.id, "agent_id": agent, "restorable_until": now + keep,
+                "restorable": keep > 0}
+
+    def _restore_forgotten(self, agent: str, memory_id: str, saved: dict[str, Any],
+                           now: int) -> Memory:
+        memory = Memory(
+            id=memory_id, agent_id=agent, content=saved["content"],
+            memory_type=saved["memory_type"], importance=float(saved["importance"]),
+            tags=list(saved["tags"]), metadata=dict(saved["metadata"]),
+            session_id=saved.get("session_id"), created_at=int(saved["created_at"]),
+            updated_at=int(saved["updated_at"]),
+            last_accessed_at=int(saved["last_accessed_at"]),
+            access_count=int(saved["access_count"]), ttl_seconds=saved.get("ttl_seconds"),
+            expires_at=saved.get("expires_at"), event_time=saved.get("event_time"))
+        vector = self.embedder.embed([memory.content])[0]
+        row = MemoryRow(memory, vector, content_hash(memory.content),
+                        decayed_at=saved.get("decayed_at"))
+
+        def job(tx: Tx) -> int:
+            if tx.trash.take(agent, memory_id, now) is None:
+                raise NotFoundError(f"no restorable memory {memory_id!r}", resource="memory")
+            return tx.memories.insert(row)
+
+        def after(seq: int) -> None:
+            self.indexes.added(agent, [memory.rowid], vector[None, :],
+                               [(memory.content, memory.event_time)], seq)
+            self.events.memory("restored", agent, memory_id=memory.id, content=memory.content,
+                               importance=memory.importance, tags=memory.tags,
+                               session_id=memory.session_id)
+            self.events.vectors_mutated(agent, "upsert", 1)
+
+        try:
+            self.db.write(job, after)
+        except Exception as exc:
+            if "UNIQUE constraint failed" in str(exc):
+                raise ConflictError(f"agent {agent!r} already holds a memory {memory_id!r}"
+                                    ) from None
+            raise
+        return memory
     # -- merges: consolidation and deduplication ------------------------------------------
 
     def merge_into(self, sources: list[Memory], new: NewMemory) -> Memory:

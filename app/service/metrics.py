@@ -104,6 +104,7 @@ class Metrics:
         recalls = Counter("dakera_recalls", "Recall and search requests served.", ["kind"],
                           registry=r)
         self._recalls = {kind: recalls.labels(kind) for kind in ("recall", "search")}
+        self.served = {"recall": 0, "search": 0}  # since the start (the overview page)
         self.recall_hits = Counter("dakera_recall_results", "Memories returned by recall and "
                                    "search.", registry=r)
         stored = Counter("dakera_memories_stored", "Memories written by store and batch "
@@ -183,7 +184,9 @@ class Metrics:
             child = self._stages.get(name)
             if child is not None:
                 child.observe(seconds)
-        self._recalls["search" if search else "recall"].inc()
+        kind = "search" if search else "recall"
+        self._recalls[kind].inc()
+        self.served[kind] += 1
         self.recall_hits.inc(hits)
 
     def observe_store(self, count: int, deduplicated: int, *, batch: bool) -> None:
@@ -270,6 +273,16 @@ class Metrics:
             stored = sum(n for h, n in self._stored_by_hour.items()
                          if h > hour - RETENTION_HOURS)
         return max(self._started_at, (hour - RETENTION_HOURS + 1) * 3600), stored
+
+    def recall_summary(self) -> dict[str, float]:
+        """Recall latency over HTTP in the last minute (milliseconds: p50, p95, p99 and how
+        many), and the recalls and searches served since the start."""
+        window = self.recall_window
+        return {"p50_ms": round(window.percentile(0.5) * 1000, 2),
+                "p95_ms": round(window.percentile(0.95) * 1000, 2),
+                "p99_ms": round(window.percentile(0.99) * 1000, 2),
+                "last_minute": len(window.values()),
+                "recalls": self.served["recall"], "searches": self.served["search"]}
 
     def kpis(self) -> dict[str, float]:
         """The latency and error KPIs of the last minute (milliseconds, percent)."""

@@ -36,6 +36,12 @@ class SqliteDecay:
         row = self._conn().execute("SELECT min(rowid), max(rowid) FROM memories").fetchone()
         return (int(row[0] or 0), int(row[1] or 0))
 
+    def state(self, rowid: int) -> tuple[int, bool] | None:
+        """(when it last decayed or was reinforced, whether a flag speeds its next decay)."""
+        row = self._conn().execute("SELECT decayed_at, flagged FROM memories WHERE rowid = ?",
+                                   (rowid,)).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
     def expired(self, now: int, limit: int) -> list[tuple[str, int]]:
         """(agent, rowid) of memories past their expiry."""
         return [(r[0], r[1]) for r in self._conn().execute(
@@ -50,15 +56,18 @@ class SqliteDecay:
         # x = half-lives elapsed at this memory's speed
         x = f"((? - decayed_at) / 3600.0 / ? * {speed})"
         xp: list[Any] = [now, p.half_life_hours, *sp]
+        sp2: list[Any] = [now]
+        stamp = "?"
         if p.strategy == "linear":
             new, np_ = f"max(0.0, importance - 0.5 * {x})", xp
-            stamp, sp2 = "?", [now]
         elif p.strategy == "step":  # halve once per whole half-life; keep the remainder pending
             new, np_ = f"importance * pow(0.5, floor({x}))", xp
-            stamp, sp2 = f"CASE WHEN floor({x}) >= 1 THEN ? ELSE decayed_at END", [*xp, now]
+            # the clock moves on by the whole half-lives applied, not to now
+            stamp = (f"CASE WHEN floor({x}) >= 1 THEN CAST(decayed_at + floor({x}) * 3600.0 * "
+                     f"? / ({speed}) AS INTEGER) ELSE decayed_at END")
+            sp2 = [*xp, *xp, p.half_life_hours, *sp]
         else:
             new, np_ = f"importance * exp(-{LN2} * {x})", xp
-            stamp, sp2 = "?", [now]
         conn = self._conn()
         cur = conn.execute(
             f"UPDATE memories SET importance = {new}, decayed_at = {stamp}, flagged = 0 "
@@ -120,8 +129,9 @@ class SqliteTrash:
 
     def put(self, agent_id: str, memory_id: str, survivor_id: str, memory: dict[str, Any],
             now: int, keep_secs: int, kind: str = "deduplication") -> None:
-        """Keep a deleted memory restorable for keep_secs (0: not kept at all). `kind` says
-        what deleted it: deduplication or consolidation."""
+        """Keep a memory restorable for keep_secs (0: not kept at all). `kind` says what
+        removed it: deduplication or consolidation (merged into `survivor_id`), or forgotten
+        in the memory browser."""
         if keep_secs <= 0:
             return
         self._conn().execute(
@@ -129,6 +139,13 @@ class SqliteTrash:
             "deleted_at, restorable_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (memory_id, agent_id, survivor_id, kind, _encode(memory).decode(), now,
              now + keep_secs))
+
+    def peek(self, agent_id: str, memory_id: str, now: int) -> dict[str, Any] | None:
+        """What was saved of a restorable entry, left in place."""
+        row = self._conn().execute("SELECT memory FROM deduplicated WHERE agent_id = ? AND "
+                                   "id = ? AND restorable_until > ?",
+                                   (agent_id, memory_id, now)).fetchone()
+        return None if row is None else dict(_decode(row[0]))
 
     def restorable(self, agent_id: str, now: int) -> list[dict[str, Any]]:
         out = []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from app.models import Memory, MemoryFilter
+from app.models import MEMORY_TYPES, Memory, MemoryFilter, PageCursor
 from app.store.db import Connection
 from app.store.filters import LIVE, filter_sql, json_list
 from app.store.protocol import ConnSource, MemoryRow
@@ -23,6 +24,11 @@ MEMORY_COLUMNS = (
     "m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count, "
     "m.ttl_seconds, m.expires_at, m.event_time"
 )
+
+
+# The memory browser's orders: column, descending (then rowid the same way).
+SORT_COLUMNS = {"recent": ("m.created_at", True), "oldest": ("m.created_at", False),
+                "importance": ("m.importance", True), "accessed": ("m.last_accessed_at", True)}
 
 
 def row_to_memory(row: Sequence[Any]) -> Memory:
@@ -87,6 +93,115 @@ class SqliteMemories:
         sql = (f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?")
         return [row_to_memory(r) for r in self._conn().execute(sql, [*params, limit, offset])]
+
+    def browse(self, agent_id: str, f: MemoryFilter, now: int, *, sort: str, limit: int,
+               after: PageCursor | None = None, before: PageCursor | None = None,
+               scan: int | None = None) -> tuple[list[Memory], PageCursor | None]:
+        """One page of the agent's live memories matching the filter, in `sort` order
+        (MEMORY_SORTS), by keyset: the memories after the cursor (value, rowid) of the last
+        one shown, or the page just before the cursor of the first one shown. Each order
+        walks an index, so a page costs the same at any depth.
+
+        With `scan`, at most that many memories are examined from the cursor (a filter
+        that few memories pass would otherwise read the whole agent); the second value is
+        then the cursor of the last memory examined when the budget ran out before the
+        page was full (None otherwise), to go on from."""
+        column, desc = SORT_COLUMNS[sort]
+        reverse = before is not None
+        cursor = before if reverse else after
+        # walking forward in a DESC order means smaller keys, unless we walk back
+        op = "<" if desc != reverse else ">"
+        order = "DESC" if desc != reverse else "ASC"
+        keyset, key_params = "", []
+        if cursor is not None:
+            keyset = f" AND ({column}, m.rowid) {op} (?, ?)"
+            key_params = [cursor[0], cursor[1]]
+        where, params = filter_sql(agent_id, f, now)
+        conn = self._conn()
+        if f.session_id is not None:  # a session is small: its index, then sort
+            source = "memories m INDEXED BY memories_by_session"
+        else:
+            source = "memories m"
+        stopped: PageCursor | None = None
+        if scan is not None and f.session_id is None and f.any():
+            # the memory `scan` places on in this order: the page goes no further
+            bound = conn.execute(
+                f"SELECT {column}, m.rowid FROM memories m WHERE m.agent_id = ?{keyset} "
+                f"ORDER BY {column} {order}, m.rowid {order} LIMIT 1 OFFSET ?",
+                [agent_id, *key_params, scan - 1]).fetchone()
+            if bound is not None:
+                stopped = (float(bound[0]), int(bound[1]))
+                keyset += f" AND ({column}, m.rowid) {'>=' if op == '<' else '<='} (?, ?)"
+                key_params += [bound[0], bound[1]]
+        rows = conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM {source} WHERE {where}{keyset} "
+            f"ORDER BY {column} {order}, m.rowid {order} LIMIT ?",
+            [*params, *key_params, limit]).fetchall()
+        if len(rows) >= limit:
+            stopped = None
+        if reverse:
+            rows.reverse()
+        return [row_to_memory(r) for r in rows], stopped
+
+    def importance_histogram(self, agent_id: str | None, bins: int) -> list[int]:
+        """How many stored memories (of one agent, or of all) fall in each of `bins` equal
+        importance ranges from 0 to 1 (counted in an index, range by range)."""
+        counts = [0] * bins
+        bounds = [i / bins for i in range(bins)] + [2.0]  # the last range takes 1.0
+        ranges = ", ".join(
+            f"(SELECT count(*) FROM memories WHERE agent_id = ?1 AND importance >= {lo!r} "
+            f"AND importance < {hi!r})" for lo, hi in pairwise(bounds))
+        conn = self._conn()
+        for agent in self._agents(agent_id):
+            row = conn.execute(f"SELECT {ranges}", (agent,)).fetchone()
+            counts = [a + int(b) for a, b in zip(counts, row, strict=True)]
+        return counts
+
+    def created_histogram(self, agent_id: str | None, start: int, step: int,
+                          buckets: int) -> list[int]:
+        """Stored memories created in each of `buckets` periods of `step` seconds from
+        `start` (counted in an index, period by period)."""
+        counts = [0] * buckets
+        ranges = ", ".join(
+            f"(SELECT count(*) FROM memories WHERE agent_id = ?1 AND created_at >= "
+            f"{start + i * step} AND created_at < {start + (i + 1) * step})"
+            for i in range(buckets))
+        conn = self._conn()
+        for agent in self._agents(agent_id):
+            row = conn.execute(f"SELECT {ranges}", (agent,)).fetchone()
+            counts = [a + int(b) for a, b in zip(counts, row, strict=True)]
+        return counts
+
+    def created_range(self, agent_id: str | None) -> tuple[int | None, int | None]:
+        """The first and last creation time of the stored memories."""
+        first = last = None
+        conn = self._conn()
+        for agent in self._agents(agent_id):
+            lo, hi = conn.execute(
+                "SELECT (SELECT min(created_at) FROM memories WHERE agent_id = ?1), "
+                "(SELECT max(created_at) FROM memories WHERE agent_id = ?1)",
+                (agent,)).fetchone()
+            if lo is not None:
+                first = lo if first is None else min(first, lo)
+                last = hi if last is None else max(last, hi)
+        return first, last
+
+    def type_counts(self, agent_id: str | None) -> dict[str, int]:
+        """Stored memories per type (of one agent, or of all; counted in an index)."""
+        counts = dict.fromkeys(MEMORY_TYPES, 0)
+        ranges = ", ".join("(SELECT count(*) FROM memories WHERE agent_id = ?1 AND "
+                           f"memory_type = '{t}')" for t in MEMORY_TYPES)
+        conn = self._conn()
+        for agent in self._agents(agent_id):
+            row = conn.execute(f"SELECT {ranges}", (agent,)).fetchone()
+            for memory_type, n in zip(MEMORY_TYPES, row, strict=True):
+                counts[memory_type] += int(n)
+        return {t: n for t, n in counts.items() if n}
+
+    def _agents(self, agent_id: str | None) -> list[str]:
+        if agent_id is not None:
+            return [agent_id]
+        return [r[0] for r in self._conn().execute("SELECT agent_id FROM agents")]
 
     def rowids(self, agent_id: str, f: MemoryFilter, now: int | None) -> list[int]:
         """Rowids of the agent's memories matching the filter (expired ones too when `now`
@@ -211,7 +326,8 @@ class SqliteMemories:
             (m.id, m.agent_id, m.content, m.memory_type, m.importance,
              _encode(m.tags).decode(), _encode(m.metadata).decode(),
              m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count,
-             m.ttl_seconds, m.expires_at, m.event_time, row.content_hash, m.created_at,
+             m.ttl_seconds, m.expires_at, m.event_time, row.content_hash,
+             m.created_at if row.decayed_at is None else row.decayed_at,
              normal_hash(m.content)))
         m.rowid = int(cur.lastrowid)
         self._write_vector(conn, m, row, replace=False)

@@ -201,7 +201,22 @@ def _m5_graph(conn: Connection, dimension: int) -> None:
     )
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph)
+def _m6_browse(conn: Connection, dimension: int) -> None:
+    """The memory browser pages an agent's memories by importance and by last access without
+    reading them all (newest first already has memories_by_agent_time), and counts them by
+    type and importance from indexes."""
+    _run_script(
+        conn,
+        """
+        CREATE INDEX memories_by_agent_importance ON memories(agent_id, importance);
+        CREATE INDEX memories_by_agent_access ON memories(agent_id, last_accessed_at);
+        CREATE INDEX memories_by_agent_type ON memories(agent_id, memory_type);
+        """,
+    )
+
+
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph,
+              _m6_browse)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

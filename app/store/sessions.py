@@ -16,7 +16,8 @@ _decode = msgspec.json.decode
 SESSION_COLUMNS = (
     "s.id, s.agent_id, s.started_at, s.last_activity_at, s.ended_at, s.ended_reason, "
     "s.idle_timeout_secs, s.metadata, s.summary, "
-    "(SELECT count(*) FROM memories m WHERE m.session_id = s.id AND m.agent_id = s.agent_id)"
+    # (+m.agent_id: count through the session index, not by walking the agent's memories)
+    "(SELECT count(*) FROM memories m WHERE m.session_id = s.id AND +m.agent_id = s.agent_id)"
 )
 
 
@@ -145,6 +146,24 @@ class SqliteAgents:
             "FROM agents a ORDER BY a.agent_id").fetchall()
         return [{"agent_id": r[0], "memory_count": r[1], "session_count": r[2],
                  "active_sessions": r[3], "vector_count": r[1]} for r in rows]
+
+    def last_activity(self) -> dict[str, int | None]:
+        """When each agent last stored, was recalled or had session activity (each a
+        lookup in an index)."""
+        return {r[0]: max((v for v in r[1:] if v is not None), default=None)
+                for r in self._conn().execute(
+                    "SELECT a.agent_id, "
+                    "(SELECT max(m.created_at) FROM memories m WHERE m.agent_id = a.agent_id), "
+                    "(SELECT max(m.last_accessed_at) FROM memories m "
+                    " WHERE m.agent_id = a.agent_id), "
+                    "(SELECT max(s.last_activity_at) FROM sessions s "
+                    " WHERE s.agent_id = a.agent_id) FROM agents a")}
+
+    def memory_count(self, agent_id: str) -> int:
+        """The agent's stored memories (expired ones not yet removed included; counted
+        from an index)."""
+        return int(self._conn().execute("SELECT count(*) FROM memories WHERE agent_id = ?",
+                                        (agent_id,)).fetchone()[0])
 
     def memory_counts(self) -> dict[str, int]:
         """Stored memories per agent (expired ones not yet removed included)."""
