@@ -36,6 +36,13 @@ def _default_models_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "models")
 
 
+def _model_choices() -> str:
+    from app.embed.presets import PRESETS
+
+    return (f"one of {', '.join(sorted(PRESETS))}, or the name of a model folder with a "
+            "preset.json in DAKERA_MODELS_DIR")
+
+
 def _preset_name(value: str) -> str:
     from app.embed.presets import FOLDER_NAME, PRESETS  # numpy comes with app.embed: only here
 
@@ -44,8 +51,7 @@ def _preset_name(value: str) -> str:
             return preset.name
     if FOLDER_NAME.fullmatch(value):  # a user's export: <models dir>/<value>/preset.json
         return value
-    raise SettingError(f"one of {', '.join(sorted(PRESETS))}, or the name of a model folder "
-                       "with a preset.json in DAKERA_MODELS_DIR")
+    raise SettingError(_model_choices())
 
 
 def _host_names(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -319,18 +325,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
         for field in FIELDS:
             if overrides.get(field.name) is not None:
-                values[field.name] = field.parse(overrides[field.name], f"--{field.flag}")
+                sources[field.name] = f"--{field.flag}"
+                values[field.name] = field.parse(overrides[field.name], sources[field.name])
                 continue
             for name in field.env:
                 if env.get(name):
+                    sources[field.name] = name
                     values[field.name] = field.parse(env[name], name)
                     break
         unknown = set(overrides) - {f.name for f in FIELDS}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        settings = cls(**values)
+        settings._check_model_folder(sources.get("embedding_model", "DAKERA_EMBEDDING_MODEL"))
+        return settings
+
+    def _check_model_folder(self, source: str) -> None:
+        """A model that is not a preset must be a folder of the models dir with a
+        preset.json (checked here, with the models dir known, so a typo refuses to start)."""
+        name = self.embedding_model
+        if name == "all-minilm-l6-v2":  # the default: no need to import app.embed (numpy)
+            return
+        from app.embed.presets import PRESET_FILE, builtin
+
+        path = Path(self.models_dir) / name / PRESET_FILE
+        if builtin(name) is None and not path.is_file():
+            raise SettingError(f"{source}={name!r} is not valid: expected "
+                               f"{_model_choices()}; {path} does not exist")
 
     def replace(self, **changes: Any) -> Settings:
         return msgspec.structs.replace(self, **changes)

@@ -103,7 +103,12 @@ def test_bad_preset_files_are_refused_with_their_path(tmp_path: Path) -> None:
 def test_the_setting_takes_presets_and_folder_names_only(tmp_path: Path) -> None:
     assert Settings.from_env(env={"DAKERA_EMBEDDING_MODEL": "MiniLM"}).embedding_model == (
         "all-minilm-l6-v2")
-    assert Settings.from_env(env={"DAKERA_EMBEDDING_MODEL": "my-cls-model"}).embedding_model == (
+    with pytest.raises(SettingError, match=r"my-cls-model/preset\.json does not exist"):
+        Settings.from_env(env={"DAKERA_EMBEDDING_MODEL": "my-cls-model",
+                               "DAKERA_MODELS_DIR": str(tmp_path)})
+    user_export(tmp_path)
+    assert Settings.from_env(env={"DAKERA_EMBEDDING_MODEL": "my-cls-model",
+                                  "DAKERA_MODELS_DIR": str(tmp_path)}).embedding_model == (
         "my-cls-model")
     with pytest.raises(SettingError, match=r"preset\.json"):
         Settings.from_env(env={"DAKERA_EMBEDDING_MODEL": "../elsewhere"})
