@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app import filter_dsl
+
 MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
 
 
@@ -51,6 +53,15 @@ class Memory:
             "ttl_seconds": self.ttl_seconds,
             "expires_at": self.expires_at,
         }
+
+    def filter_view(self) -> dict[str, Any]:
+        """The document a filter expression sees (see `memory_where`)."""
+        return {"id": self.id, "agent_id": self.agent_id, "content": self.content,
+                "memory_type": self.memory_type, "importance": self.importance,
+                "tags": self.tags, "session_id": self.session_id,
+                "created_at": self.created_at, "updated_at": self.updated_at,
+                "last_accessed_at": self.last_accessed_at, "access_count": self.access_count,
+                "expires_at": self.expires_at, "metadata": self.metadata}
 
     @property
     def effective_time(self) -> int:
@@ -131,6 +142,22 @@ class NewMemory:
     id: str | None = None
 
 
+# The fields a filter expression names on memories; any other name is a metadata key.
+MEMORY_FILTER_FIELDS = ("id", "agent_id", "content", "memory_type", "importance", "tags",
+                        "session_id", "created_at", "updated_at", "last_accessed_at",
+                        "access_count", "expires_at")
+
+
+def memory_where(node: filter_dsl.Node | None) -> filter_dsl.Node | None:
+    """A filter expression (app/filter_dsl.py) over memories: its fields mapped onto
+    `Memory.filter_view()` (a memory field, "metadata.<key>", or a bare metadata key)."""
+    def field(name: str) -> str:
+        head = name.split(".", 1)[0]
+        return name if head in MEMORY_FILTER_FIELDS or head == "metadata" else (
+            "metadata." + name)
+    return None if node is None else filter_dsl.rename(node, field)
+
+
 @dataclass(slots=True)
 class MemoryFilter:
     """Which of an agent's memories an operation applies to: every given predicate must
@@ -148,6 +175,7 @@ class MemoryFilter:
     since: int | None = None  # event time (ingest time when none), inclusive
     until: int | None = None
     memory_ids: list[str] | None = None
+    where: filter_dsl.Node | None = None  # an expression over filter_view(): memory_where
 
     def any(self) -> bool:
         """Whether anything is asked (an explicit empty `tags_all` list counts)."""
@@ -170,7 +198,7 @@ class MemoryFilter:
                                  (m.effective_time, self.since, self.until)):
             if (low is not None and value < low) or (high is not None and value > high):
                 return False
-        return True
+        return filter_dsl.matches(self.where, m.filter_view())
 
 
 @dataclass(slots=True)
