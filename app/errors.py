@@ -57,6 +57,13 @@ class RouteNotFoundError(NotFoundError):
     code = "ROUTE_NOT_FOUND"
 
 
+class NamespaceNotFoundError(NotFoundError):
+    code = "NAMESPACE_NOT_FOUND"
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"namespace {namespace!r} not found", resource="namespace")
+
+
 class MethodNotAllowedError(DakeraError):
     status = 405
     code = "METHOD_NOT_ALLOWED"
@@ -70,6 +77,17 @@ class ConflictError(DakeraError):
 class PayloadTooLargeError(DakeraError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class QuotaExceededError(PayloadTooLargeError):
+    code = "QUOTA_EXCEEDED"
+
+
+class FeatureDisabledError(DakeraError):
+    """A route of the contract this server does not offer: clients degrade, not break."""
+
+    status = 501
+    code = "FEATURE_DISABLED"
 
 
 class UnsupportedMediaTypeError(DakeraError):

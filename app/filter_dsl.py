@@ -149,18 +149,17 @@ def _cond(name: str, op: str, arg: Any, where: str, budget: list[int]) -> Cond:
     _check_json(arg, where)
     if op in COMPARE and _kind(arg) not in ("num", "str"):
         raise ValidationError(f"'{where}' must be a number or a string")
-    if op in ("$in", "$nin", "$arrayContainsAll", "$arrayContainsAny"):
-        if not isinstance(arg, list) or len(arg) > MAX_LIST:
-            raise ValidationError(f"'{where}' must be a list of at most {MAX_LIST} values")
+    if op in ("$in", "$nin", "$arrayContainsAll", "$arrayContainsAny") and (
+            not isinstance(arg, list) or len(arg) > MAX_LIST):
+        raise ValidationError(f"'{where}' must be a list of at most {MAX_LIST} values")
     if op == "$exists" and not isinstance(arg, bool):
         raise ValidationError(f"'{where}' must be true or false")
     if op in STRING_OPS:
         if not isinstance(arg, str):
             raise ValidationError(f"'{where}' must be a string")
-        if op in ("$regex", "$glob"):
-            if len(arg) > MAX_PATTERN:
-                raise ValidationError(f"'{where}': patterns are at most {MAX_PATTERN} "
-                                      "characters")
+        if op in ("$regex", "$glob") and len(arg) > MAX_PATTERN:
+            raise ValidationError(f"'{where}': patterns are at most {MAX_PATTERN} "
+                                  "characters")
         if op == "$regex":
             try:
                 _compiled(arg)

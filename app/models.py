@@ -247,3 +247,36 @@ class RecallResult:
     candidates: int = 0
     context: list[RecallHit] = field(default_factory=list)  # session neighbours of the hits
     context_mode: str = "off"  # where they go: inline, separate or off
+
+
+# -- namespaces of raw vectors and text (the contract's §2.1) ---------------------------
+
+DISTANCES = ("cosine", "dot_product", "euclidean")
+
+
+@dataclass(slots=True)
+class Namespace:
+    """A data namespace: vectors of one dimension compared by one distance, and text."""
+
+    name: str
+    dimension: int | None  # None until its first vector
+    distance: str = "cosine"
+    index_type: str = "hnsw"
+    metadata: dict[str, Any] | None = None
+    model: str | None = None  # the server model that embedded its vectors, if it did
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(slots=True)
+class Item:
+    """One record of a namespace: a vector and/or a full-text document, with metadata."""
+
+    id: str
+    vector: Any = None  # float32 numpy array, or None (a full-text document only)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # None: not in the full-text index
+    created_at: int = 0
+    updated_at: int = 0
+    expires_at: int | None = None
+    rowid: int = 0  # internal label: SQLite rowid, also the vector index label

@@ -1,6 +1,7 @@
-"""The hnswlib cache: one approximate-nearest-neighbour index per agent.
+"""The hnswlib cache: one approximate-nearest-neighbour index per agent (or namespace).
 
-Labels are SQLite rowids of memories (never reused). Deleted labels stay as marked slots
+Labels are SQLite rowids (never reused). The space is cosine for memories; a namespace's
+may be cosine, ip (dot product) or l2 (squared euclidean). Deleted labels stay as marked slots
 until the index is compacted (rebuilt), which the owner does once they outnumber live ones.
 Each index is saved as `<hash>.hnsw` plus a `<hash>.json` sidecar recording the model, the
 dimension and `seq`, the last index-log entry it contains. On load, newer log entries are
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import hnswlib
@@ -28,16 +30,19 @@ EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
 ADD_THREADS = os.cpu_count() or 1
+SPACES = ("cosine", "ip", "l2")
 
 
 class AgentIndex:
     def __init__(self, agent_id: str, dimension: int, ef: int,
-                 index: hnswlib.Index | None = None, seq: int = 0) -> None:
+                 index: hnswlib.Index | None = None, seq: int = 0,
+                 space: str = "cosine") -> None:
         self.agent_id = agent_id
         self.dimension = dimension
+        self.space = space
         self.ef = ef
         if index is None:
-            index = hnswlib.Index(space="cosine", dim=dimension)
+            index = hnswlib.Index(space=space, dim=dimension)
             index.init_index(max_elements=INITIAL_CAPACITY, M=M, ef_construction=EF_CONSTRUCTION)
         index.set_ef(ef)  # ef is not persisted in the file
         index.set_num_threads(1)
@@ -81,8 +86,11 @@ class AgentIndex:
         """Deleted slots still cost memory and search time: rebuild when they dominate."""
         return self._deleted > 1000 and self._deleted > len(self)
 
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, cosine similarities) of the k nearest live vectors, best first."""
+    def search(self, vector: np.ndarray, k: int,
+               accept: Callable[[int], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, scores) of the k nearest live vectors (those `accept` takes, when given),
+        best first. Scores are higher-is-better: cosine similarity (cosine), dot product
+        (ip), minus the squared distance (l2). Fewer than k when fewer are found."""
         with self._lock:
             live = len(self)
             k = min(k, live)
@@ -92,8 +100,28 @@ class AgentIndex:
             # dense cluster before reaching an outlier, and exploring a few thousand nodes
             # costs well under a millisecond.
             self._index.set_ef(live if live <= EXHAUSTIVE_BELOW else max(self.ef, k))
-            labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
-        return labels[0].astype(np.int64), 1.0 - distances[0]
+            try:
+                labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k,
+                                                          filter=accept)
+            except RuntimeError:  # a filter let fewer than k through
+                if accept is None:
+                    raise
+                labels, distances = self._fewer(vector, k, accept)
+        scores = -distances[0] if self.space == "l2" else 1.0 - distances[0]
+        return labels[0].astype(np.int64), scores
+
+    def _fewer(self, vector: np.ndarray, k: int, accept: Callable[[int], bool]
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """A filtered search that found fewer than k: the most it finds (lock held)."""
+        while k > 1:
+            k //= 2
+            try:
+                labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k,
+                                                          filter=accept)
+                return labels, distances
+            except RuntimeError:
+                continue
+        return np.empty((1, 0), dtype=np.uint64), np.empty((1, 0), dtype=np.float32)
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         """The stored vectors of these labels (those the index holds), without touching
@@ -122,7 +150,7 @@ class AgentIndex:
             self.dirty = False
         os.replace(tmp, base.with_suffix(".hnsw"))
         sidecar = {"agent_id": self.agent_id, "model_id": model_id, "dimension": self.dimension,
-                   "seq": seq, "deleted": self._deleted, "M": M,
+                   "space": self.space, "seq": seq, "deleted": self._deleted, "M": M,
                    "ef_construction": EF_CONSTRUCTION}
         tmp_json = base.with_suffix(".json.tmp")
         tmp_json.write_text(json.dumps(sidecar))
@@ -131,25 +159,34 @@ class AgentIndex:
 
     @classmethod
     def load(cls, folder: Path, agent_id: str, model_id: str, dimension: int,
-             ef: int) -> AgentIndex | None:
+             ef: int, space: str = "cosine") -> AgentIndex | None:
         """The saved index, or None when there is none usable (the caller rebuilds)."""
         base = folder / index_name(agent_id)
         try:
             meta = json.loads(base.with_suffix(".json").read_text())
             if (meta["agent_id"] != agent_id or meta["model_id"] != model_id
-                    or meta["dimension"] != dimension):
-                log.info("index for %s is from another model or dimension: rebuilding", agent_id)
+                    or meta["dimension"] != dimension
+                    or meta.get("space", "cosine") != space):
+                log.info("index for %s is from another model, dimension or space: rebuilding",
+                         agent_id)
                 return None
-            index = hnswlib.Index(space="cosine", dim=dimension)
+            index = hnswlib.Index(space=space, dim=dimension)
             index.load_index(str(base.with_suffix(".hnsw")))
         except FileNotFoundError:
             return None
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("index for %s is unreadable (%s): rebuilding", agent_id, exc)
             return None
-        loaded = cls(agent_id, dimension, ef, index=index, seq=int(meta["seq"]))
+        loaded = cls(agent_id, dimension, ef, index=index, seq=int(meta["seq"]), space=space)
         loaded._deleted = int(meta.get("deleted", 0))
         return loaded
+
+
+def remove_files(folder: Path, agent_id: str) -> None:
+    """Delete an index's saved files (its agent or namespace is gone)."""
+    base = folder / index_name(agent_id)
+    for suffix in (".hnsw", ".json", ".hnsw.tmp", ".json.tmp"):
+        base.with_suffix(suffix).unlink(missing_ok=True)
 
 
 def index_name(agent_id: str) -> str:

@@ -1,4 +1,5 @@
-"""The per-agent vector indexes, kept in step with the stored vectors.
+"""The vector indexes of one source (agents' memories, or namespaces' vectors), kept in
+step with the stored vectors. A key is an agent id or a namespace name.
 
 Loads each saved index and replays the index log over it; rebuilds from the stored vectors
 when the file is missing, unreadable, from another model or older than the log. The vectors
@@ -17,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.index.hnsw import AgentIndex
+from app.index.hnsw import AgentIndex, remove_files
 
 log = logging.getLogger("dakera.index")
 
@@ -25,8 +26,9 @@ log = logging.getLogger("dakera.index")
 class VectorSource(Protocol):
     """Stored vectors and the index log, as the store offers them."""
 
-    dimension: int
-
+    def layout(self, agent_id: str) -> tuple[int, str] | None:
+        """(dimension, hnswlib space) of a key's vectors; None when it has none."""
+        ...
     def agents(self) -> list[str]: ...
     def has(self, agent_id: str) -> bool: ...
     def of_agent(self, agent_id: str, batch: int = 10_000
@@ -74,8 +76,8 @@ class IndexRegistry:
             return index
 
     def _open(self, agent_id: str) -> AgentIndex:
-        dim = self.source.dimension
-        index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef)
+        dim, space = self._layout(agent_id)
+        index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef, space)
         if index is not None and index.seq < self.source.log_trimmed(agent_id):
             log.info("index for %s predates the retained log: rebuilding", agent_id)
             index = None
@@ -103,7 +105,8 @@ class IndexRegistry:
     def _rebuild(self, agent_id: str) -> AgentIndex:
         start = time.perf_counter()
         head = self.source.log_head(agent_id)
-        index = AgentIndex(agent_id, self.source.dimension, self.ef, seq=0)
+        dim, space = self._layout(agent_id)
+        index = AgentIndex(agent_id, dim, self.ef, seq=0, space=space)
         for labels, vectors in self.source.of_agent(agent_id):
             index.add(labels, vectors)
         # Changes committed while we read are in the log after `head`: replay them.
@@ -114,7 +117,20 @@ class IndexRegistry:
                  time.perf_counter() - start)
         return index
 
+    def _layout(self, agent_id: str) -> tuple[int, str]:
+        layout = self.source.layout(agent_id)
+        if layout is None:
+            raise KeyError(f"no vectors are laid out for {agent_id!r}")
+        return layout
+
     # -- kept in step by the writer (after each commit, in commit order) ----------------
+
+    def drop(self, agent_id: str) -> None:
+        """Forget a key's index and its files (its vectors are gone, or its layout changed:
+        the next use rebuilds it from the store)."""
+        with self._lock:
+            self._indexes.pop(agent_id, None)
+            remove_files(self.folder, agent_id)
 
     def added(self, agent_id: str, labels: list[int], vectors: np.ndarray, seq: int) -> None:
         self.get(agent_id).add(np.asarray(labels, dtype=np.int64), vectors, seq)
@@ -148,7 +164,13 @@ class IndexRegistry:
         saved = []
         for agent_id, index in list(self._indexes.items()):
             if index.dirty:
-                saved.append((agent_id, index.save(self.folder, self.model_id)))
+                seq = index.save(self.folder, self.model_id)
+                with self._lock:
+                    if self._indexes.get(agent_id) is not index:  # dropped meanwhile
+                        if agent_id not in self._indexes:
+                            remove_files(self.folder, agent_id)
+                        continue
+                saved.append((agent_id, seq))
         return saved
 
     def stats(self) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
-capabilities), composed in one place (`compose`), each given what it needs.
+namespaces, vectors, text, capabilities), composed in one place (`compose`), each given
+what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -25,17 +26,22 @@ from app.index import IndexRegistry
 from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
+from app.service.agent_views import AgentViews
 from app.service.agents import Agents
 from app.service.capabilities import Capabilities
 from app.service.decay import Decay
 from app.service.feedback import Feedback
 from app.service.memories import Memories
+from app.service.namespaces import Namespaces
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
+from app.service.text import Texts
+from app.service.vectors import Vectors
 from app.store import Store, Tx, open_store
 
 log = logging.getLogger("dakera.service")
+NAMESPACE_INDEX_MODEL = "raw-vectors"  # namespace indexes hold clients' vectors, no model's
 
 P = TypeVar("P")
 
@@ -46,6 +52,7 @@ class Parts:
 
     store: Store
     indexes: IndexRegistry
+    namespace_indexes: IndexRegistry
     embedder: Embedder
     access: AccessLog
     memories: Memories
@@ -55,10 +62,14 @@ class Parts:
     feedback: Feedback
     decay: Decay
     policies: Policies
+    namespaces: Namespaces
+    vectors: Vectors
+    text: Texts
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, embedder: Embedder) -> Parts:
+            indexes: IndexRegistry, namespace_indexes: IndexRegistry,
+            embedder: Embedder) -> Parts:
     """The parts over an open store, indexes and model: each gets what it uses."""
     s = settings
     policies = Policies(store, s)
@@ -73,15 +84,25 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
         question_penalty=s.question_penalty, phrases=s.recall_phrases,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
+    namespaces = Namespaces(store, namespace_indexes, indexes, embedder.preset, now)
+    views = AgentViews(store, engine, now)
+    vectors = Vectors(store, namespace_indexes, namespaces, views, s, now)
     return Parts(
-        store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
+        store=store, indexes=indexes, namespace_indexes=namespace_indexes, embedder=embedder,
+        access=access, memories=memories,
         recall=Recall(engine, s, now, sessions, access), sessions=sessions,
         agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies)
+        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        namespaces=namespaces, vectors=vectors,
+        text=Texts(store, namespaces, vectors, views, embedder, s.recall_candidates, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
     tx.vectors.trim_log(agent_id, upto_seq)
+
+
+def _trim_namespace_log(tx: Tx, namespace: str, upto_seq: int) -> None:
+    tx.namespace_vectors.trim_log(namespace, upto_seq)
 
 
 class _Part(Generic[P]):
@@ -109,6 +130,9 @@ class Service:
     feedback: _Part[Feedback] = _Part()
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
+    namespaces: _Part[Namespaces] = _Part()
+    vectors: _Part[Vectors] = _Part()
+    text: _Part[Texts] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -159,9 +183,14 @@ class Service:
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
             indexes.open_all()
-            self._parts = compose(s, self.now, store, indexes, embedder)
-            log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
-                     embedder.model_id, t1 - t0, store.location, len(indexes.stats()),
+            namespace_indexes = IndexRegistry(
+                store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
+                lambda fn: store.write(lambda tx: fn()))
+            namespace_indexes.open_all()
+            self._parts = compose(s, self.now, store, indexes, namespace_indexes, embedder)
+            log.info("model %s loaded in %.2fs; %s opened with %d agent and %d namespace "
+                     "index(es) in %.2fs", embedder.model_id, t1 - t0, store.location,
+                     len(indexes.stats()), len(namespace_indexes.stats()),
                      time.perf_counter() - t1)
             self._maintenance = threading.Thread(target=self._maintenance_loop,
                                                  name="dakera-maintenance", daemon=True)
@@ -214,7 +243,10 @@ class Service:
         saved = parts.indexes.save_dirty()
         for agent_id, seq in saved:
             parts.store.write(partial(_trim_log, agent_id=agent_id, upto_seq=seq))
-        return len(saved)
+        saved_ns = parts.namespace_indexes.save_dirty()
+        for namespace, seq in saved_ns:
+            parts.store.write(partial(_trim_namespace_log, namespace=namespace, upto_seq=seq))
+        return len(saved) + len(saved_ns)
 
     def flush_access(self) -> None:
         """Write pending recall statistics (and their reinforcement) now."""
@@ -229,7 +261,9 @@ class Service:
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
-            ("compact indexes", 60, p.memories.compact_indexes)]
+            ("compact indexes", 60, p.memories.compact_indexes),
+            ("compact namespace indexes", 60, p.namespace_indexes.compact),
+            ("remove expired namespace items", 60, p.vectors.purge_expired)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))
         return tasks

@@ -4,7 +4,7 @@ the writer thread, memories with FTS5 and sqlite-vec, sessions, agents, lifecycl
 from pathlib import Path
 
 from app.store.db import DatabaseError, sqlite_version
-from app.store.protocol import MemoryRow, Store, Tx
+from app.store.protocol import ItemWrite, MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
 
 
@@ -15,5 +15,5 @@ def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = 
                        synchronous=synchronous, check_model=check_model)
 
 
-__all__ = ["DatabaseError", "MemoryRow", "SqliteStore", "Store", "Tx", "open_store",
+__all__ = ["DatabaseError", "ItemWrite", "MemoryRow", "SqliteStore", "Store", "Tx", "open_store",
            "sqlite_version"]
