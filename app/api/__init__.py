@@ -20,6 +20,7 @@ from app.api.errors import handle
 from app.api.feedback import FeedbackController
 from app.api.health import CapabilitiesController, HealthController
 from app.api.memories import BatchController, MemoryController
+from app.api.namespaces import NamespaceController, TextController, VectorController
 from app.api.policies import PolicyController
 from app.api.recall import RecallController
 from app.api.sessions import SessionController
@@ -52,7 +53,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
     return Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         RecallController, BatchController, SessionController, AgentController,
-                        FeedbackController, PolicyController, *admin_routers,
+                        FeedbackController, PolicyController, NamespaceController,
+                        VectorController, TextController, *admin_routers,
                         *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],

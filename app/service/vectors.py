@@ -20,7 +20,7 @@ import numpy as np
 
 from app import filter_dsl, validate
 from app.config import Settings
-from app.errors import NotFoundError, QuotaExceededError, ValidationError
+from app.errors import QuotaExceededError, ValidationError
 from app.index import IndexRegistry
 from app.models import Item, Namespace
 from app.service.agent_views import AgentViews
@@ -333,15 +333,27 @@ class Vectors:
         return {"namespace": ns.name, "vectors": rows, "count": len(rows),
                 "next_cursor": str(items[-1].rowid) if more and items else None}
 
-    def get_items(self, name: str, ids: list[str]) -> dict[str, Item]:
-        return self.db.namespaces.by_ids(name, ids, self.now())
-
-    def require_items(self, name: str, ids: list[str]) -> dict[str, Item]:
-        found = self.get_items(name, ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise NotFoundError(f"no vectors {', '.join(missing[:10])} in {name!r}")
-        return found
+    def fetch(self, namespace: Any, ids: Any, *, include_vectors: Any = True
+              ) -> dict[str, Any]:
+        """The items with these ids (those that exist), in the order asked."""
+        ns = self.namespaces.require(namespace)
+        if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_EXPORT:
+            raise ValidationError(f"'ids' must hold 1 to {MAX_EXPORT} ids")
+        wanted = [validate.item_id(i, "ids[]") for i in ids]
+        found = self.db.namespaces.by_ids(ns.name, wanted, self.now())
+        rows = []
+        for i in wanted:
+            item = found.get(i)
+            if item is None:
+                continue
+            row: dict[str, Any] = {"id": item.id, "metadata": item.metadata}
+            if include_vectors is not False and item.vector is not None:
+                row["values"] = row["vector"] = [float(x) for x in item.vector]
+            if item.text is not None:
+                row["text"] = item.text
+            rows.append(row)
+        return {"namespace": ns.name, "vectors": rows,
+                "not_found": [i for i in wanted if i not in found]}
 
 
 def _delete(tx: Tx, name: str, rowids: list[int]) -> tuple[list[int], int]:
