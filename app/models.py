@@ -233,10 +233,21 @@ class StoreResult:
     session_states: dict[str, str] = field(default_factory=dict)  # session id -> state
     # position in the request -> id of the duplicate merged into memories[position]
     duplicates: dict[int, str] = field(default_factory=dict)
+    tokens: list[int] = field(default_factory=list)  # per memory: tokens of its content
+    max_tokens: int = 0  # the model's window: content beyond it is not embedded
 
     @property
     def memory(self) -> Memory:
         return self.memories[0]
+
+    def truncation(self, position: int) -> dict[str, Any] | None:
+        """The contract's truncation report of one memory, when its content was longer
+        than the model's window (None otherwise)."""
+        if position >= len(self.tokens) or self.tokens[position] <= self.max_tokens:
+            return None
+        return {"truncated": True, "content_tokens": self.tokens[position],
+                "embedded_tokens": self.max_tokens, "max_tokens": self.max_tokens,
+                "tokens_estimated": False, "windows": 1}
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
 from litestar.middleware import DefineMiddleware
@@ -15,16 +15,21 @@ from litestar.openapi import OpenAPIConfig
 from app import __version__
 from app.api.agents import AgentController
 from app.api.auth import BearerAuth
-from app.api.decay import admin_routers
+from app.api.contract import register_stubs
+from app.api.decay import DecayAdminController
 from app.api.errors import handle
 from app.api.feedback import FeedbackController
 from app.api.health import CapabilitiesController, HealthController
 from app.api.memories import BatchController, MemoryController
 from app.api.namespaces import NamespaceController, TextController, VectorController
-from app.api.policies import PolicyController
+from app.api.policies import AutopilotController, PolicyController
 from app.api.recall import RecallController
 from app.api.sessions import SessionController
 from app.service import Service
+
+# Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
+admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController, AutopilotController])
+                 for prefix in ("/v1/admin", "/admin")]
 
 
 class Mount(Protocol):
@@ -50,12 +55,14 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         on_startup.append(lambda: service.start())
         on_shutdown.append(lambda: service.close())
 
-    return Litestar(
-        route_handlers=[HealthController, CapabilitiesController, MemoryController,
-                        RecallController, BatchController, SessionController, AgentController,
-                        FeedbackController, PolicyController, NamespaceController,
-                        VectorController, TextController, *admin_routers,
-                        *(m.route_handler for m in mounts)],
+    handlers: list[Any] = [
+        HealthController, CapabilitiesController, MemoryController, RecallController,
+        BatchController, SessionController, AgentController, FeedbackController,
+        PolicyController, NamespaceController, VectorController, TextController,
+        *admin_routers, *(m.route_handler for m in mounts)]
+
+    app = Litestar(
+        route_handlers=handlers,
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
         exception_handlers={Exception: handle},
@@ -67,6 +74,9 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         logging_config=None,
         debug=False,
     )
+    # Contract routes no controller serves answer 501 FEATURE_DISABLED (app/api/contract.py).
+    app.state.disabled_features = register_stubs(app)
+    return app
 
 
 __all__ = ["Mount", "create_app"]

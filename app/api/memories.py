@@ -12,11 +12,13 @@ from app.api.deps import Service
 from app.api.schemas import (
     BatchForgetRequest,
     BatchRecallRequest,
+    BatchStoreItem,
     BatchStoreRequest,
     ForgetRequest,
     StoreRequest,
     UpdateRequest,
     as_dict,
+    lenient,
 )
 from app.errors import ValidationError
 
@@ -31,23 +33,27 @@ class MemoryController(Controller):
     path = "/v1/memory"
 
     @post("/store", status_code=200, sync_to_thread=True)
-    def store(self, data: JSONBody[StoreRequest], service: Service) -> dict[str, Any]:
+    def store(self, data: JSONBody[dict[str, Any]], service: Service) -> dict[str, Any]:
+        body = data
+        req, warnings = lenient(body, StoreRequest)
         result = service.memories.store(
-            data.agent_id, data.content, memory_type=data.memory_type,
-            importance=data.importance, tags=data.tags, metadata=data.metadata,
-            session_id=data.session_id, ttl_seconds=data.ttl_seconds,
-            expires_at=data.expires_at, event_time=data.event_time)
-        body: dict[str, Any] = {"memory": result.memory.to_dict(),
-                                "embedding_time_ms": round(result.embedding_ms, 3)}
+            req.agent_id, req.content, memory_type=req.memory_type,
+            importance=req.importance, tags=req.tags, metadata=req.metadata,
+            session_id=req.session_id, ttl_seconds=req.ttl_seconds,
+            expires_at=req.expires_at, event_time=req.event_time)
+        out: dict[str, Any] = {"memory": result.memory.to_dict(),
+                               "embedding_time_ms": round(result.embedding_ms, 3)}
         if result.memory.session_id is not None:
-            body["session_state"] = result.session_states.get(result.memory.session_id)
+            out["session_state"] = result.session_states.get(result.memory.session_id)
+        out.update(result.truncation(0) or {})
         if 0 in result.duplicates:
             dup = result.duplicates[0]
-            body.update(deduplicated=True, merged_into=result.memory.id, duplicate_id=dup,
-                        warnings=[f"duplicate of {result.memory.id}: merged into it; restore "
-                                  f"it as a separate memory with POST /v1/memory/"
-                                  f"deduplicated/{dup}/restore"])
-        return body
+            out.update(deduplicated=True, merged_into=result.memory.id, duplicate_id=dup)
+            warnings.append(f"duplicate of {result.memory.id}: merged into it; restore it as "
+                            f"a separate memory with POST /v1/memory/deduplicated/{dup}/restore")
+        if warnings:
+            out["warnings"] = warnings
+        return out
 
     @get("/get/{memory_id:str}", sync_to_thread=True)
     def get_memory(self, memory_id: FromPath[str], service: Service,
@@ -57,10 +63,13 @@ class MemoryController(Controller):
     @put("/update/{memory_id:str}", sync_to_thread=True)
     def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
                service: Service, agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
-        return service.memories.update(
+        memory = service.memories.update(
             required_agent(agent_id), memory_id, content=data.content, metadata=data.metadata,
             memory_type=data.memory_type, importance=data.importance, tags=data.tags,
-            ttl_seconds=data.ttl_seconds, expires_at=data.expires_at).to_dict()
+            ttl_seconds=data.ttl_seconds, expires_at=data.expires_at)
+        truncation = None if data.content is None else service.memories.truncation(
+            memory.content)
+        return {**memory.to_dict(), **(truncation or {})}
 
     @post("/forget", status_code=200, sync_to_thread=True)
     def forget(self, data: JSONBody[ForgetRequest], service: Service) -> dict[str, Any]:
@@ -85,10 +94,21 @@ class BatchController(Controller):
     path = "/v1/memories"
 
     @post("/store/batch", status_code=200, sync_to_thread=True)
-    def store_batch(self, data: JSONBody[BatchStoreRequest], service: Service) -> dict[str, Any]:
-        result = service.memories.store_batch(data.agent_id,
-                                              [as_dict(item) for item in data.memories])
+    def store_batch(self, data: JSONBody[dict[str, Any]], service: Service) -> dict[str, Any]:
+        body = data
+        req, warnings = lenient(body, BatchStoreRequest)
+        for i, item in enumerate(body.get("memories") or []):
+            if isinstance(item, dict):
+                warnings += [f"memories[{i}]: unknown field '{k}' ignored" for k in item
+                             if k not in BatchStoreItem.__struct_fields__]
+        result = service.memories.store_batch(req.agent_id,
+                                              [as_dict(item) for item in req.memories])
+        truncated = [{"id": m.id, **{k: v for k, v in report.items() if k != "truncated"}}
+                     for i, m in enumerate(result.memories)
+                     if (report := result.truncation(i)) is not None]
         return {
+            **({"truncated": truncated} if truncated else {}),
+            **({"warnings": warnings} if warnings else {}),
             "stored": [{"id": m.id, "content": m.content, "agent_id": m.agent_id,
                         "tags": m.tags, "importance": m.importance, "created_at": m.created_at,
                         **({"deduplicated": True, "duplicate_id": result.duplicates[i]}
@@ -101,10 +121,12 @@ class BatchController(Controller):
         }
 
     @post("/recall/batch", status_code=200, sync_to_thread=True)
-    def recall_batch(self, data: JSONBody[BatchRecallRequest],
-                     service: Service) -> dict[str, Any]:
-        out = service.memories.batch_recall(data.agent_id, as_dict(data.filter), data.limit)
-        return {**out, "memories": [m.to_dict() for m in out["memories"]]}
+    def recall_batch(self, data: JSONBody[dict[str, Any]], service: Service) -> dict[str, Any]:
+        body = data
+        req, warnings = lenient(body, BatchRecallRequest)
+        out = service.memories.batch_recall(req.agent_id, as_dict(req.filter), req.limit)
+        return {**out, "memories": [m.to_dict() for m in out["memories"]],
+                **({"warnings": warnings} if warnings else {})}
 
     @delete("/forget/batch", status_code=200, sync_to_thread=True)
     def forget_batch(self, data: JSONBody[BatchForgetRequest],

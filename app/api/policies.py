@@ -1,4 +1,5 @@
-"""/v1/namespaces/{ns}/memory_policy (agent namespaces) -> service.policies."""
+"""/v1/namespaces/{ns}/memory_policy (agent namespaces) and the AutoPilot status (its
+deduplication settings) -> service.policies."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ class PolicyController(Controller):
     def put_policy(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
                    service: Service) -> dict[str, Any]:
         return service.policies.set(namespace, data)
+
+
+class AutopilotController(Controller):
+    path = "/autopilot"
+
+    @get("/status", sync_to_thread=True)
+    def status(self, service: Service) -> dict[str, Any]:
+        return service.policies.autopilot_status()

@@ -4,9 +4,11 @@ rules (limits, patterns, reserved markers) are the service's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
+
+from app.errors import ValidationError
 
 
 class StoreRequest(msgspec.Struct, kw_only=True):
@@ -166,6 +168,20 @@ class BatchRecallRequest(msgspec.Struct, kw_only=True):
 class BatchForgetRequest(msgspec.Struct, kw_only=True):
     agent_id: str
     filter: BatchFilterBody | None = None
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def lenient(body: dict[str, Any], schema: type[S]) -> tuple[S, list[str]]:
+    """A body read as `schema`, and warnings naming the fields it ignored (v0.12.3: store,
+    batch store, recall and batch recall ignore unknown fields and say so)."""
+    try:
+        data = msgspec.convert(body, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"invalid request: {exc}") from None
+    known = set(schema.__struct_fields__)
+    return data, [f"unknown field '{k}' ignored" for k in body if k not in known]
 
 
 def as_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:

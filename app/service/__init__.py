@@ -28,7 +28,7 @@ from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agent_views import AgentViews
 from app.service.agents import Agents
-from app.service.capabilities import Capabilities
+from app.service.capabilities import CONTRACT_VERSION, Capabilities
 from app.service.decay import Decay
 from app.service.feedback import Feedback
 from app.service.memories import Memories
@@ -137,7 +137,8 @@ class Service:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
-        self.version = __version__
+        self.version = CONTRACT_VERSION  # the contract level (what clients gate on)
+        self.product_version = __version__
         self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
         self._started = time.monotonic()
         self._parts: Parts | None = None

@@ -139,6 +139,7 @@ class Memories:
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
+        tokens = self.embedder.count_tokens([m.content for m in items])
         rows = []
         sessions: dict[str, set[str]] = {}
         for new, vector in zip(items, vectors, strict=True):
@@ -206,7 +207,8 @@ class Memories:
                 raise ConflictError("a memory with this id already exists for this agent"
                                     ) from None
             raise
-        return StoreResult(memories, embed_ms, states, duplicates)
+        return StoreResult(memories, embed_ms, states, duplicates, tokens,
+                           self.embedder.preset.max_seq_length)
 
     def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
                metadata: Any = None, memory_type: Any = None, importance: Any = None,
@@ -257,6 +259,12 @@ class Memories:
                 self.indexes.added(agent, [memory.rowid], row.vector[None, :], result[0])
 
         return self.db.write(job, after)[1]
+
+    def truncation(self, content: str) -> dict[str, Any] | None:
+        """The truncation report of a content longer than the model's window, else None."""
+        tokens = self.embedder.count_tokens([content])
+        return StoreResult([], 0.0, tokens=tokens,
+                           max_tokens=self.embedder.preset.max_seq_length).truncation(0)
 
     def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
                session_id: Any = None, before_timestamp: Any = None) -> int:

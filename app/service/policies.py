@@ -32,6 +32,21 @@ class Policies:
                    "dedup_memory_types": list(s.dedup_memory_types)}
         return {**default, **(self.db.policies.get(agent_id) or {})}
 
+    def autopilot_status(self) -> dict[str, Any]:
+        """What runs in the background on its own: deduplication happens on store (per
+        the settings and each agent's policy); no scheduled dedup or consolidation runs."""
+        s = self.settings
+        return {"enabled": False, "running": False, "dedup_mode": "off",
+                "dedup_on_store": s.dedup_on_store, "dedup_threshold": s.dedup_threshold,
+                "dedup_memory_types": list(s.dedup_memory_types),
+                "dedup_cross_session": True, "consolidate_cross_session": False,
+                "trash_retention_hours": s.dedup_retention_hours,
+                "dedup_interval_hours": None, "consolidation_interval_hours": None,
+                "last_dedup_at": None, "last_consolidation_at": None,
+                "config": {"enabled": False, "dedup_mode": "off",
+                           "dedup_threshold": s.dedup_threshold,
+                           "trash_retention_hours": s.dedup_retention_hours}}
+
     def get(self, namespace: str) -> dict[str, Any]:
         """The whole policy as the contract's GET shows it: the deduplication settings and
         what this server does otherwise (no per-type TTLs: memories fade by decay)."""
