@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 
 from app import __version__
 from app.api.agents import AgentController
+from app.api.aliases import AgentMemoryAliasController, GuideAliasController
 from app.api.auth import BearerAuth
 from app.api.contract import register_stubs
 from app.api.decay import DecayAdminController
@@ -59,7 +60,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         HealthController, CapabilitiesController, MemoryController, RecallController,
         BatchController, SessionController, AgentController, FeedbackController,
         PolicyController, NamespaceController, VectorController, TextController,
-        *admin_routers, *(m.route_handler for m in mounts)]
+        AgentMemoryAliasController, GuideAliasController, *admin_routers,
+        *(m.route_handler for m in mounts)]
 
     app = Litestar(
         route_handlers=handlers,
