@@ -47,8 +47,8 @@ def _store(service: Service, agent_id: Any, data: dict[str, Any]) -> dict[str, A
 
 def _recall(service: Service, agent_id: Any, data: dict[str, Any], *,
             search: bool) -> dict[str, Any]:
-    options = {k: data.get(k) for k in ("memory_type", "min_importance", "tags", "session_id",
-                                        "routing", "vector_weight") if data.get(k) is not None}
+    fields = ("memory_type", "min_importance", "tags", "session_id", "routing", "vector_weight")
+    options: dict[str, Any] = {k: data[k] for k in fields if data.get(k) is not None}
     query = data.get("query")
     top_k = data.get("top_k", 10 if search else 5)
     if search:
