@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from app.api import aliases
 from app.api.deps import PreviewChars, Service
 from app.api.schemas import CreateAgentRequest
 
@@ -33,6 +34,12 @@ class AgentController(Controller):
         memories = service.agents.memories(agent_id, memory_type=memory_type, limit=limit,
                                            offset=offset)
         return [m.to_dict(content_preview_chars) for m in memories]
+
+    @post("/{agent_id:str}/memories", status_code=200, sync_to_thread=True)
+    def store(self, agent_id: FromPath[str], data: JSONBody[dict[str, Any]],
+              service: Service) -> dict[str, Any]:
+        """Store, as older GO clients call it (§8)."""
+        return aliases.store(service, agent_id, data)
 
     @get("/{agent_id:str}/stats", sync_to_thread=True)
     def stats(self, agent_id: FromPath[str], service: Service) -> dict[str, Any]:

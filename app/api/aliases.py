@@ -1,7 +1,8 @@
 """Paths older clients still send (the contract's §8), answered by the current routes'
 service calls: the RS SDK and `dk` (update, feedback), older GO (everything under
 /v1/agents/{agent}/memories), the dakera.ai guides (/v1/memories, /v1/sessions), and the
-agent's session listing (§3.1)."""
+agent's session listing (§3.1). Aliases on a path a controller already serves with another
+method live in that controller (POST /v1/agents/{id}/memories, POST /v1/sessions)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _signal(data: dict[str, Any]) -> Any:
     raise ValidationError("feedback needs 'signal' (upvote, downvote or flag)")
 
 
-def _store(service: Service, agent_id: Any, data: dict[str, Any]) -> dict[str, Any]:
+def store(service: Service, agent_id: Any, data: dict[str, Any]) -> dict[str, Any]:
     result = service.memories.store(
         agent_id, data.get("content"), memory_type=data.get("memory_type"),
         importance=data.get("importance"), tags=data.get("tags"),
@@ -60,10 +61,6 @@ def _recall(service: Service, agent_id: Any, data: dict[str, Any], *,
 
 class AgentMemoryAliasController(Controller):
     path = "/v1/agents/{agent_id:str}"
-
-    @post("/memories", status_code=200, sync_to_thread=True)
-    def store(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
-        return _store(service, agent_id, data)
 
     @post("/memories/recall", status_code=200, sync_to_thread=True)
     def recall(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
@@ -117,14 +114,9 @@ class GuideAliasController(Controller):
 
     @post("/memories", status_code=200, sync_to_thread=True)
     def store(self, data: Body, service: Service) -> dict[str, Any]:
-        return _store(service, data.get("agent_id"), data)
+        return store(service, data.get("agent_id"), data)
 
     @post("/memories/recall", status_code=200, sync_to_thread=True)
     def recall(self, data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, data.get("agent_id"), data, search=False)
 
-    @post("/sessions", status_code=201, sync_to_thread=True)
-    def start_session(self, data: Body, service: Service) -> dict[str, Any]:
-        session = service.sessions.start(data.get("agent_id"), metadata=data.get("metadata"),
-                                        idle_timeout_secs=data.get("idle_timeout_secs"))
-        return {"session": session.to_dict()}

@@ -343,7 +343,7 @@ def _stub(r: Route, n: int) -> HTTPRouteHandler:
                                    resource=feature)
 
     return route(path, http_method=[HttpMethod(r.method)], name=f"disabled-{n}",
-                 sync_to_thread=False, include_in_schema=False)(disabled)
+                 include_in_schema=False)(disabled)
 
 
 def register_stubs(app: Litestar) -> list[str]:

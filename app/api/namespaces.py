@@ -135,6 +135,13 @@ class VectorController(Controller):
         return service.vectors.fetch(namespace, _require(data, "ids"),
                                      include_vectors=data.get("include_vectors", True))
 
+    @post("/flush", status_code=200, sync_to_thread=True)
+    def flush(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
+        """What JS/RS clients call (§8): every write is durable once it answers, so there is
+        nothing to flush; the namespace must exist."""
+        service.namespaces.describe(namespace)
+        return {"namespace": namespace, "flushed": True}
+
     @post("/export", status_code=200, sync_to_thread=True)
     def export(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.vectors.export(

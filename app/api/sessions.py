@@ -11,14 +11,24 @@ from app.api.deps import PreviewChars, Service
 from app.api.schemas import SessionEndRequest, SessionStartRequest
 
 
+def _start(data: SessionStartRequest, service: Service) -> dict[str, Any]:
+    session = service.sessions.start(data.agent_id, metadata=data.metadata,
+                                    idle_timeout_secs=data.idle_timeout_secs)
+    return {"session": session.to_dict()}
+
+
 class SessionController(Controller):
     path = "/v1/sessions"
 
     @post("/start", status_code=201, sync_to_thread=True)
     def start(self, data: JSONBody[SessionStartRequest], service: Service) -> dict[str, Any]:
-        session = service.sessions.start(data.agent_id, metadata=data.metadata,
-                                        idle_timeout_secs=data.idle_timeout_secs)
-        return {"session": session.to_dict()}
+        return _start(data, service)
+
+    @post("/", status_code=201, sync_to_thread=True)
+    def start_alias(self, data: JSONBody[SessionStartRequest],
+                    service: Service) -> dict[str, Any]:
+        """POST /v1/sessions, as the dakera.ai guides show it (§8): start a session."""
+        return _start(data, service)
 
     @post("/{session_id:str}/end", status_code=200, sync_to_thread=True)
     def end(self, session_id: FromPath[str], service: Service,
