@@ -10,6 +10,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from app.api.deps import Service
+from app.api.schemas import UpsertRequest
 from app.errors import ValidationError
 
 Body = JSONBody[dict[str, Any]]
@@ -65,8 +66,11 @@ class VectorController(Controller):
     path = "/v1/namespaces/{namespace:str}"
 
     @post("/vectors", status_code=200, sync_to_thread=True)
-    def upsert(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
-        return service.vectors.upsert(namespace, _require(data, "vectors"))
+    def upsert(self, namespace: FromPath[str], data: JSONBody[UpsertRequest],
+               service: Service) -> dict[str, Any]:
+        return service.vectors.upsert(namespace, [
+            {"id": v.id, "values": v.vector if v.values is None else v.values,
+             "metadata": v.metadata, "ttl_seconds": v.ttl_seconds} for v in data.vectors])
 
     @post("/upsert-columns", status_code=200, sync_to_thread=True)
     def upsert_columns(self, namespace: FromPath[str], data: Body,

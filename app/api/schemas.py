@@ -170,6 +170,20 @@ class BatchForgetRequest(msgspec.Struct, kw_only=True):
     filter: BatchFilterBody | None = None
 
 
+class VectorIn(msgspec.Struct, kw_only=True):
+    """One vector of an upsert: numbers only (msgspec refuses strings and booleans fast)."""
+
+    id: str | int
+    values: list[float] | None = None
+    vector: list[float] | None = None  # another spelling of `values`
+    metadata: dict[str, Any] | None = None
+    ttl_seconds: int | None = None
+
+
+class UpsertRequest(msgspec.Struct, kw_only=True):
+    vectors: list[VectorIn]
+
+
 S = TypeVar("S", bound=msgspec.Struct)
 
 

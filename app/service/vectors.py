@@ -44,10 +44,13 @@ def to_vector(values: Any, field: str, dimension: int | None = None) -> np.ndarr
         raise ValidationError(f"'{field}' has {len(values)} values; at most "
                               f"{validate.MAX_DIMENSION} dimensions are supported",
                               code="DIMENSION_MISMATCH")
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        raise ValidationError(f"'{field}' must hold numbers only")
-    with np.errstate(over="ignore"):
-        vector = np.asarray(values, dtype=np.float32)
+    try:
+        with np.errstate(over="ignore"):
+            vector = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValidationError(f"'{field}' must hold numbers only") from None
+    if vector.ndim != 1:
+        raise ValidationError(f"'{field}' must be a flat list of numbers")
     if not np.isfinite(vector).all():
         raise ValidationError(f"'{field}' holds NaN, an infinity or a number too large for "
                               "float32")
