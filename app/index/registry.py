@@ -12,31 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from app.index.hnsw import AgentIndex, remove_files
+from app.models import VectorSource
 
 log = logging.getLogger("dakera.index")
-
-
-class VectorSource(Protocol):
-    """Stored vectors and the index log, as the store offers them."""
-
-    def layout(self, agent_id: str) -> tuple[int, str] | None:
-        """(dimension, hnswlib space) of a key's vectors; None when it has none."""
-        ...
-    def agents(self) -> list[str]: ...
-    def has(self, agent_id: str) -> bool: ...
-    def of_agent(self, agent_id: str, batch: int = 10_000
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
-    def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
-    def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
-    def log_head(self, agent_id: str) -> int: ...
-    def log_trimmed(self, agent_id: str) -> int: ...
 
 
 class IndexRegistry:
