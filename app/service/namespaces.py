@@ -73,7 +73,7 @@ class Namespaces:
         if not is_agent_namespace(name):
             return None
         agent_id = name.removeprefix(AGENT_NAMESPACE_PREFIX)
-        if not any(a["agent_id"] == agent_id for a in self.db.agents.overview()):
+        if not self.db.agents.exists(agent_id):
             raise NamespaceNotFoundError(name)
         return agent_id
 

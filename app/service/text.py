@@ -94,6 +94,8 @@ class Texts:
                                                 f"documents[{i}].ttl_seconds")))
         dim = self.embedder.preset.dimension
         ns = self.db.namespaces.get(name)
+        if ns is not None:
+            self._same_model(ns)
         if ns is not None and ns.dimension not in (None, dim):
             raise ValidationError(f"namespace {name!r} holds {ns.dimension}-dimensional "
                                   f"vectors; {self.model} makes {dim}",
@@ -149,11 +151,20 @@ class Texts:
                 "embedding_time_ms": round((t1 - t0) * 1000),
                 "search_time_ms": round((t2 - t1) * 1000)}
 
+    def _same_model(self, ns: Namespace) -> None:
+        """Texts embedded by another model (before `dakera reindex` moved the server to
+        this one) cannot be compared with this model's vectors."""
+        if ns.model is not None and ns.model != self.model:
+            raise ValidationError(f"namespace {ns.name!r} holds texts embedded by {ns.model}; "
+                                  f"this server embeds with {self.model}: upsert the texts "
+                                  "again into a new namespace", code="DIMENSION_MISMATCH")
+
     def _vector_results(self, ns: Namespace, qvec: np.ndarray, k: int,
                         where: filter_dsl.Node | None, include_text: Any,
                         include_vectors: Any) -> list[dict[str, Any]]:
         if ns.dimension is None:
             return []
+        self._same_model(ns)
         if ns.dimension != len(qvec):
             raise ValidationError(f"namespace {ns.name!r} holds {ns.dimension}-dimensional "
                                   f"vectors; {self.model} makes {len(qvec)}",
