@@ -203,8 +203,8 @@ def gc_delta(before: dict[str, Any], after: dict[str, Any], since: float) -> dic
 _local = threading.local()
 
 
-def request(port: int, method: str, path: str, body: Any, timeout: float = 600
-            ) -> tuple[int, bytes]:
+def request(port: int, method: str, path: str, body: Any, timeout: float = 600,
+            retry: bool = True) -> tuple[int, bytes]:
     """One request on this thread's keep-alive connection (cheap on the client side)."""
     conns = getattr(_local, "conns", None)
     if conns is None:
@@ -221,7 +221,10 @@ def request(port: int, method: str, path: str, body: Any, timeout: float = 600
     except (OSError, http.client.HTTPException):
         conn.close()
         del conns[port]
-        raise
+        if not retry:
+            raise
+        # the server closed an idle keep-alive connection: once more on a new one
+        return request(port, method, path, body, timeout, retry=False)
 
 
 def post_ok(port: int, path: str, body: Any) -> bytes:

@@ -16,7 +16,7 @@ from app import __version__
 from app.api.agents import AgentController
 from app.api.aliases import AgentMemoryAliasController, GuideAliasController
 from app.api.auth import BearerAuth
-from app.api.contract import register_stubs
+from app.api.contract import DisabledRoutes, registered
 from app.api.decay import DecayAdminController
 from app.api.errors import handle
 from app.api.feedback import FeedbackController
@@ -77,7 +77,7 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         debug=False,
     )
     # Contract routes no controller serves answer 501 FEATURE_DISABLED (app/api/contract.py).
-    app.state.disabled_features = register_stubs(app)
+    app.state.disabled = DisabledRoutes(registered(app))
     return app
 
 

@@ -1,11 +1,12 @@
 """Every client route of the Dakera contract (shared/design/dakera-api.md §1-§3 and the §8
 aliases, the v0.12 route lists behind it; /internal/* cluster routes excluded), by feature.
 
-When the app is created, each route no real controller registers gets a handler answering
-501 FEATURE_DISABLED whose details name the feature (and its DAKERA_* switch where the
-contract names one): clients then degrade (the SDK raises FeatureNotAvailableError, MCP
-hides the tool) instead of breaking on a 404. A controller added later wins over the stub
-automatically; /v1/capabilities lists the features left disabled.
+When the app is created, the routes no real controller registers are worked out
+(`DisabledRoutes`); a request for one answers 501 FEATURE_DISABLED whose details name the
+feature (and its DAKERA_* switch where the contract names one): clients then degrade (the
+SDK raises FeatureNotAvailableError, MCP hides the tool) instead of breaking on a 404. A
+controller added later wins automatically; /v1/capabilities lists the features left
+disabled.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from litestar import HttpMethod, Litestar, route
-from litestar.handlers import HTTPRouteHandler
+from litestar import Litestar
 
 from app.errors import FeatureDisabledError
 
@@ -331,27 +331,28 @@ def registered(app: Litestar) -> set[tuple[str, str]]:
             for method in getattr(r, "methods", ()) if method not in ("HEAD", "OPTIONS")}
 
 
-def _stub(r: Route, n: int) -> HTTPRouteHandler:
-    feature = r.feature
-    details = f"feature {feature!r}: {FEATURES[feature]} is not offered by this server"
-    names = iter(range(10))
-    path = _PARAM.sub(lambda _: f"{{p{next(names)}:str}}", r.path)
+class DisabledRoutes:
+    """The contract routes an app does not serve. Requests for them fail routing (404 or
+    405), and the error handler answers them with `error()`: 501 FEATURE_DISABLED naming the
+    feature. No handler is registered for them (two hundred handlers would cost seconds of
+    start-up), so a route a controller serves always wins."""
 
-    async def disabled() -> None:
-        raise FeatureDisabledError(f"{r.method} {r.path.replace('{}', '…')} is not "
-                                   "available on this server", details=details,
-                                   resource=feature)
+    def __init__(self, served: set[tuple[str, str]]) -> None:
+        self.missing = [r for r in routes() if (r.method, r.path) not in served]
+        served_features = {r.feature for r in routes() if (r.method, r.path) in served}
+        self.features = sorted({r.feature for r in self.missing} - served_features)
+        self._patterns = [(r, re.compile("^" + re.escape(r.path).replace(r"\{\}", "[^/]+")
+                                         + "/?$")) for r in self.missing]
 
-    return route(path, http_method=[HttpMethod(r.method)], name=f"disabled-{n}",
-                 include_in_schema=False)(disabled)
+    def match(self, method: str, path: str) -> Route | None:
+        for r, pattern in self._patterns:
+            if r.method == method and pattern.match(path):
+                return r
+        return None
 
-
-def register_stubs(app: Litestar) -> list[str]:
-    """Register a 501 handler on the app for each contract route it does not serve; returns
-    the features left disabled (a feature some of whose routes are served is enabled)."""
-    served = registered(app)
-    missing = [r for r in routes() if (r.method, r.path) not in served]
-    for n, r in enumerate(missing):
-        app.register(_stub(r, n))
-    served_features = {r.feature for r in routes() if (r.method, r.path) in served}
-    return sorted({r.feature for r in missing} - served_features)
+    @staticmethod
+    def error(r: Route) -> FeatureDisabledError:
+        return FeatureDisabledError(
+            f"{r.method} {r.path.replace('{}', '…')} is not available on this server",
+            details=f"feature {r.feature!r}: {FEATURES[r.feature]} is not offered by this "
+                    "server", resource=r.feature)

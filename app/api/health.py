@@ -58,7 +58,8 @@ class CapabilitiesController(Controller):
                      ) -> dict[str, Any]:
         """What the service offers, and the contract features this server leaves out
         (their routes answer 501 FEATURE_DISABLED; see app/api/contract.py)."""
-        disabled = list(request.app.state.get("disabled_features", []))
+        routes = request.app.state.get("disabled")
+        disabled = list(routes.features) if routes is not None else []
         return {**service.capabilities.describe(), "disabled_features": disabled,
                 "features": {name: {"enabled": name not in disabled, "description": text}
                              for name, text in FEATURES.items()}}
