@@ -83,13 +83,6 @@ class QuotaExceededError(PayloadTooLargeError):
     code = "QUOTA_EXCEEDED"
 
 
-class FeatureDisabledError(DakeraError):
-    """A route of the contract this server does not offer: clients degrade, not break."""
-
-    status = 501
-    code = "FEATURE_DISABLED"
-
-
 class UnsupportedMediaTypeError(DakeraError):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
@@ -110,6 +103,14 @@ class DataDirError(ServiceUnavailableError):
 
 class DataDirInUse(DataDirError):
     """Another process holds the data dir's lock."""
+
+
+class FeatureDisabledError(DakeraError):
+    """A feature turned off by a setting, or a route of the contract this server does not
+    offer: `details` names the DAKERA_* switch or the feature. Clients degrade, not break."""
+
+    status = 501
+    code = "FEATURE_DISABLED"
 
 
 class InternalError(DakeraError):

@@ -12,9 +12,12 @@ from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.deps import Service
+from app.api.schemas import error_responses
 from app.errors import ValidationError
 
 Body = JSONBody[dict[str, Any]]
+# What these routes answer besides 2xx (the error envelope), for the OpenAPI document.
+ERRORS = error_responses(404, 409, 413, 415)
 
 _FEEDBACK_WORDS = {"good": "upvote", "useful": "upvote", "relevant": "upvote",
                    "bad": "downvote", "wrong": "downvote", "irrelevant": "downvote"}
@@ -62,20 +65,20 @@ def _recall(service: Service, agent_id: Any, data: dict[str, Any], *,
 class AgentMemoryAliasController(Controller):
     path = "/v1/agents/{agent_id:str}"
 
-    @post("/memories/recall", status_code=200, sync_to_thread=True)
+    @post("/memories/recall", status_code=200, sync_to_thread=True, responses=ERRORS)
     def recall(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, agent_id, data, search=False)
 
-    @post("/memories/search", status_code=200, sync_to_thread=True)
+    @post("/memories/search", status_code=200, sync_to_thread=True, responses=ERRORS)
     def search(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, agent_id, data, search=True)
 
-    @get("/memories/{memory_id:str}", sync_to_thread=True)
+    @get("/memories/{memory_id:str}", sync_to_thread=True, responses=ERRORS)
     def get_memory(self, agent_id: FromPath[str], memory_id: FromPath[str],
                    service: Service) -> dict[str, Any]:
         return service.memories.get(memory_id, agent_id).to_dict()
 
-    @put("/memories/{memory_id:str}", sync_to_thread=True)
+    @put("/memories/{memory_id:str}", sync_to_thread=True, responses=ERRORS)
     def update(self, agent_id: FromPath[str], memory_id: FromPath[str], data: Body,
                service: Service) -> dict[str, Any]:
         return service.memories.update(
@@ -84,11 +87,11 @@ class AgentMemoryAliasController(Controller):
             tags=data.get("tags"), ttl_seconds=data.get("ttl_seconds"),
             expires_at=data.get("expires_at")).to_dict()
 
-    @post("/memories/feedback", status_code=200, sync_to_thread=True)
+    @post("/memories/feedback", status_code=200, sync_to_thread=True, responses=ERRORS)
     def feedback(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.feedback.give(agent_id, data.get("memory_id"), _signal(data))
 
-    @post("/memories/importance", status_code=200, sync_to_thread=True)
+    @post("/memories/importance", status_code=200, sync_to_thread=True, responses=ERRORS)
     def importance(self, agent_id: FromPath[str], data: Body,
                    service: Service) -> dict[str, Any]:
         ids = data.get("memory_ids") or ([data["memory_id"]] if data.get("memory_id") else [])
@@ -98,7 +101,7 @@ class AgentMemoryAliasController(Controller):
                    for i in ids]
         return {"updated": [m.to_dict() for m in updated], "updated_count": len(updated)}
 
-    @get("/sessions", sync_to_thread=True)
+    @get("/sessions", sync_to_thread=True, responses=ERRORS)
     def sessions(self, agent_id: FromPath[str], service: Service,
                  active_only: FromQuery[bool] = False, limit: FromQuery[int] = 50,
                  offset: FromQuery[int] = 0) -> dict[str, Any]:
@@ -112,11 +115,11 @@ class GuideAliasController(Controller):
 
     path = "/v1"
 
-    @post("/memories", status_code=200, sync_to_thread=True)
+    @post("/memories", status_code=200, sync_to_thread=True, responses=ERRORS)
     def store(self, data: Body, service: Service) -> dict[str, Any]:
         return store(service, data.get("agent_id"), data)
 
-    @post("/memories/recall", status_code=200, sync_to_thread=True)
+    @post("/memories/recall", status_code=200, sync_to_thread=True, responses=ERRORS)
     def recall(self, data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, data.get("agent_id"), data, search=False)
 

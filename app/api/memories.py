@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
+from msgspec import UNSET, UnsetType
 
 from app.api.deps import Service
 from app.api.schemas import (
@@ -15,12 +17,109 @@ from app.api.schemas import (
     BatchStoreItem,
     BatchStoreRequest,
     ForgetRequest,
+    MemoryOut,
     StoreRequest,
     UpdateRequest,
     as_dict,
+    error_responses,
     lenient,
+    memory_out,
 )
 from app.errors import ValidationError
+
+
+class StoreResponse(msgspec.Struct, kw_only=True):
+    memory: MemoryOut
+    embedding_time_ms: float
+    # with a session_id: the session's state after the store (active or ended)
+    session_state: str | UnsetType | None = UNSET
+    # when the memory was merged into an existing near-identical one (`memory`)
+    deduplicated: bool | UnsetType = UNSET
+    merged_into: str | UnsetType = UNSET
+    duplicate_id: str | UnsetType = UNSET
+    # when the content is longer than the model's window (v0.12.3): embedded from its start
+    truncated: bool | UnsetType = UNSET
+    content_tokens: int | UnsetType = UNSET
+    embedded_tokens: int | UnsetType = UNSET
+    max_tokens: int | UnsetType = UNSET
+    tokens_estimated: bool | UnsetType = UNSET
+    windows: int | UnsetType = UNSET
+    # unknown request fields, ignored (v0.12.3), and merged duplicates
+    warnings: list[str] | UnsetType = UNSET
+
+
+class UpdatedMemory(MemoryOut, kw_only=True):
+    """The updated memory, with the truncation report when its new content is longer than
+    the model's window."""
+
+    truncated: bool | UnsetType = UNSET
+    content_tokens: int | UnsetType = UNSET
+    embedded_tokens: int | UnsetType = UNSET
+    max_tokens: int | UnsetType = UNSET
+    tokens_estimated: bool | UnsetType = UNSET
+    windows: int | UnsetType = UNSET
+
+
+class Truncated(msgspec.Struct, kw_only=True):
+    id: str
+    content_tokens: int
+    embedded_tokens: int
+    max_tokens: int
+    tokens_estimated: bool
+    windows: int
+
+
+class DeletedCount(msgspec.Struct, kw_only=True):
+    deleted_count: int
+
+
+class Deduplicated(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: str
+    kind: str
+    survivor_id: str
+    deleted_at: int
+    restorable_until: int
+    session_id: str | None
+    content: str | None
+
+
+class DeduplicatedList(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    agent_id: str
+    memories: list[Deduplicated]
+    count: int
+
+
+class Restored(msgspec.Struct, kw_only=True):
+    restored: bool
+    memory: MemoryOut
+
+
+class BatchStored(msgspec.Struct, kw_only=True):
+    id: str
+    content: str
+    agent_id: str
+    tags: list[str]
+    importance: float
+    created_at: int
+    deduplicated: bool | UnsetType = UNSET
+    duplicate_id: str | UnsetType = UNSET
+
+
+class BatchStoreResponse(msgspec.Struct, kw_only=True):
+    stored: list[BatchStored]
+    stored_count: int
+    total_embedding_time_ms: int
+    ended_sessions: list[str]
+    truncated: list[Truncated] | UnsetType = UNSET  # contents longer than the model's window
+    warnings: list[str] | UnsetType = UNSET  # unknown request fields, ignored
+
+
+class BatchRecallResponse(msgspec.Struct, kw_only=True):
+    memories: list[MemoryOut]
+    total: int
+    filtered: int
+    truncated: bool
+    warnings: list[str] | UnsetType = UNSET  # unknown request fields, ignored
 
 
 def required_agent(agent_id: str | None) -> str:
@@ -32,104 +131,119 @@ def required_agent(agent_id: str | None) -> str:
 class MemoryController(Controller):
     path = "/v1/memory"
 
-    @post("/store", status_code=200, sync_to_thread=True)
-    def store(self, data: JSONBody[dict[str, Any]], service: Service) -> dict[str, Any]:
-        body = data
-        req, warnings = lenient(body, StoreRequest)
+    @post("/store", status_code=200, sync_to_thread=True,
+          responses=error_responses(409, 413, 415))
+    def store(self, data: JSONBody[dict[str, Any]], service: Service) -> StoreResponse:
+        req, warnings = lenient(data, StoreRequest)
         result = service.memories.store(
             req.agent_id, req.content, memory_type=req.memory_type,
             importance=req.importance, tags=req.tags, metadata=req.metadata,
             session_id=req.session_id, ttl_seconds=req.ttl_seconds,
             expires_at=req.expires_at, event_time=req.event_time)
-        out: dict[str, Any] = {"memory": result.memory.to_dict(),
-                               "embedding_time_ms": round(result.embedding_ms, 3)}
+        body = StoreResponse(memory=memory_out(result.memory),
+                             embedding_time_ms=round(result.embedding_ms, 3),
+                             **(result.truncation(0) or {}))
         if result.memory.session_id is not None:
-            out["session_state"] = result.session_states.get(result.memory.session_id)
-        out.update(result.truncation(0) or {})
+            body.session_state = result.session_states.get(result.memory.session_id)
         if 0 in result.duplicates:
             dup = result.duplicates[0]
-            out.update(deduplicated=True, merged_into=result.memory.id, duplicate_id=dup)
-            warnings.append(f"duplicate of {result.memory.id}: merged into it; restore it as "
-                            f"a separate memory with POST /v1/memory/deduplicated/{dup}/restore")
+            body.deduplicated, body.merged_into, body.duplicate_id = True, result.memory.id, dup
+            warnings.append(f"duplicate of {result.memory.id}: merged into it; restore it as a "
+                            f"separate memory with POST /v1/memory/deduplicated/{dup}/restore")
         if warnings:
-            out["warnings"] = warnings
-        return out
+            body.warnings = warnings
+        return body
 
-    @get("/get/{memory_id:str}", sync_to_thread=True)
+    @get("/get/{memory_id:str}", sync_to_thread=True, responses=error_responses(404))
     def get_memory(self, memory_id: FromPath[str], service: Service,
-                   agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
-        return service.memories.get(memory_id, agent_id).to_dict()
+                   agent_id: FromQuery[str | None] = None) -> MemoryOut:
+        return memory_out(service.memories.get(memory_id, agent_id))
 
-    @put("/update/{memory_id:str}", sync_to_thread=True)
+    @put("/update/{memory_id:str}", sync_to_thread=True,
+         responses=error_responses(404, 413, 415))
     def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
-               service: Service, agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
+               service: Service, agent_id: FromQuery[str | None] = None) -> UpdatedMemory:
         memory = service.memories.update(
             required_agent(agent_id), memory_id, content=data.content, metadata=data.metadata,
             memory_type=data.memory_type, importance=data.importance, tags=data.tags,
             ttl_seconds=data.ttl_seconds, expires_at=data.expires_at)
-        truncation = None if data.content is None else service.memories.truncation(
-            memory.content)
-        return {**memory.to_dict(), **(truncation or {})}
+        out = memory_out(memory)
+        report = None if data.content is None else service.memories.truncation(memory.content)
+        return UpdatedMemory(**{f: getattr(out, f) for f in out.__struct_fields__},
+                             **(report or {}))
 
-    @post("/forget", status_code=200, sync_to_thread=True)
-    def forget(self, data: JSONBody[ForgetRequest], service: Service) -> dict[str, Any]:
+    @post("/forget", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    def forget(self, data: JSONBody[ForgetRequest], service: Service) -> DeletedCount:
         count = service.memories.forget(data.agent_id, memory_ids=data.memory_ids,
                                         tags=data.tags, session_id=data.session_id,
                                         before_timestamp=data.before_timestamp)
-        return {"deleted_count": count}
+        return DeletedCount(deleted_count=count)
 
-    @get("/deduplicated", sync_to_thread=True)
+    @get("/deduplicated", sync_to_thread=True, responses=error_responses())
     def deduplicated(self, service: Service, agent_id: FromQuery[str | None] = None
-                     ) -> dict[str, Any]:
-        return service.memories.list_deduplicated(required_agent(agent_id))
+                     ) -> DeduplicatedList:
+        return msgspec.convert(service.memories.list_deduplicated(required_agent(agent_id)),
+                               DeduplicatedList)
 
-    @post("/deduplicated/{memory_id:str}/restore", status_code=200, sync_to_thread=True)
+    @post("/deduplicated/{memory_id:str}/restore", status_code=200, sync_to_thread=True,
+          responses=error_responses(404, 409))
     def restore(self, memory_id: FromPath[str], service: Service,
-                agent_id: FromQuery[str | None] = None) -> dict[str, Any]:
+                agent_id: FromQuery[str | None] = None) -> Restored:
         memory = service.memories.restore_deduplicated(required_agent(agent_id), memory_id)
-        return {"restored": True, "memory": memory.to_dict()}
+        return Restored(restored=True, memory=memory_out(memory))
 
 
 class BatchController(Controller):
     path = "/v1/memories"
 
-    @post("/store/batch", status_code=200, sync_to_thread=True)
-    def store_batch(self, data: JSONBody[dict[str, Any]], service: Service) -> dict[str, Any]:
-        body = data
-        req, warnings = lenient(body, BatchStoreRequest)
-        for i, item in enumerate(body.get("memories") or []):
-            if isinstance(item, dict):
-                warnings += [f"memories[{i}]: unknown field '{k}' ignored" for k in item
+    @post("/store/batch", status_code=200, sync_to_thread=True,
+          responses=error_responses(409, 413, 415))
+    def store_batch(self, data: JSONBody[dict[str, Any]],
+                    service: Service) -> BatchStoreResponse:
+        req, warnings = lenient(data, BatchStoreRequest)
+        for i, raw in enumerate(data.get("memories") or []):
+            if isinstance(raw, dict):
+                warnings += [f"memories[{i}]: unknown field '{k}' ignored" for k in raw
                              if k not in BatchStoreItem.__struct_fields__]
         result = service.memories.store_batch(req.agent_id,
                                               [as_dict(item) for item in req.memories])
-        truncated = [{"id": m.id, **{k: v for k, v in report.items() if k != "truncated"}}
+        stored = []
+        for i, m in enumerate(result.memories):
+            item = BatchStored(id=m.id, content=m.content, agent_id=m.agent_id, tags=m.tags,
+                               importance=m.importance, created_at=m.created_at)
+            if i in result.duplicates:
+                item.deduplicated, item.duplicate_id = True, result.duplicates[i]
+            stored.append(item)
+        body = BatchStoreResponse(
+            stored=stored, stored_count=len(result.memories),
+            total_embedding_time_ms=round(result.embedding_ms),
+            ended_sessions=sorted(sid for sid, state in result.session_states.items()
+                                  if state == "ended"))
+        truncated = [Truncated(id=m.id, **{k: v for k, v in report.items() if k != "truncated"})
                      for i, m in enumerate(result.memories)
                      if (report := result.truncation(i)) is not None]
-        return {
-            **({"truncated": truncated} if truncated else {}),
-            **({"warnings": warnings} if warnings else {}),
-            "stored": [{"id": m.id, "content": m.content, "agent_id": m.agent_id,
-                        "tags": m.tags, "importance": m.importance, "created_at": m.created_at,
-                        **({"deduplicated": True, "duplicate_id": result.duplicates[i]}
-                           if i in result.duplicates else {})}
-                       for i, m in enumerate(result.memories)],
-            "stored_count": len(result.memories),
-            "total_embedding_time_ms": round(result.embedding_ms),
-            "ended_sessions": sorted(sid for sid, state in result.session_states.items()
-                                     if state == "ended"),
-        }
+        if truncated:
+            body.truncated = truncated
+        if warnings:
+            body.warnings = warnings
+        return body
 
-    @post("/recall/batch", status_code=200, sync_to_thread=True)
-    def recall_batch(self, data: JSONBody[dict[str, Any]], service: Service) -> dict[str, Any]:
-        body = data
-        req, warnings = lenient(body, BatchRecallRequest)
+    @post("/recall/batch", status_code=200, sync_to_thread=True,
+          responses=error_responses(415))
+    def recall_batch(self, data: JSONBody[dict[str, Any]],
+                     service: Service) -> BatchRecallResponse:
+        req, warnings = lenient(data, BatchRecallRequest)
         out = service.memories.batch_recall(req.agent_id, as_dict(req.filter), req.limit)
-        return {**out, "memories": [m.to_dict() for m in out["memories"]],
-                **({"warnings": warnings} if warnings else {})}
+        body = BatchRecallResponse(memories=[memory_out(m) for m in out["memories"]],
+                                   total=out["total"], filtered=out["filtered"],
+                                   truncated=out["truncated"])
+        if warnings:
+            body.warnings = warnings
+        return body
 
-    @delete("/forget/batch", status_code=200, sync_to_thread=True)
+    @delete("/forget/batch", status_code=200, sync_to_thread=True,
+            responses=error_responses(415))
     def forget_batch(self, data: JSONBody[BatchForgetRequest],
-                     service: Service) -> dict[str, Any]:
-        return {"deleted_count": service.memories.batch_forget(data.agent_id,
-                                                               as_dict(data.filter))}
+                     service: Service) -> DeletedCount:
+        return DeletedCount(deleted_count=service.memories.batch_forget(
+            data.agent_id, as_dict(data.filter)))

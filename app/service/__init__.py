@@ -1,10 +1,12 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
-namespaces, vectors, text, capabilities), composed in one place (`compose`), each given
+namespaces, vectors, text, ops, capabilities), composed in one place (`compose`), each given
 what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
+The event bus (`service.events`) and the metrics (`service.metrics`) exist from the start:
+streams may subscribe and /metrics answers while the model loads.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from app.service.agent_views import AgentViews
 from app.service.agents import Agents
 from app.service.capabilities import CONTRACT_VERSION, Capabilities
 from app.service.decay import Decay
+from app.service.events import EventBus, Publisher
 from app.service.feedback import Feedback
 from app.service.memories import Memories
+from app.service.metrics import Metrics
 from app.service.namespaces import Namespaces
+from app.service.ops import Ops
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
@@ -65,17 +70,20 @@ class Parts:
     namespaces: Namespaces
     vectors: Vectors
     text: Texts
+    ops: Ops
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, namespace_indexes: IndexRegistry,
-            embedder: Embedder) -> Parts:
-    """The parts over an open store, indexes and model: each gets what it uses."""
+            indexes: IndexRegistry, namespace_indexes: IndexRegistry, embedder: Embedder,
+            events: EventBus, metrics: Metrics, uptime: Callable[[], int]) -> Parts:
+    """The parts over an open store, indexes and model: each gets what it uses (the parts
+    that change memories or sessions publish to the event bus through a Publisher)."""
     s = settings
+    publisher = Publisher(events, now)
     policies = Policies(store, s)
-    memories = Memories(store, indexes, embedder, s, now, policies.dedup)
-    sessions = Sessions(store, s, now)
-    decay = Decay(store, s, now, memories)
+    memories = Memories(store, indexes, embedder, s, now, policies.dedup, publisher, metrics)
+    sessions = Sessions(store, s, now, publisher)
+    decay = Decay(store, s, now, memories, publisher, metrics)
     access = AccessLog(lambda hits, at: store.submit(
         lambda tx: tx.decay.reinforce(hits, at, decay.policy().access_boost)))
     engine = RecallEngine(store, indexes, embedder, RecallParams(
@@ -90,11 +98,12 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
     return Parts(
         store=store, indexes=indexes, namespace_indexes=namespace_indexes, embedder=embedder,
         access=access, memories=memories,
-        recall=Recall(engine, s, now, sessions, access), sessions=sessions,
-        agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        recall=Recall(engine, s, now, sessions, access, publisher, metrics),
+        sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
+        feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
         namespaces=namespaces, vectors=vectors,
-        text=Texts(store, namespaces, vectors, views, embedder, s.recall_candidates, now))
+        text=Texts(store, namespaces, vectors, views, embedder, s.recall_candidates, now),
+        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -133,6 +142,7 @@ class Service:
     namespaces: _Part[Namespaces] = _Part()
     vectors: _Part[Vectors] = _Part()
     text: _Part[Texts] = _Part()
+    ops: _Part[Ops] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -141,6 +151,11 @@ class Service:
         self.product_version = __version__
         self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
         self._started = time.monotonic()
+        self.events = EventBus(buffer=settings.events_buffer,
+                               max_subscribers=settings.events_max_subscribers)
+        self.metrics = Metrics(settings, model=resolve(settings.embedding_model).name,
+                               ready=lambda: self.ready, uptime=self.uptime,
+                               events=self.events, now=self.now)
         self._parts: Parts | None = None
         self._failed: BaseException | None = None
         self._closed = threading.Event()
@@ -180,7 +195,8 @@ class Service:
             embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
             t1 = time.perf_counter()
             store = open_store(s.db_path, dimension=embedder.preset.dimension,
-                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
+                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
+                               on_commit=self.metrics.observe_commit)
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
             indexes.open_all()
@@ -188,7 +204,9 @@ class Service:
                 store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
                 lambda fn: store.write(lambda tx: fn()))
             namespace_indexes.open_all()
-            self._parts = compose(s, self.now, store, indexes, namespace_indexes, embedder)
+            self.metrics.watch(store, indexes)
+            self._parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,
+                                  self.events, self.metrics, self.uptime)
             log.info("model %s loaded in %.2fs; %s opened with %d agent and %d namespace "
                      "index(es) in %.2fs", embedder.model_id, t1 - t0, store.location,
                      len(indexes.stats()), len(namespace_indexes.stats()),
@@ -280,6 +298,11 @@ class Service:
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
+
+    def check_writer(self, timeout: float) -> None:
+        """Raise unless an empty write job commits within `timeout` seconds: the writer
+        thread is alive and not stuck (the systemd watchdog's proof of life)."""
+        self.parts().store.submit(lambda tx: None).result(timeout)
 
     # -- health -------------------------------------------------------------------------
 

@@ -6,14 +6,16 @@ from pathlib import Path
 from app.store.db import DatabaseError, sqlite_version
 from app.store.protocol import ItemWrite, MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
+from app.store.writer import CommitObserver
 
 
 def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = "full",
-               check_model: bool = True) -> Store:
-    """The store for a data dir's database (SQLite, the only backend so far)."""
+               check_model: bool = True, on_commit: CommitObserver | None = None) -> Store:
+    """The store for a data dir's database (SQLite, the only backend so far); `on_commit`
+    is told the duration and job count of every commit (metrics)."""
     return SqliteStore(path, dimension=dimension, model_id=model_id,
-                       synchronous=synchronous, check_model=check_model)
+                       synchronous=synchronous, check_model=check_model, on_commit=on_commit)
 
 
-__all__ = ["DatabaseError", "ItemWrite", "MemoryRow", "SqliteStore", "Store", "Tx", "open_store",
-           "sqlite_version"]
+__all__ = ["CommitObserver", "DatabaseError", "ItemWrite", "MemoryRow", "SqliteStore", "Store",
+           "Tx", "open_store", "sqlite_version"]
