@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import ipaddress
+import json
 import logging
 import os
 import secrets
 import shutil
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,11 @@ from app import __version__
 from app.config import SettingError, Settings, describe
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+# A signalled server exits within this many seconds whatever happens (service.close() takes
+# at most 7 of them).
+SHUTDOWN_DEADLINE = 9.0
+GRACE = 3.0  # seconds the HTTP server gets to finish its requests after a signal
+CLOSE_BY = 8.0  # the service is closed by then (queued writes drained or failed)
 
 
 def is_loopback(host: str) -> bool:
@@ -85,8 +93,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
           log_level: str | None, get_path: str | None) -> None:
     """Run the memory server (HTTP API on one port).
 
-    Every request but the health probes needs `Authorization: Bearer $DAKERA_API_KEY`.
-    Without a key the server only binds loopback.
+    Every request but the health probes needs `Authorization: Bearer <key>`: the root key
+    DAKERA_API_KEY or a key made with `dakera keys create`. Without a root key the server
+    only binds loopback and answers only local Host names and same-origin requests.
     """
     settings = load_settings(host=host, port=port, data_dir=data_dir, log_level=log_level)
     setup_logging(settings.log_level, settings.log_format)
@@ -127,12 +136,38 @@ async def _serve(settings: Settings) -> int:
                     backlog=1024)
     loop = asyncio.get_running_loop()
     exit_code = 0
+    signalled_at: float | None = None
+    closing: asyncio.Future[None] | None = None
+
+    def close_service() -> asyncio.Future[None]:
+        """Close the service once, within what is left of the shutdown budget."""
+        nonlocal closing
+        if closing is None:
+            start = signalled_at if signalled_at is not None else time.monotonic()
+            budget = max(1.0, start + CLOSE_BY - time.monotonic())
+            closing = asyncio.ensure_future(asyncio.to_thread(service.close, budget))
+        return closing
+
+    def clients_linger() -> None:
+        """The HTTP server still waits for clients GRACE seconds after the signal (a slow
+        or stuck client): close the service without them, and exit."""
+        if closing is not None:
+            return
+        log.warning("client connections still open %.0f s after the signal: closing "
+                    "without them", GRACE)
+        close_service().add_done_callback(lambda _: _exit_now(exit_code))
 
     def stop(*_: Any) -> None:
+        nonlocal signalled_at
+        if signalled_at is not None:
+            return
+        signalled_at = time.monotonic()
         log.info("shutting down")
+        _exit_by_deadline(SHUTDOWN_DEADLINE)
         notifier.stopping()
         service.events.close()  # end the event streams: open ones would hold the server up
         server.stop()
+        loop.call_later(GRACE, clients_linger)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -172,8 +207,28 @@ async def _serve(settings: Settings) -> int:
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.to_thread(service.close)
+        await close_service()
     return exit_code
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_by_deadline(seconds: float) -> None:
+    """However the disk or the clients behave, a signalled server is gone within `seconds`.
+    Exiting then loses nothing acknowledged: a write is acknowledged only once committed."""
+
+    def hard_exit() -> None:
+        logging.getLogger("dakera").error(
+            "shutdown did not finish within %.0f s: exiting now (writes not yet answered "
+            "were not stored; every acknowledged write is on disk)", seconds)
+        _exit_now(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 async def watchdog(service: Any, notifier: Any, interval: float) -> None:
@@ -454,6 +509,192 @@ def reindex_cmd(data_dir: str | None, log_level: str | None) -> None:
             bar.__exit__(None, None, None)
     click.echo(f"done: {count} memories now embedded with {settings.embedding_model}; "
                "the vector indexes are rebuilt when the server starts")
+
+
+@main.command("check")
+@click.option("--data-dir", default=None,
+              help="The data dir to check [default: per-user data dir; env DAKERA_DATA_DIR].")
+@click.option("--quick", is_flag=True,
+              help="SQLite's quick_check instead of the full integrity_check (faster on a "
+                   "large database; misses damaged indexes inside the file).")
+def check_cmd(data_dir: str | None, quick: bool) -> None:
+    """Check a data dir: the database, the saved vector indexes and the model files.
+
+    Prints what it finds and exits 0 when everything is sound, 1 otherwise. It changes
+    nothing and can run while a server uses the data dir.
+    """
+    from app.service.check import check_data_dir
+
+    settings = load_settings(data_dir=data_dir)
+    click.echo(f"checking {settings.data_dir}", err=True)
+    bad = 0
+    for finding in check_data_dir(settings, full=not quick,
+                                  on_step=lambda step: click.echo(f"  {step} ...", err=True)):
+        if finding.ok:
+            click.echo(f"ok       {finding.part}: {finding.text}")
+        else:
+            bad += 1
+            click.echo(f"PROBLEM  {finding.part}: {finding.text}")
+            click.echo(f"         what to do: {finding.remedy}")
+    click.echo(f"{bad} problem(s) found" if bad else "everything is sound")
+    sys.exit(1 if bad else 0)
+
+
+# -- keys: the root key manages API keys on a running server ---------------------------------
+
+EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3
+
+
+def _keys_url(url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    port = os.environ.get("DAKERA_PORT") or "7700"
+    return f"http://127.0.0.1:{port}"
+
+
+def _keys_call(ctx: click.Context, method: str, path: str, body: Any = None) -> Any:
+    """One request to /admin/keys with the root key; exits 1 on a refusal (the server's
+    message) and 3 when the server cannot be reached."""
+    import httpx
+
+    url, key = ctx.obj["url"], ctx.obj["key"]
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.request(method, url + path, json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        click.echo(f"dakera: cannot reach the server at {url}: {exc} (start it with `dakera "
+                   "serve`, or pass --url)", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    try:
+        data = response.json() if response.content else {}
+    except ValueError:
+        data = {"error": response.text.strip()[:300]}
+    if response.is_error:
+        message = data.get("error") if isinstance(data, dict) else None
+        code = data.get("code") if isinstance(data, dict) else None
+        click.echo(f"dakera: {response.status_code} {code or ''}: {message or response.text}"
+                   .replace("  ", " "), err=True)
+        if response.status_code == 401 and not key:
+            click.echo("dakera: set DAKERA_API_KEY to the server's root key", err=True)
+        sys.exit(EXIT_REFUSED)
+    return data
+
+
+def _when(ts: Any) -> str:
+    if not ts:
+        return "-"
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@main.group("keys")
+@click.option("--url", envvar=["DAKERA_URL", "DAKERA_API_URL"], default=None,
+              help="The running server [default: http://127.0.0.1:$DAKERA_PORT (7700); env "
+                   "DAKERA_URL or DAKERA_API_URL]. The root key is read from DAKERA_API_KEY.")
+@click.pass_context
+def keys(ctx: click.Context, url: str | None) -> None:
+    """Manage API keys on a running server with its root key (DAKERA_API_KEY).
+
+    Exit codes: 0 done, 1 the server refused (its message is printed), 2 bad usage,
+    3 the server could not be reached.
+    """
+    ctx.obj = {"url": _keys_url(url), "key": os.environ.get("DAKERA_API_KEY")
+               or os.environ.get("DAKERA_ROOT_API_KEY")}
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "write", "admin", "super_admin"]),
+              default="read", show_default=True, help="What the key may do.")
+@click.option("--agent", "-a", "agents", multiple=True, metavar="AGENT_ID",
+              help="Limit the key to this agent's memories (repeatable; a trailing * is a "
+                   "prefix: -a 'team-*').")
+@click.option("--namespace", "-n", "namespaces", multiple=True, metavar="NS",
+              help="Limit the key to this namespace or prefix* pattern (repeatable).")
+@click.option("--expires-in-days", type=click.IntRange(1, 36_500), default=None,
+              help="The key stops working after this many days [default: never].")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's whole answer as JSON.")
+@click.pass_context
+def keys_create(ctx: click.Context, name: str, scope: str, agents: tuple[str, ...],
+                namespaces: tuple[str, ...], expires_in_days: int | None, as_json: bool) -> None:
+    """Create a key named NAME; prints the key once (on stdout; the rest on stderr).
+
+    Without --agent or --namespace the key reaches every namespace.
+    """
+    body: dict[str, Any] = {"name": name, "scope": scope}
+    grants = [*namespaces, *(f"_dakera_agent_{a}" for a in agents)]
+    if grants:
+        body["namespaces"] = grants
+    if expires_in_days is not None:
+        body["expires_in_days"] = expires_in_days
+    data = _keys_call(ctx, "POST", "/admin/keys", body)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(data["key"])
+    where = ", ".join(data.get("namespaces") or []) if data.get("namespaces") is not None \
+        else "every namespace"
+    click.echo(f"created {data['key_id']} ({data['scope']}; {where or 'no namespace'}; expires "
+               f"{_when(data.get('expires_at')) if data.get('expires_at') else 'never'}). "
+               "Save the key now: it is not shown again.", err=True)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
+@click.pass_context
+def keys_list(ctx: click.Context, as_json: bool) -> None:
+    """List the keys (never their secrets)."""
+    data = _keys_call(ctx, "GET", "/admin/keys")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    rows = data.get("keys", [])
+    if not rows:
+        click.echo("no keys (the root key is DAKERA_API_KEY)", err=True)
+        return
+    click.echo(f"{'KEY ID':<24} {'NAME':<20} {'SCOPE':<11} {'ACTIVE':<6} {'EXPIRES':<16} "
+               f"{'LAST USED':<16} NAMESPACES")
+    for k in rows:
+        grants = "*" if k.get("namespaces") is None else ",".join(k["namespaces"]) or "(none)"
+        click.echo(f"{k['key_id']:<24} {k['name'][:20]:<20} {k['scope']:<11} "
+                   f"{'yes' if k.get('active') else 'no':<6} {_when(k.get('expires_at')):<16} "
+                   f"{_when(k.get('last_used_at')):<16} {grants}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option("--delete", "remove", is_flag=True,
+              help="Delete the key instead of deactivating it (it leaves the list).")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str, remove: bool) -> None:
+    """Stop KEY_ID from working at once (deactivated; --delete removes it)."""
+    if remove:
+        _keys_call(ctx, "DELETE", f"/admin/keys/{key_id}")
+        click.echo(f"deleted {key_id}", err=True)
+    else:
+        _keys_call(ctx, "POST", f"/admin/keys/{key_id}/deactivate")
+        click.echo(f"deactivated {key_id}", err=True)
+
+
+@keys.command("rotate")
+@click.argument("key_id")
+@click.option("--grace-secs", type=click.IntRange(0, 604_800), default=0, show_default=True,
+              help="How long the old key keeps working (at most 7 days); 0 stops it now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
+@click.pass_context
+def keys_rotate(ctx: click.Context, key_id: str, grace_secs: int, as_json: bool) -> None:
+    """Replace KEY_ID by a new key with the same name, scope and namespaces; prints the new
+    key once (on stdout)."""
+    data = _keys_call(ctx, "POST", f"/admin/keys/{key_id}/rotate", {"grace_secs": grace_secs})
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(data["new_key"])
+    old = data.get("old_key_expires_at")
+    click.echo(f"new key {data['key_id']}; {key_id} "
+               + (f"works until {_when(old)} UTC" if old else "stopped working") +
+               ". Save the key now: it is not shown again.", err=True)
 
 
 @main.command("settings")

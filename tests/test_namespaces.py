@@ -109,7 +109,11 @@ def test_the_index_is_rebuilt_from_sqlite(make_service: MakeService, tmp_path: P
     for f in (data_dir / "indexes" / "namespaces").glob("*"):
         f.unlink()
     again = make_service(data_dir=data_dir)
-    assert again.vectors.query("cache", q, top_k=5)["results"] == before
+    # served by exact search until the background rebuild swaps the index in: the same
+    # answer, scores equal up to float rounding
+    after = again.vectors.query("cache", q, top_k=5)["results"]
+    assert [r["id"] for r in after] == [r["id"] for r in before]
+    assert [r["score"] for r in after] == pytest.approx([r["score"] for r in before], abs=1e-5)
     # a saved index with later changes in the log is brought up to date on load
     again.vectors.delete("cache", [before[0]["id"]])
     again.save_indexes()

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.deps import Service
 from app.api.schemas import error_responses
+from app.api.scopes import in_body, in_path, need
 from app.errors import ValidationError
 
 Body = JSONBody[dict[str, Any]]
@@ -65,20 +66,24 @@ def _recall(service: Service, agent_id: Any, data: dict[str, Any], *,
 class AgentMemoryAliasController(Controller):
     path = "/v1/agents/{agent_id:str}"
 
-    @post("/memories/recall", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/memories/recall", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", agent=in_path()))
     def recall(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, agent_id, data, search=False)
 
-    @post("/memories/search", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/memories/search", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", agent=in_path()))
     def search(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, agent_id, data, search=True)
 
-    @get("/memories/{memory_id:str}", sync_to_thread=True, responses=ERRORS)
+    @get("/memories/{memory_id:str}", sync_to_thread=True, responses=ERRORS,
+         opt=need("read", agent=in_path()))
     def get_memory(self, agent_id: FromPath[str], memory_id: FromPath[str],
                    service: Service) -> dict[str, Any]:
         return service.memories.get(memory_id, agent_id).to_dict()
 
-    @put("/memories/{memory_id:str}", sync_to_thread=True, responses=ERRORS)
+    @put("/memories/{memory_id:str}", sync_to_thread=True, responses=ERRORS,
+         opt=need("write", agent=in_path()))
     def update(self, agent_id: FromPath[str], memory_id: FromPath[str], data: Body,
                service: Service) -> dict[str, Any]:
         return service.memories.update(
@@ -87,11 +92,13 @@ class AgentMemoryAliasController(Controller):
             tags=data.get("tags"), ttl_seconds=data.get("ttl_seconds"),
             expires_at=data.get("expires_at")).to_dict()
 
-    @post("/memories/feedback", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/memories/feedback", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", agent=in_path()))
     def feedback(self, agent_id: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.feedback.give(agent_id, data.get("memory_id"), _signal(data))
 
-    @post("/memories/importance", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/memories/importance", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", agent=in_path()))
     def importance(self, agent_id: FromPath[str], data: Body,
                    service: Service) -> dict[str, Any]:
         ids = data.get("memory_ids") or ([data["memory_id"]] if data.get("memory_id") else [])
@@ -101,7 +108,8 @@ class AgentMemoryAliasController(Controller):
                    for i in ids]
         return {"updated": [m.to_dict() for m in updated], "updated_count": len(updated)}
 
-    @get("/sessions", sync_to_thread=True, responses=ERRORS)
+    @get("/sessions", sync_to_thread=True, responses=ERRORS,
+         opt=need("read", agent=in_path()))
     def sessions(self, agent_id: FromPath[str], service: Service,
                  active_only: FromQuery[bool] = False, limit: FromQuery[int] = 50,
                  offset: FromQuery[int] = 0) -> dict[str, Any]:
@@ -115,11 +123,13 @@ class GuideAliasController(Controller):
 
     path = "/v1"
 
-    @post("/memories", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/memories", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", agent=in_body()))
     def store(self, data: Body, service: Service) -> dict[str, Any]:
         return store(service, data.get("agent_id"), data)
 
-    @post("/memories/recall", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/memories/recall", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", agent=in_body()))
     def recall(self, data: Body, service: Service) -> dict[str, Any]:
         return _recall(service, data.get("agent_id"), data, search=False)
 

@@ -28,8 +28,7 @@ FEATURES: dict[str, str] = {
     "decay": "importance decay",
     "aliases": "older clients' paths for current routes",
     "agent-sessions": "listing an agent's sessions (use GET /v1/sessions?agent_id=)",
-    "api-keys": "API keys, scopes and namespace grants (this server has one bearer key, "
-                "DAKERA_API_KEY)",
+    "api-keys": "API keys, scopes and namespace grants",
     "import-export": "memory import and export",
     "backups": "backups and restore",
     "consolidation": "consolidation, compression and summaries",

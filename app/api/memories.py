@@ -25,6 +25,7 @@ from app.api.schemas import (
     lenient,
     memory_out,
 )
+from app.api.scopes import in_body, in_query, memory_in_path, need
 from app.errors import ValidationError
 
 
@@ -132,7 +133,8 @@ class MemoryController(Controller):
     path = "/v1/memory"
 
     @post("/store", status_code=200, sync_to_thread=True,
-          responses=error_responses(409, 413, 415))
+          responses=error_responses(409, 413, 415),
+          opt=need("write", agent=in_body()))
     def store(self, data: JSONBody[dict[str, Any]], service: Service) -> StoreResponse:
         req, warnings = lenient(data, StoreRequest)
         result = service.memories.store(
@@ -154,13 +156,15 @@ class MemoryController(Controller):
             body.warnings = warnings
         return body
 
-    @get("/get/{memory_id:str}", sync_to_thread=True, responses=error_responses(404))
+    @get("/get/{memory_id:str}", sync_to_thread=True, responses=error_responses(404),
+         opt=need("read", agent=memory_in_path()))
     def get_memory(self, memory_id: FromPath[str], service: Service,
                    agent_id: FromQuery[str | None] = None) -> MemoryOut:
         return memory_out(service.memories.get(memory_id, agent_id))
 
     @put("/update/{memory_id:str}", sync_to_thread=True,
-         responses=error_responses(404, 413, 415))
+         responses=error_responses(404, 413, 415),
+         opt=need("write", agent=in_query()))
     def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
                service: Service, agent_id: FromQuery[str | None] = None) -> UpdatedMemory:
         memory = service.memories.update(
@@ -172,21 +176,24 @@ class MemoryController(Controller):
         return UpdatedMemory(**{f: getattr(out, f) for f in out.__struct_fields__},
                              **(report or {}))
 
-    @post("/forget", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/forget", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("write", agent=in_body()))
     def forget(self, data: JSONBody[ForgetRequest], service: Service) -> DeletedCount:
         count = service.memories.forget(data.agent_id, memory_ids=data.memory_ids,
                                         tags=data.tags, session_id=data.session_id,
                                         before_timestamp=data.before_timestamp)
         return DeletedCount(deleted_count=count)
 
-    @get("/deduplicated", sync_to_thread=True, responses=error_responses())
+    @get("/deduplicated", sync_to_thread=True, responses=error_responses(),
+         opt=need("read", agent=in_query()))
     def deduplicated(self, service: Service, agent_id: FromQuery[str | None] = None
                      ) -> DeduplicatedList:
         return msgspec.convert(service.memories.list_deduplicated(required_agent(agent_id)),
                                DeduplicatedList)
 
     @post("/deduplicated/{memory_id:str}/restore", status_code=200, sync_to_thread=True,
-          responses=error_responses(404, 409))
+          responses=error_responses(404, 409),
+          opt=need("write", agent=in_query()))
     def restore(self, memory_id: FromPath[str], service: Service,
                 agent_id: FromQuery[str | None] = None) -> Restored:
         memory = service.memories.restore_deduplicated(required_agent(agent_id), memory_id)
@@ -197,7 +204,8 @@ class BatchController(Controller):
     path = "/v1/memories"
 
     @post("/store/batch", status_code=200, sync_to_thread=True,
-          responses=error_responses(409, 413, 415))
+          responses=error_responses(409, 413, 415),
+          opt=need("write", agent=in_body()))
     def store_batch(self, data: JSONBody[dict[str, Any]],
                     service: Service) -> BatchStoreResponse:
         req, warnings = lenient(data, BatchStoreRequest)
@@ -229,7 +237,8 @@ class BatchController(Controller):
         return body
 
     @post("/recall/batch", status_code=200, sync_to_thread=True,
-          responses=error_responses(415))
+          responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def recall_batch(self, data: JSONBody[dict[str, Any]],
                      service: Service) -> BatchRecallResponse:
         req, warnings = lenient(data, BatchRecallRequest)
@@ -242,7 +251,8 @@ class BatchController(Controller):
         return body
 
     @delete("/forget/batch", status_code=200, sync_to_thread=True,
-            responses=error_responses(415))
+            responses=error_responses(415),
+            opt=need("write", agent=in_body()))
     def forget_batch(self, data: JSONBody[BatchForgetRequest],
                      service: Service) -> DeletedCount:
         return DeletedCount(deleted_count=service.memories.batch_forget(

@@ -9,8 +9,9 @@ from typing import Any
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
-from app.api.deps import Service
+from app.api.deps import Principal, Service
 from app.api.schemas import UpsertRequest, error_responses
+from app.api.scopes import namespace_in_body, namespace_in_path, need
 from app.errors import ValidationError
 
 Body = JSONBody[dict[str, Any]]
@@ -27,11 +28,16 @@ def _require(data: dict[str, Any], field: str) -> Any:
 class NamespaceController(Controller):
     path = "/v1/namespaces"
 
-    @get("/", sync_to_thread=True, responses=ERRORS)
-    def list_namespaces(self, service: Service) -> dict[str, Any]:
-        return service.namespaces.all()
+    @get("/", sync_to_thread=True, responses=ERRORS,
+         opt=need("read", listing=True))
+    def list_namespaces(self, service: Service, principal: Principal) -> dict[str, Any]:
+        """Every namespace the key reaches (agent namespaces included, with their kinds)."""
+        found = service.namespaces.all()
+        names = [n for n in found["namespaces"] if principal.reaches(n)]
+        return {"namespaces": names, "kinds": {n: found["kinds"][n] for n in names}}
 
-    @post("/", status_code=201, sync_to_thread=True, responses=ERRORS)
+    @post("/", status_code=201, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_body("name", "namespace")))
     def create(self, data: Body, service: Service) -> dict[str, Any]:
         if data.get("dimension") is None:
             err = ValidationError("'dimension' is required to create a namespace (or upsert "
@@ -44,22 +50,26 @@ class NamespaceController(Controller):
             distance_=data.get("distance"), index_type=data.get("index_type"),
             metadata=data.get("metadata"))
 
-    @get("/{namespace:str}", sync_to_thread=True, responses=ERRORS)
+    @get("/{namespace:str}", sync_to_thread=True, responses=ERRORS,
+         opt=need("read", namespace=namespace_in_path()))
     def describe(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
         return service.namespaces.describe(namespace)
 
-    @get("/{namespace:str}/stats", sync_to_thread=True, responses=ERRORS)
+    @get("/{namespace:str}/stats", sync_to_thread=True, responses=ERRORS,
+         opt=need("read", namespace=namespace_in_path()))
     def stats(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
         """What older JS/RS clients call (§8); the same as GET /v1/namespaces/{ns}."""
         return service.namespaces.describe(namespace)
 
-    @put("/{namespace:str}", sync_to_thread=True, responses=ERRORS)
+    @put("/{namespace:str}", sync_to_thread=True, responses=ERRORS,
+         opt=need("write", namespace=namespace_in_path()))
     def configure(self, namespace: FromPath[str], data: Body,
                   service: Service) -> dict[str, Any]:
         return service.namespaces.configure(namespace, _require(data, "dimension"),
                                             data.get("distance"))
 
-    @delete("/{namespace:str}", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @delete("/{namespace:str}", status_code=200, sync_to_thread=True, responses=ERRORS,
+            opt=need("admin", namespace=namespace_in_path()))
     def remove(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
         return service.namespaces.delete(namespace)
 
@@ -67,14 +77,16 @@ class NamespaceController(Controller):
 class VectorController(Controller):
     path = "/v1/namespaces/{namespace:str}"
 
-    @post("/vectors", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/vectors", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def upsert(self, namespace: FromPath[str], data: JSONBody[UpsertRequest],
                service: Service) -> dict[str, Any]:
         return service.vectors.upsert(namespace, [
             {"id": v.id, "values": v.vector if v.values is None else v.values,
              "metadata": v.metadata, "ttl_seconds": v.ttl_seconds} for v in data.vectors])
 
-    @post("/upsert-columns", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/upsert-columns", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def upsert_columns(self, namespace: FromPath[str], data: Body,
                        service: Service) -> dict[str, Any]:
         """Column form of an upsert: ids, vectors and attributes (name -> one value per
@@ -93,7 +105,8 @@ class VectorController(Controller):
         out = service.vectors.upsert(namespace, rows)
         return {**out, "upserted": out["upserted_count"]}
 
-    @post("/query", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/query", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def query(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.vectors.query(
             namespace, _require(data, "vector"), top_k=data.get("top_k", 10),
@@ -102,17 +115,20 @@ class VectorController(Controller):
             include_metadata=data.get("include_metadata", True),
             distance_metric=data.get("distance_metric"), consistency=data.get("consistency"))
 
-    @post("/batch-query", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/batch-query", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def batch_query(self, namespace: FromPath[str], data: Body,
                     service: Service) -> dict[str, Any]:
         return service.vectors.batch_query(namespace, _require(data, "queries"))
 
-    @post("/vectors/delete", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/vectors/delete", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def delete_ids(self, namespace: FromPath[str], data: Body,
                    service: Service) -> dict[str, Any]:
         return service.vectors.delete(namespace, _require(data, "ids"))
 
-    @post("/delete", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/delete", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def delete_alias(self, namespace: FromPath[str], data: Body,
                      service: Service) -> dict[str, Any]:
         """The path GO clients call (§8) for /vectors/delete (or, with a filter, bulk-delete)."""
@@ -120,35 +136,41 @@ class VectorController(Controller):
             return service.vectors.bulk_delete(namespace, data["filter"])
         return service.vectors.delete(namespace, _require(data, "ids"))
 
-    @post("/vectors/bulk-delete", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/vectors/bulk-delete", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def bulk_delete(self, namespace: FromPath[str], data: Body,
                     service: Service) -> dict[str, Any]:
         return service.vectors.bulk_delete(namespace, data.get("filter"))
 
-    @post("/vectors/bulk-update", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/vectors/bulk-update", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def bulk_update(self, namespace: FromPath[str], data: Body,
                     service: Service) -> dict[str, Any]:
         return service.vectors.bulk_update(namespace, data.get("filter"),
                                            _require(data, "update"))
 
-    @post("/vectors/count", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/vectors/count", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def count(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.vectors.count(namespace, data.get("filter"))
 
-    @post("/fetch", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/fetch", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def fetch(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         """Vectors by id (what JS/RS clients call, §8)."""
         return service.vectors.fetch(namespace, _require(data, "ids"),
                                      include_vectors=data.get("include_vectors", True))
 
-    @post("/flush", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/flush", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def flush(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
         """What JS/RS clients call (§8): every write is durable once it answers, so there is
         nothing to flush; the namespace must exist."""
         service.namespaces.describe(namespace)
         return {"namespace": namespace, "flushed": True}
 
-    @post("/export", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/export", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def export(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.vectors.export(
             namespace, cursor=data.get("cursor"), filter=data.get("filter"),
@@ -159,13 +181,15 @@ class VectorController(Controller):
 class TextController(Controller):
     path = "/v1/namespaces/{namespace:str}"
 
-    @post("/upsert-text", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/upsert-text", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def upsert_text(self, namespace: FromPath[str], data: Body,
                     service: Service) -> dict[str, Any]:
         return service.text.upsert_text(namespace, _require(data, "documents"),
                                         data.get("model"))
 
-    @post("/query-text", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/query-text", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def query_text(self, namespace: FromPath[str], data: Body,
                    service: Service) -> dict[str, Any]:
         return service.text.query_text(
@@ -173,7 +197,8 @@ class TextController(Controller):
             filter=data.get("filter"), include_text=data.get("include_text", True),
             include_vectors=data.get("include_vectors", False), model=data.get("model"))
 
-    @post("/batch-query-text", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/batch-query-text", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def batch_query_text(self, namespace: FromPath[str], data: Body,
                          service: Service) -> dict[str, Any]:
         return service.text.batch_query_text(
@@ -181,26 +206,31 @@ class TextController(Controller):
             filter=data.get("filter"), include_vectors=data.get("include_vectors", False),
             model=data.get("model"))
 
-    @post("/fulltext/index", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/fulltext/index", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def index(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.text.index_documents(namespace, _require(data, "documents"))
 
-    @post("/fulltext/search", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/fulltext/search", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def search(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         return service.text.fulltext_search(namespace, data.get("query", data.get("text")),
                                             top_k=data.get("top_k", 10),
                                             filter=data.get("filter"))
 
-    @post("/fulltext/delete", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/fulltext/delete", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("write", namespace=namespace_in_path()))
     def unindex(self, namespace: FromPath[str], data: Body,
                 service: Service) -> dict[str, Any]:
         return service.text.fulltext_delete(namespace, _require(data, "ids"))
 
-    @get("/fulltext/stats", sync_to_thread=True, responses=ERRORS)
+    @get("/fulltext/stats", sync_to_thread=True, responses=ERRORS,
+         opt=need("read", namespace=namespace_in_path()))
     def stats(self, namespace: FromPath[str], service: Service) -> dict[str, Any]:
         return service.text.fulltext_stats(namespace)
 
-    @post("/hybrid", status_code=200, sync_to_thread=True, responses=ERRORS)
+    @post("/hybrid", status_code=200, sync_to_thread=True, responses=ERRORS,
+          opt=need("read", namespace=namespace_in_path()))
     def hybrid(self, namespace: FromPath[str], data: Body, service: Service) -> dict[str, Any]:
         """{text, vector?, vector_weight [0.5], top_k, filter}; older clients' {query,
         alpha} are the same fields."""

@@ -18,6 +18,7 @@ from app.api.schemas import (
     lenient,
     memory_out,
 )
+from app.api.scopes import in_body, need
 from app.errors import ValidationError
 from app.models import RecallHit
 
@@ -80,7 +81,8 @@ def hit_out(h: RecallHit, inline: bool = False) -> Hit:
 class RecallController(Controller):
     path = "/v1/memory"
 
-    @post("/recall", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/recall", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def recall(self, data: JSONBody[dict[str, Any]], service: Service) -> RecallResponse:
         req, warnings = lenient(data, RecallRequest)
         return self._recall(req, warnings, service)
@@ -111,7 +113,8 @@ class RecallController(Controller):
             body.warnings = warnings
         return body
 
-    @post("/search", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/search", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def search(self, data: JSONBody[SearchRequest], service: Service) -> SearchResponse:
         out = service.recall.search(
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,

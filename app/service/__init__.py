@@ -1,7 +1,7 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
-namespaces, vectors, text, ops, capabilities), composed in one place (`compose`), each given
-what it needs.
+namespaces, vectors, text, ops, keys, capabilities), composed in one place (`compose`), each
+given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar, overload
 from app import __version__
 from app.config import Settings
 from app.embed import Embedder, load_embedder, resolve
-from app.errors import ServiceUnavailableError
+from app.errors import ServiceUnavailableError, StorageError
 from app.index import IndexRegistry
 from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
@@ -34,6 +34,7 @@ from app.service.capabilities import CONTRACT_VERSION, Capabilities
 from app.service.decay import Decay
 from app.service.events import EventBus, Publisher
 from app.service.feedback import Feedback
+from app.service.keys import Keys
 from app.service.memories import Memories
 from app.service.metrics import Metrics
 from app.service.namespaces import Namespaces
@@ -49,6 +50,36 @@ log = logging.getLogger("dakera.service")
 NAMESPACE_INDEX_MODEL = "raw-vectors"  # namespace indexes hold clients' vectors, no model's
 
 P = TypeVar("P")
+# close() finishes within this many seconds, whatever the disk does (SIGTERM must end the
+# process within 10 s).
+CLOSE_TIMEOUT = 7.0
+
+
+def _bounded(fn: Callable[[], object], timeout: float, what: str) -> None:
+    """Run fn, waiting at most `timeout` seconds (a hung disk must not hold a shutdown)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=f"dakera-close-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("%s not written at shutdown: the writer did not answer in time", what)
+    elif errors:
+        log.warning("%s not written at shutdown: %s", what, _short(errors[0]))
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, StorageError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "the writer did not finish in time"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -71,6 +102,7 @@ class Parts:
     vectors: Vectors
     text: Texts
     ops: Ops
+    keys: Keys
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
@@ -103,7 +135,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
         namespaces=namespaces, vectors=vectors,
         text=Texts(store, namespaces, vectors, views, embedder, s.recall_candidates, now),
-        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id))
+        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
+        keys=Keys(store, s, now))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -143,6 +176,7 @@ class Service:
     vectors: _Part[Vectors] = _Part()
     text: _Part[Texts] = _Part()
     ops: _Part[Ops] = _Part()
+    keys: _Part[Keys] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -199,11 +233,11 @@ class Service:
                                on_commit=self.metrics.observe_commit)
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
-            indexes.open_all()
+            indexes.open_all(background=True)
             namespace_indexes = IndexRegistry(
                 store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
                 lambda fn: store.write(lambda tx: fn()))
-            namespace_indexes.open_all()
+            namespace_indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
             self._parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,
                                   self.events, self.metrics, self.uptime)
@@ -234,38 +268,70 @@ class Service:
             raise ServiceUnavailableError("loading models", retry_after=1)
         return parts
 
-    def close(self) -> None:
-        """Finish queued writes, save changed indexes, release the data dir."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Finish queued writes, save changed indexes, release the data dir: within
+        `timeout` seconds whatever the disk does. What cannot be done by then is failed
+        (queued writes answer an error; unsaved indexes are rebuilt from the database's
+        index log at the next start): every acknowledged write is already committed."""
         if self._closed.is_set():
             return
         self._closed.set()
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         if self._loader is not None:
-            self._loader.join()
+            self._loader.join(left())  # a model still loading is left behind (daemon)
         if self._maintenance is not None:
-            self._maintenance.join()
+            self._maintenance.join(left() / 4)
         parts = self._parts
         if parts is not None:
-            parts.access.close()
-            parts.store.write(lambda tx: None)  # drain the queue
-            self.save_indexes()
-            parts.store.close()
+            parts.indexes.close(0)
+            parts.namespace_indexes.close(0)
+            parts.access.close(left() / 4)
+            if parts.store.write_fault() is None:  # key usage times: only when writes work
+                _bounded(parts.keys.flush_usage, left() / 4, "key usage")
+            try:  # drain the queue (the access statistics included)
+                parts.store.submit(lambda tx: None).result(left() / 2)
+            except Exception as exc:
+                log.warning("shutting down while writes fail: %s", _short(exc))
+            if parts.store.write_fault() is None:
+                try:
+                    self.save_indexes(time.monotonic() + left() * 3 / 4)
+                except Exception as exc:
+                    log.warning("indexes not saved at shutdown (rebuilt from the index log "
+                                "at the next start): %s", _short(exc))
+            parts.store.close(left())
             log.info("closed %s", parts.store.location)
         self._lock.release()
 
     # -- upkeep -------------------------------------------------------------------------
 
-    def save_indexes(self) -> int:
-        """Save changed indexes, then drop the log entries they now contain."""
+    def save_indexes(self, deadline: float | None = None) -> int:
+        """Save changed indexes, then drop the log entries they now contain (by `deadline`,
+        a time.monotonic(), if given)."""
         parts = self._parts
         if parts is None:
             return 0
-        saved = parts.indexes.save_dirty()
+        saved = parts.indexes.save_dirty(deadline)
         for agent_id, seq in saved:
-            parts.store.write(partial(_trim_log, agent_id=agent_id, upto_seq=seq))
-        saved_ns = parts.namespace_indexes.save_dirty()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            parts.store.submit(partial(_trim_log, agent_id=agent_id, upto_seq=seq)).result(wait)
+        saved_ns = parts.namespace_indexes.save_dirty(deadline)
         for namespace, seq in saved_ns:
-            parts.store.write(partial(_trim_namespace_log, namespace=namespace, upto_seq=seq))
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            parts.store.submit(partial(_trim_namespace_log, namespace=namespace,
+                                       upto_seq=seq)).result(wait)
         return len(saved) + len(saved_ns)
+
+    def probe_storage(self) -> None:
+        """While writes fail, try a small one: the first that commits clears the fault, so
+        readiness recovers without waiting for a client's write."""
+        store = self.parts().store
+        if store.write_fault() is not None:
+            now = self.now()
+            store.write(lambda tx: tx.meta.set("write_probe", now))
 
     def flush_access(self) -> None:
         """Write pending recall statistics (and their reinforcement) now."""
@@ -277,12 +343,14 @@ class Service:
         """(name, interval in seconds, task) run by the maintenance thread."""
         p = self.parts()
         tasks: list[tuple[str, float, Callable[[], object]]] = [
+            ("probe storage", 2, self.probe_storage),
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, p.sessions.expire_idle),
             ("remove expired memories", 60, p.decay.purge_expired),
             ("compact indexes", 60, p.memories.compact_indexes),
             ("compact namespace indexes", 60, p.namespace_indexes.compact),
-            ("remove expired namespace items", 60, p.vectors.purge_expired)]
+            ("remove expired namespace items", 60, p.vectors.purge_expired),
+            ("save key usage", 30, p.keys.flush_usage)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))
         return tasks
@@ -295,6 +363,8 @@ class Service:
                 if time.monotonic() >= due[name]:
                     try:
                         task()
+                    except StorageError as exc:  # the writer logged it once already
+                        log.debug("%s failed: %s", name, exc)
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
@@ -310,15 +380,32 @@ class Service:
         return int(time.monotonic() - self._started)
 
     def readiness_checks(self) -> dict[str, dict[str, str]]:
+        """Each check's status ("ok", "degraded": reads work but writes fail, "error") and,
+        when not ok, a short reason (the full error is in the server's log)."""
         parts = self._parts
         checks = {"model": {"status": "ok", "model": parts.embedder.model_id}
                   if parts else {"status": "loading"}}
+        store = self.parts().store
         try:
-            self.parts().store.ping()
-            checks["storage"] = {"status": "ok"}
+            store.ping()
         except Exception as exc:
-            checks["storage"] = {"status": "error", "error": str(exc)}
+            log.warning("readiness: the database cannot be read: %s", exc)
+            checks["storage"] = {"status": "error", "reason": "database unreadable"}
+            return checks
+        fault = store.write_fault()
+        checks["storage"] = ({"status": "ok"} if fault is None else
+                             {"status": "degraded", "reason": f"writes fail: {fault.reason}"})
+        rebuilding = len(parts.indexes.rebuilding()) if parts else 0
+        checks["indexes"] = ({"status": "ok"} if not rebuilding else
+                             {"status": "ok", "rebuilding": str(rebuilding)})
         return checks
+
+    def degraded(self) -> str | None:
+        """Why the service is degraded (a short reason), or None."""
+        if self._parts is None:
+            return None
+        fault = self._parts.store.write_fault()
+        return None if fault is None else f"writes fail: {fault.reason}"
 
 
 __all__ = ["Parts", "Service", "compose"]

@@ -337,6 +337,11 @@ class SqliteNamespaceVectors:
             "SELECT 1 FROM ns_items WHERE namespace = ? AND vector IS NOT NULL LIMIT 1",
             (namespace,)).fetchone() is not None
 
+    def count(self, namespace: str) -> int:
+        return int(self._conn().execute(
+            "SELECT count(*) FROM ns_items WHERE namespace = ? AND vector IS NOT NULL",
+            (namespace,)).fetchone()[0])
+
     def of_agent(self, namespace: str, batch: int = 10_000
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = 0
