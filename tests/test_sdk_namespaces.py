@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dakera import DistanceMetric
-from dakera.exceptions import DakeraError, NotFoundError, ValidationError
+from dakera import DakeraClient, DistanceMetric
+from dakera.exceptions import AuthorizationError, DakeraError, NotFoundError, ValidationError
 
 from tests.conftest import LiveServer
 
@@ -246,3 +246,51 @@ def test_mcp_hybrid_and_fulltext_request_shapes(live_server: LiveServer) -> None
                             {"text": "internet access code", "top_k": 10,
                              "vector_weight": 0.5})
     assert "wifi" in agent_hybrid["results"][0]["content"]
+
+
+def test_namespace_grants(live_server: LiveServer) -> None:
+    """A key granted one namespace reads and writes it, and nothing of another; a read key
+    writes nothing; deleting a namespace takes an admin key."""
+    root = live_server.client()
+    root.upsert("grant-y", [{"id": "y1", "values": unit(0, 4), "metadata": {"k": 1}}])
+    root.index_documents("grant-y", [{"id": "t1", "text": "the other team's notes"}])
+    made = root.create_key("x-writer", scope="write", namespaces=["grant-x"])
+    writer = DakeraClient(base_url=live_server.url, api_key=made["key"], max_retries=1)
+    assert writer.upsert("grant-x", [{"id": "x1", "values": unit(1, 4)}])["upserted_count"] == 1
+    assert writer.query("grant-x", unit(1, 4), top_k=1).results[0].id == "x1"
+    assert writer.get_namespace("grant-x").dimensions == 4
+    assert [n.name for n in writer.list_namespaces()] == ["grant-x"]
+
+    refused = {
+        "query": lambda: writer.query("grant-y", unit(0, 4)),
+        "upsert": lambda: writer.upsert("grant-y", [{"id": "y2", "values": unit(2, 4)}]),
+        "get": lambda: writer.get_namespace("grant-y"),
+        "count": lambda: writer.count_vectors("grant-y"),
+        "delete": lambda: writer.delete("grant-y", ids=["y1"]),
+        "bulk-update": lambda: writer.bulk_update_vectors("grant-y", {"k": 1}, {"k": 2}),
+        "export": lambda: writer.export_vectors("grant-y"),
+        "query-text": lambda: writer.query_text("grant-y", "notes"),
+        "upsert-text": lambda: writer.upsert_text("grant-y", [{"id": "t2", "text": "mine"}]),
+        "fulltext": lambda: writer.fulltext_search("grant-y", "notes"),
+        "hybrid": lambda: writer.hybrid_search("grant-y", "notes"),
+        "create": lambda: writer.create_namespace("grant-z", dimensions=4),
+        "agent namespace": lambda: writer.query("_dakera_agent_someone", unit(0, 4)),
+    }
+    for name, call in refused.items():
+        with pytest.raises(AuthorizationError) as denied:
+            call()
+        assert denied.value.code is not None, name
+        assert denied.value.code.value == "NAMESPACE_ACCESS_DENIED", name
+    with pytest.raises(AuthorizationError) as scope:  # deleting a namespace needs admin
+        writer.delete_namespace("grant-x")
+    assert scope.value.code is not None and scope.value.code.value == "INSUFFICIENT_SCOPE"
+
+    reader = DakeraClient(base_url=live_server.url, max_retries=1, api_key=root.create_key(
+        "x-reader", scope="read", namespaces=["grant-x"])["key"])
+    assert reader.query("grant-x", unit(1, 4), top_k=1).results[0].id == "x1"
+    with pytest.raises(AuthorizationError):
+        reader.upsert("grant-x", [{"id": "x2", "values": unit(2, 4)}])
+    # nothing of grant-y changed, nothing new was made
+    assert root.count_vectors("grant-y")["count"] == 1
+    assert "grant-z" not in {n.name for n in root.list_namespaces()}
+    assert root.query("grant-y", unit(0, 4), top_k=1).results[0].metadata == {"k": 1}
