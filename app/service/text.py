@@ -18,7 +18,7 @@ from app.embed import Embedder
 from app.errors import ValidationError
 from app.models import Namespace
 from app.recall.fusion import minmax
-from app.recall.query import fts_match
+from app.recall.query import terms
 from app.service.agent_views import AgentViews
 from app.service.namespaces import Namespaces
 from app.service.vectors import (
@@ -215,8 +215,8 @@ class Texts:
             return {"namespace": namespace, "document_count": count, "unique_terms": 0,
                     "avg_doc_length": 0.0}
         ns = self.namespaces.require(namespace)
-        n, avg, terms = self.db.namespaces.text_stats(ns.name, self.now())
-        return {"namespace": ns.name, "document_count": n, "unique_terms": terms,
+        n, avg, unique = self.db.namespaces.text_stats(ns.name, self.now())
+        return {"namespace": ns.name, "document_count": n, "unique_terms": unique,
                 "avg_doc_length": round(avg, 3)}
 
     def fulltext_search(self, namespace: Any, query: Any, *, top_k: Any = 10,
@@ -232,9 +232,7 @@ class Texts:
         else:
             ns = self.namespaces.require(namespace)
             now = self.now()
-            match = fts_match(text, with_phrases=False)
-            found = [] if match is None else self.db.namespaces.fulltext(ns.name, match, where,
-                                                                         now, k)
+            found = self.db.namespaces.fulltext(ns.name, terms(text), where, now, k)
             items = self.db.namespaces.by_rowids([r for r, _ in found], now)
             results = [{"id": items[r].id, "score": round(s, 6), "content": items[r].text,
                         "metadata": items[r].metadata} for r, s in found if r in items]
@@ -277,9 +275,8 @@ class Texts:
         now = self.now()
         n = max(self.candidates, k)
         text: dict[int, float] = {}
-        match = fts_match(query, with_phrases=False)
-        if match is not None and w < 1:
-            text = dict(self.db.namespaces.fulltext(ns.name, match, where, now, n))
+        if w < 1:
+            text = dict(self.db.namespaces.fulltext(ns.name, terms(query), where, now, n))
         vec: dict[int, float] = {}
         if qvec is not None and w > 0 and ns.dimension is not None:
             hits, _ = self.vectors.search(ns, qvec, n, where, now)

@@ -163,10 +163,14 @@ class SqliteNamespaces:
             f"SELECT {ITEM_COLUMNS} FROM ns_items i WHERE {sql} AND i.rowid > ? "
             "ORDER BY i.rowid LIMIT ?", [*params, after, limit])]
 
-    def fulltext(self, namespace: str, match: str, where: dsl.Node | None, now: int,
+    def fulltext(self, namespace: str, words: Sequence[str], where: dsl.Node | None, now: int,
                  limit: int) -> list[tuple[int, float]]:
-        """(rowid, -bm25) of the namespace's best documents for an FTS5 expression."""
+        """(rowid, -bm25) of the namespace's best documents holding any of these words (each
+        quoted: no user text is read as FTS5 syntax)."""
+        if not words:
+            return []
         sql, params = self._where(namespace, where, now, texts_only=True)
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
         query = f'ns : "{ns_token(namespace)}" AND ({match})'
         rows = self._conn().execute(
             f"WITH hits AS MATERIALIZED (SELECT rowid, bm25(ns_fts, {FTS_WEIGHTS}) AS s "
