@@ -294,3 +294,12 @@ def test_namespace_grants(live_server: LiveServer) -> None:
     assert root.count_vectors("grant-y")["count"] == 1
     assert "grant-z" not in {n.name for n in root.list_namespaces()}
     assert root.query("grant-y", unit(0, 4), top_k=1).results[0].metadata == {"k": 1}
+
+    # index statistics of every namespace (admin), filtered by the key's grants
+    stats = root.index_stats()["namespaces"]
+    assert stats["grant-y"]["vector_count"] == 1 and stats["grant-x"]["dimension"] == 4
+    with pytest.raises(AuthorizationError):
+        writer.index_stats()
+    admin = DakeraClient(base_url=live_server.url, max_retries=1, api_key=root.create_key(
+        "x-admin", scope="admin", namespaces=["grant-x"])["key"])
+    assert list(admin.index_stats()["namespaces"]) == ["grant-x"]

@@ -31,7 +31,12 @@ from app.api.gate import Gate, RateLimiter
 from app.api.health import CapabilitiesController, HealthController
 from app.api.keys import KeyAdminController, NamespaceKeyController, WhoamiController
 from app.api.memories import BatchController, MemoryController
-from app.api.namespaces import NamespaceController, TextController, VectorController
+from app.api.namespaces import (
+    IndexAdminController,
+    NamespaceController,
+    TextController,
+    VectorController,
+)
 from app.api.ops import OpsController
 from app.api.policies import AutopilotController, PolicyController
 from app.api.recall import RecallController
@@ -41,7 +46,8 @@ from app.service import Service
 from app.service.keys import Principal
 
 # Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
-admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController, AutopilotController])
+admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController, AutopilotController,
+                                                    IndexAdminController])
                  for prefix in ("/v1/admin", "/admin")]
 
 

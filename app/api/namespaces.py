@@ -241,3 +241,16 @@ class TextController(Controller):
             top_k=data.get("top_k", 10), filter=data.get("filter"),
             include_metadata=data.get("include_metadata", True),
             include_vectors=data.get("include_vectors", False))
+
+
+class IndexAdminController(Controller):
+    """Mounted under /v1/admin and /admin (§3.7)."""
+
+    path = "/indexes"
+
+    @get("/stats", sync_to_thread=True, responses=ERRORS,
+         opt=need("admin", listing=True))
+    def stats(self, service: Service, principal: Principal) -> dict[str, Any]:
+        """Every namespace's index statistics, by name (the newest GO client reads them
+        here); only the namespaces the key reaches."""
+        return service.namespaces.index_stats(principal.reaches)

@@ -104,6 +104,17 @@ class Namespaces:
                 "metadata": ns.metadata, "model": ns.model,
                 "created_at": ns.created_at, "updated_at": ns.updated_at}
 
+    def index_stats(self, reaches: Callable[[str], bool]) -> dict[str, Any]:
+        """GET /admin/indexes/stats: each namespace's description (those `reaches` takes)."""
+        names = [n for n in self.all()["namespaces"] if reaches(n)]
+        found: dict[str, Any] = {}
+        for name in names:
+            try:
+                found[name] = self.describe(name)
+            except NamespaceNotFoundError:  # deleted meanwhile
+                continue
+        return {"namespaces": found, "total": len(found)}
+
     @staticmethod
     def _info(ns: Namespace) -> dict[str, Any]:
         return {"namespace": ns.name, "name": ns.name, "dimension": ns.dimension,
