@@ -192,6 +192,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     exact_search_limit: Annotated[int, setting(
         "DAKERA_EXACT_SEARCH_LIMIT", ge=0,
         help="A filtered recall matching at most this many memories is scored exactly.")] = 5000
+    namespace_max_vectors: Annotated[int, setting(
+        "DAKERA_NAMESPACE_MAX_VECTORS", ge=1,
+        help="Most items (vectors and full-text documents) one data namespace holds; an "
+             "upsert that would pass it is refused whole (413 QUOTA_EXCEEDED).")] = 1_000_000
     index_save_interval: Annotated[int, setting(
         "DAKERA_INDEX_SAVE_INTERVAL_SECS", ge=1,
         help="Seconds between saves of changed vector indexes (they are also saved on "
@@ -366,6 +370,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def index_dir(self) -> Path:
         return Path(self.data_dir) / "indexes"
+
+    @property
+    def namespace_index_dir(self) -> Path:
+        return Path(self.data_dir) / "indexes" / "namespaces"
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

@@ -72,6 +72,13 @@ class RouteNotFoundError(NotFoundError):
     code = "ROUTE_NOT_FOUND"
 
 
+class NamespaceNotFoundError(NotFoundError):
+    code = "NAMESPACE_NOT_FOUND"
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"namespace {namespace!r} not found", resource="namespace")
+
+
 class MethodNotAllowedError(DakeraError):
     status = 405
     code = "METHOD_NOT_ALLOWED"
@@ -94,6 +101,10 @@ class ConflictError(DakeraError):
 class PayloadTooLargeError(DakeraError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class QuotaExceededError(PayloadTooLargeError):
+    code = "QUOTA_EXCEEDED"
 
 
 class UnsupportedMediaTypeError(DakeraError):
@@ -161,8 +172,8 @@ class StorageReadOnlyError(StorageError):
 
 
 class FeatureDisabledError(DakeraError):
-    """A feature this server does not offer or has turned off: the message says why, and
-    `details` names the DAKERA_* switch when there is one."""
+    """A feature turned off by a setting, or a route of the contract this server does not
+    offer: `details` names the DAKERA_* switch or the feature. Clients degrade, not break."""
 
     status = 501
     code = "FEATURE_DISABLED"

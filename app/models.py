@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app import filter_dsl
+
 MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
 # Edges of the knowledge graph: related_to (similar meaning), shares_entity (the same person,
 # place, id...), precedes (the next memory of a session), linked_by (an explicit link),
@@ -62,6 +64,15 @@ class Memory:
             "ttl_seconds": self.ttl_seconds,
             "expires_at": self.expires_at,
         }
+
+    def filter_view(self) -> dict[str, Any]:
+        """The document a filter expression sees (see `memory_where`)."""
+        return {"id": self.id, "agent_id": self.agent_id, "content": self.content,
+                "memory_type": self.memory_type, "importance": self.importance,
+                "tags": self.tags, "session_id": self.session_id,
+                "created_at": self.created_at, "updated_at": self.updated_at,
+                "last_accessed_at": self.last_accessed_at, "access_count": self.access_count,
+                "expires_at": self.expires_at, "metadata": self.metadata}
 
     @property
     def effective_time(self) -> int:
@@ -169,6 +180,22 @@ class NewMemory:
     id: str | None = None
 
 
+# The fields a filter expression names on memories; any other name is a metadata key.
+MEMORY_FILTER_FIELDS = ("id", "agent_id", "content", "memory_type", "importance", "tags",
+                        "session_id", "created_at", "updated_at", "last_accessed_at",
+                        "access_count", "expires_at")
+
+
+def memory_where(node: filter_dsl.Node | None) -> filter_dsl.Node | None:
+    """A filter expression (app/filter_dsl.py) over memories: its fields mapped onto
+    `Memory.filter_view()` (a memory field, "metadata.<key>", or a bare metadata key)."""
+    def field(name: str) -> str:
+        head = name.split(".", 1)[0]
+        return name if head in MEMORY_FILTER_FIELDS or head == "metadata" else (
+            "metadata." + name)
+    return None if node is None else filter_dsl.rename(node, field)
+
+
 @dataclass(slots=True)
 class MemoryFilter:
     """Which of an agent's memories an operation applies to: every given predicate must
@@ -186,6 +213,7 @@ class MemoryFilter:
     since: int | None = None  # event time (ingest time when none), inclusive
     until: int | None = None
     memory_ids: list[str] | None = None
+    where: filter_dsl.Node | None = None  # an expression over filter_view(): memory_where
 
     def any(self) -> bool:
         """Whether anything is asked (an explicit empty `tags_all` list counts)."""
@@ -208,7 +236,7 @@ class MemoryFilter:
                                  (m.effective_time, self.since, self.until)):
             if (low is not None and value < low) or (high is not None and value > high):
                 return False
-        return True
+        return filter_dsl.matches(self.where, m.filter_view())
 
 
 @dataclass(slots=True)
@@ -265,10 +293,21 @@ class StoreResult:
     session_states: dict[str, str] = field(default_factory=dict)  # session id -> state
     # position in the request -> id of the duplicate merged into memories[position]
     duplicates: dict[int, str] = field(default_factory=dict)
+    tokens: list[int] = field(default_factory=list)  # per memory: tokens of its content
+    max_tokens: int = 0  # the model's window: content beyond it is not embedded
 
     @property
     def memory(self) -> Memory:
         return self.memories[0]
+
+    def truncation(self, position: int) -> dict[str, Any] | None:
+        """The contract's truncation report of one memory, when its content was longer
+        than the model's window (None otherwise)."""
+        if position >= len(self.tokens) or self.tokens[position] <= self.max_tokens:
+            return None
+        return {"truncated": True, "content_tokens": self.tokens[position],
+                "embedded_tokens": self.max_tokens, "max_tokens": self.max_tokens,
+                "tokens_estimated": False, "windows": 1}
 
 
 @dataclass
@@ -284,24 +323,65 @@ class RecallResult:
     associated: list[Associated] | None = None  # graph neighbours, when asked for
 
 
-class IndexSource(Protocol):
-    """Stored vectors, texts and the index log, as the store offers them and the indexes
-    load and replay them (the store's `vectors`; app/index/registry.py reads it)."""
+class VectorSource(Protocol):
+    """Stored vectors and the index log, as the store offers them and the vector indexes
+    load and replay them (the store's `vectors` and `namespace_vectors`; app/index/registry.py
+    reads it). Keys are agent ids or namespace names."""
 
-    dimension: int
-
+    def layout(self, agent_id: str) -> tuple[int, str] | None:
+        """(dimension, hnswlib space) of a key's vectors (an agent's, or a namespace's);
+        None when it has none."""
+        ...
     def agents(self) -> list[str]: ...
     def has(self, agent_id: str) -> bool: ...
     def count(self, agent_id: str) -> int: ...
     def of_agent(self, agent_id: str, batch: int = 10_000
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
     def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
-    def texts(self, labels: Sequence[int]) -> list[tuple[int, str, int | None]]: ...
-    def texts_of_agent(self, agent_id: str, batch: int = 10_000
-                       ) -> Iterator[list[tuple[int, str, int | None]]]: ...
     def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
     def log_head(self, agent_id: str) -> int: ...
     def log_trimmed(self, agent_id: str) -> int: ...
+
+
+class IndexSource(VectorSource, Protocol):
+    """The agents' source: their memories' texts too, for the per-agent BM25 indexes."""
+
+    def texts(self, labels: Sequence[int]) -> list[tuple[int, str, int | None]]: ...
+    def texts_of_agent(self, agent_id: str, batch: int = 10_000
+                       ) -> Iterator[list[tuple[int, str, int | None]]]: ...
+
+
+# -- namespaces of raw vectors and text (the contract's §2.1) ---------------------------
+
+DISTANCES = ("cosine", "dot_product", "euclidean")
+
+
+@dataclass(slots=True)
+class Namespace:
+    """A data namespace: vectors of one dimension compared by one distance, and text."""
+
+    name: str
+    dimension: int | None  # None until its first vector
+    distance: str = "cosine"
+    index_type: str = "hnsw"
+    metadata: dict[str, Any] | None = None
+    model: str | None = None  # the server model that embedded its vectors, if it did
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(slots=True)
+class Item:
+    """One record of a namespace: a vector and/or a full-text document, with metadata."""
+
+    id: str
+    vector: Any = None  # float32 numpy array, or None (a full-text document only)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # None: not in the full-text index
+    created_at: int = 0
+    updated_at: int = 0
+    expires_at: int | None = None
+    rowid: int = 0  # internal label: SQLite rowid, also the vector index label
 
 
 @dataclass(slots=True)

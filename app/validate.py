@@ -17,6 +17,10 @@ AGENT_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_\-.]*$")
 SESSION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_\-.:]*$")
 MEMORY_ID = re.compile(r"^[^\s/?#]{1,256}$")
 DERIVED_ID = re.compile(r"^mem_s[0-9a-f]{24}$")
+NAMESPACE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+MAX_NAMESPACE_BYTES = 128
+RESERVED_NAMESPACE_PREFIXES = ("_", "system_", "internal_", "admin_")
+MAX_DIMENSION = 4096
 MAX_AGENT_ID_BYTES = 241
 MAX_METADATA_FIELDS = 100
 MAX_TAGS = 100
@@ -228,4 +232,34 @@ def int_range(value: Any, low: int, high: int, field: str, default: int, *,
         return max(low, min(high, value))
     if not low <= value <= high:
         raise ValidationError(f"'{field}' must be an integer from {low} to {high}")
+    return value
+
+
+def namespace(value: Any, field: str = "namespace") -> str:
+    """A data namespace's name (agent namespaces are checked by the service)."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"'{field}' is required and must be a non-empty string")
+    if len(value.encode()) > MAX_NAMESPACE_BYTES or not NAMESPACE.match(value):
+        raise ValidationError(f"'{field}' must match ^[a-zA-Z0-9][a-zA-Z0-9_-]*$ and be at "
+                              f"most {MAX_NAMESPACE_BYTES} bytes (got {value[:60]!r})")
+    if value.startswith(RESERVED_NAMESPACE_PREFIXES):
+        raise ValidationError(f"'{field}' {value!r} starts with a reserved prefix "
+                              f"({', '.join(RESERVED_NAMESPACE_PREFIXES)})")
+    return value
+
+
+def dimension(value: Any, field: str = "dimension") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            1 <= value <= MAX_DIMENSION):
+        raise ValidationError(f"'{field}' must be an integer from 1 to {MAX_DIMENSION}",
+                              code="DIMENSION_MISMATCH" if isinstance(value, int) else None)
+    return value
+
+
+def item_id(value: Any, field: str = "id") -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > 512:
+        raise ValidationError(f"'{field}' must be a non-empty string of at most 512 "
+                              "characters")
     return value

@@ -19,6 +19,14 @@ What it measures, in this order, on a fresh data dir:
    saved text index (the same terms, k = candidates), and the recall engine alone
    (Service.recall).
 4. RSS idle and at the largest size, bytes on disk per memory.
+5. With --vectors: raw vectors in data namespaces (the contract's §2.1), on a server of
+   their own: for each dimension (384 and 1536 by default), 100,000 vectors upserted over
+   HTTP, then query latency over HTTP (top_k 10; unfiltered, and with a metadata filter
+   leaving 10% and 1% of the vectors) and recall@10 of the answers against exact search
+   computed in-process. The vectors are clustered (a mixture of 1,000 Gaussian clusters,
+   normalised), as embeddings are, rather than uniform noise.
+
+    python scripts/bench.py --vectors --skip-memories    # only the vector part (~15 min)
 
 Every measured query is distinct (the engine caches query embeddings); warm-up queries are
 another set. The load generator runs on the same machine and takes CPU from the server, as a
@@ -196,8 +204,8 @@ def gc_delta(before: dict[str, Any], after: dict[str, Any], since: float) -> dic
 _local = threading.local()
 
 
-def request(port: int, method: str, path: str, body: Any, timeout: float = 600
-            ) -> tuple[int, bytes]:
+def request(port: int, method: str, path: str, body: Any, timeout: float = 600,
+            retry: bool = True) -> tuple[int, bytes]:
     """One request on this thread's keep-alive connection (cheap on the client side)."""
     conns = getattr(_local, "conns", None)
     if conns is None:
@@ -214,7 +222,10 @@ def request(port: int, method: str, path: str, body: Any, timeout: float = 600
     except (OSError, http.client.HTTPException):
         conn.close()
         del conns[port]
-        raise
+        if not retry:
+            raise
+        # the server closed an idle keep-alive connection: once more on a new one
+        return request(port, method, path, body, timeout, retry=False)
 
 
 def post_ok(port: int, path: str, body: Any) -> bytes:
@@ -471,6 +482,15 @@ def main() -> int:
     parser.add_argument("--million-size", type=int, default=1_000_000, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default=str(ROOT / ".bench-cache"),
                         help="where --million keeps its vectors and data dir")
+    parser.add_argument("--vectors", action="store_true",
+                        help="also raw vector queries in a data namespace (part 5)")
+    parser.add_argument("--skip-memories", action="store_true",
+                        help="skip parts 1-4 (with --vectors: only the vector part)")
+    parser.add_argument("--vector-dims", default="384,1536", help="dimensions for --vectors")
+    parser.add_argument("--vector-count", type=int, default=100_000,
+                        help="vectors per namespace for --vectors")
+    parser.add_argument("--vector-queries", type=int, default=500,
+                        help="measured queries per vector run")
     parser.add_argument("--out", help="write the markdown report here (e.g. docs/benchmarks.md)")
     parser.add_argument("--keep", help="keep the data dir here instead of a temp dir")
     args = parser.parse_args()
@@ -479,6 +499,10 @@ def main() -> int:
     started = dt.datetime.now(dt.UTC)
     loads = [loadavg()]
     log(f"{machine()}; load average {loads[0]}")
+    if args.skip_memories:
+        if not args.vectors:
+            raise SystemExit("--skip-memories leaves nothing to measure without --vectors")
+        return run_vectors(args, command, started, loads)
 
     texts = corpus(max(sizes))
     n_single = args.single_stores
@@ -526,6 +550,120 @@ def main() -> int:
         log(f"wrote {args.out}")
     if not args.keep:
         tmp.cleanup()
+    if args.vectors:
+        return run_vectors(args, command, started, [loadavg()])
+    return 0
+
+
+# -- raw vectors in a data namespace (part 5) ------------------------------------------------
+
+def clustered(n: int, dim: int, seed: int, centroids: Any = None) -> tuple[Any, Any]:
+    """n unit vectors from a mixture of 1,000 Gaussian clusters (and the centroids)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if centroids is None:
+        centroids = rng.normal(size=(1000, dim)).astype(np.float32)
+    picks = rng.integers(0, len(centroids), size=n)
+    x = centroids[picks] + rng.normal(scale=0.6, size=(n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), centroids
+
+
+def exact_top10(data: Any, queries_: Any, keep: Any = None) -> list[set[int]]:
+    """Indices of the 10 nearest (cosine; the vectors are unit length) per query."""
+    import numpy as np
+
+    out = []
+    for q in queries_:
+        s = data @ q
+        if keep is not None:
+            s = np.where(keep, s, -np.inf)
+        out.append({int(i) for i in np.argpartition(-s, 10)[:10]})
+    return out
+
+
+def vector_run(server: Server, dim: int, count: int, n_queries: int) -> dict[str, Any]:
+    import numpy as np
+
+    ns = f"bench{dim}"
+    data, centroids = clustered(count, dim, seed=dim)
+    queries_, _ = clustered(n_queries + 50, dim, seed=dim + 1, centroids=centroids)
+    warm, queries_ = queries_[:50], queries_[50:]
+    status, body = request(server.port, "POST", "/v1/namespaces", {"name": ns, "dimension": dim})
+    if status != 201:
+        raise SystemExit(f"creating {ns}: {status} {body[:300]!r}")
+    batch = 500 if dim <= 512 else 250
+    t0 = time.perf_counter()
+    for start in range(0, count, batch):
+        rows = [{"id": f"v{i}", "values": [round(float(x), 6) for x in data[i]],
+                 "metadata": {"bucket": i % 100}}
+                for i in range(start, min(count, start + batch))]
+        post_ok(server.port, f"/v1/namespaces/{ns}/vectors", {"vectors": rows})
+    upsert_s = time.perf_counter() - t0
+    out: dict[str, Any] = {"upsert_rate": count / upsert_s}
+    log(f"  {count:,} x {dim}: upserted at {out['upsert_rate']:.0f} vectors/s")
+    # bucket < 10: 10% of the vectors (index search with a filter); bucket == 0: 1% (exact)
+    cases = [("unfiltered", None, None),
+             ("filter 10%", {"bucket": {"$lt": 10}}, np.arange(count) % 100 < 10),
+             ("filter 1%", {"bucket": 0}, np.arange(count) % 100 == 0)]
+    for name, flt, keep in cases:
+        for q in warm[:20]:
+            post_ok(server.port, f"/v1/namespaces/{ns}/query",
+                    {"vector": q.tolist(), "top_k": TOP_K, "filter": flt})
+        lat: list[float] = []
+        found: list[set[int]] = []
+        bodies = [{"vector": [round(float(x), 6) for x in q], "top_k": TOP_K,
+                   "include_metadata": False, **({"filter": flt} if flt else {})}
+                  for q in queries_]
+        for body in bodies:
+            t = time.perf_counter()
+            raw = post_ok(server.port, f"/v1/namespaces/{ns}/query", body)
+            lat.append((time.perf_counter() - t) * 1000)
+            found.append({int(r["id"][1:]) for r in json.loads(raw)["results"]})
+        truth = exact_top10(data, queries_, keep)
+        recall = sum(len(a & b) for a, b in zip(found, truth, strict=True)) / (10 * len(truth))
+        out[name] = {**summary(lat), "recall": recall}
+        log(f"  {name}: {fmt_lat(out[name])}; recall@10 {recall:.3f}")
+    out["rss"] = server.rss()
+    return out
+
+
+def run_vectors(args: argparse.Namespace, command: str, started: dt.datetime,
+                loads: list[str]) -> int:
+    dims = [int(x) for x in args.vector_dims.split(",")]
+    results: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="dakera-bench-vectors-") as tmp:
+        server = Server(Path(tmp) / "data", Path(tmp) / "server.log")
+        try:
+            for dim in dims:
+                log(f"raw vectors: {args.vector_count:,} of {dim} dimensions")
+                results[dim] = vector_run(server, dim, args.vector_count, args.vector_queries)
+                loads.append(loadavg())
+        finally:
+            server.stop()
+    rows = []
+    for dim, r in results.items():
+        label = f"{args.vector_count:,} x {dim}"
+        rows.append((f"Upsert over HTTP, {label}", f"{r['upsert_rate']:.0f} vectors/s"))
+        for name in ("unfiltered", "filter 10%", "filter 1%"):
+            s = r[name]
+            rows.append((f"Query over HTTP, {label}, top_k {TOP_K}, {name}",
+                         f"{fmt_lat(s)}; recall@10 vs exact {s['recall']:.3f}"))
+        rows.append((f"Server RSS after {label}", f"{r['rss']:.0f} MB"))
+    report = "\n".join([
+        f"Machine: {machine()}; {versions()}.",
+        f"Command: `{command}` ({args.vector_queries} distinct queries per run, concurrency "
+        f"1; run {started:%Y-%m-%d %H:%M} UTC).",
+        f"Load average (1/5/15 min) at the start and after each dimension: "
+        f"{'; '.join(loads)}.", "",
+        "| Measure | Result |", "|---|---|",
+        *[f"| {a} | {b} |" for a, b in rows]]) + "\n"
+    print()
+    print(report)
+    if args.out:
+        write_report(Path(args.out), report, VECTOR_MARKERS)
+        log(f"wrote {args.out}")
     return 0
 
 
@@ -584,17 +722,19 @@ def measure(results: dict[str, Any], server: Server | None, args: argparse.Names
 
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+VECTOR_MARKERS = ("<!-- bench-vectors:start -->", "<!-- bench-vectors:end -->")
 
 
-def write_report(path: Path, report: str) -> None:
+def write_report(path: Path, report: str, markers: tuple[str, str] = (START, END)) -> None:
     """Replace the generated part of the file (between the markers), keeping the prose."""
+    first, last = markers
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START not in text or END not in text:
-        text = text.rstrip() + f"\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{report}{END}{tail}")
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{first}\n{last}\n"
+    if first not in text or last not in text:
+        text = text.rstrip() + f"\n\n{first}\n{last}\n"
+    head, rest = text.split(first, 1)
+    _, tail = rest.split(last, 1)
+    path.write_text(f"{head}{first}\n{report}{last}{tail}")
 
 
 def render(results: dict[str, Any], sizes: list[int], args: argparse.Namespace,

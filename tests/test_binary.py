@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from app import __version__
+from app.service.capabilities import CONTRACT_VERSION
 from tests.conftest import API_KEY, ROOT, binary_path, free_port
 
 pytestmark = pytest.mark.both_targets  # the tests taking dakera_command run on both
@@ -76,7 +77,8 @@ def test_serve_get_answers_one_request(dakera_command: tuple[list[str], dict[str
     ready = run([*command, "serve", "--get", "/health/ready"], env, tmp_path)
     assert ready.returncode == 0, ready.stderr
     body = json.loads(ready.stdout)
-    assert body["ready"] is True and body["version"] == __version__
+    assert body["ready"] is True and body["product_version"] == __version__
+    assert body["version"] == CONTRACT_VERSION
 
     # Authenticated with the configured key; an error status exits 1 with the error body.
     missing = run([*command, "serve", "--get", "/v1/memory/get/mem_nope?agent_id=a"], env,

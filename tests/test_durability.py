@@ -33,7 +33,8 @@ def test_not_ready_until_the_model_is_loaded(tmp_path: Path) -> None:
         assert client.get("/health/ready").json()["starting"] is True
         live = client.get("/health/live").json()
         assert isinstance(live.pop("uptime_seconds"), int)  # no wall clock: a busy machine
-        assert live == {"alive": True, "version": service.version, "starting": True}
+        assert live == {"alive": True, "version": service.version,
+                        "product_version": service.product_version, "starting": True}
         r = client.post("/v1/memory/store", json={"agent_id": "a", "content": "x"})
         assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"
         assert "retry-after" in r.headers

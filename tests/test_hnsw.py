@@ -53,6 +53,9 @@ class _Vectors:
     def count(self, agent_id: str) -> int:
         return len(self.rows)
 
+    def layout(self, agent_id: str) -> tuple[int, str]:
+        return self.rows.shape[1], "cosine"
+
     def of_agent(self, agent_id: str, block: int = 64):  # type: ignore[no-untyped-def]
         for start in range(0, len(self.rows), block):
             end = min(start + block, len(self.rows))

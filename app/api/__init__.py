@@ -22,7 +22,9 @@ from app import __version__
 from app.api import consolidation, extraction, graph
 from app.api.access import AccessMiddleware
 from app.api.agents import AgentController
-from app.api.decay import admin_routers
+from app.api.aliases import AgentMemoryAliasController, GuideAliasController
+from app.api.contract import DisabledRoutes, registered
+from app.api.decay import DecayAdminController
 from app.api.errors import handle
 from app.api.events import EventController
 from app.api.feedback import FeedbackController
@@ -30,6 +32,12 @@ from app.api.gate import Gate, RateLimiter
 from app.api.health import CapabilitiesController, HealthController
 from app.api.keys import KeyAdminController, NamespaceKeyController, WhoamiController
 from app.api.memories import BatchController, MemoryController
+from app.api.namespaces import (
+    IndexAdminController,
+    NamespaceController,
+    TextController,
+    VectorController,
+)
 from app.api.ops import OpsController
 from app.api.policies import PolicyController
 from app.api.recall import RecallController
@@ -37,6 +45,11 @@ from app.api.scopes import authorize, need, principal_of
 from app.api.sessions import SessionController
 from app.service import Service
 from app.service.keys import Principal
+
+# Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
+admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController,
+                                                    IndexAdminController])
+                 for prefix in ("/v1/admin", "/admin")]
 
 
 class Mount(Protocol):
@@ -68,14 +81,16 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         on_shutdown.append(lambda: service.close())
 
     settings = service.settings
+    handlers: list[Any] = [
+        HealthController, CapabilitiesController, MemoryController, RecallController,
+        BatchController, SessionController, AgentController, FeedbackController,
+        PolicyController, OpsController, EventController, NamespaceController,
+        VectorController, TextController, AgentMemoryAliasController, GuideAliasController,
+        *admin_routers, KeyAdminController, NamespaceKeyController, WhoamiController,
+        *graph.controllers, *extraction.controllers, *consolidation.controllers,
+        *(m.route_handler for m in mounts), *routers]
     app = Litestar(
-        route_handlers=[HealthController, CapabilitiesController, MemoryController,
-                        RecallController, BatchController, SessionController, AgentController,
-                        FeedbackController, PolicyController, OpsController, EventController,
-                        *admin_routers, KeyAdminController, NamespaceKeyController,
-                        WhoamiController, *graph.controllers, *extraction.controllers,
-                        *consolidation.controllers, *(m.route_handler for m in mounts),
-                        *routers],
+        route_handlers=handlers,
         dependencies={"service": Provide(provide_service, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         middleware=[DefineMiddleware(Gate, service=service,
@@ -91,6 +106,8 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         logging_config=None,
         debug=False,
     )
+    # Contract routes no controller serves answer 501 FEATURE_DISABLED (app/api/contract.py).
+    app.state.disabled = DisabledRoutes(registered(app))
     # Outside routing, so that unknown routes and auth refusals are logged and counted.
     app.asgi_handler = AccessMiddleware(app.asgi_handler, service)
     return app

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from app.api import aliases
 from app.api.deps import PreviewChars, Principal, Service
 from app.api.schemas import CreateAgentRequest, MemoryOut, error_responses, memory_out
 from app.api.scopes import in_body, in_path, need
@@ -74,6 +77,14 @@ class AgentController(Controller):
         memories = service.agents.memories(agent_id, memory_type=memory_type, limit=limit,
                                            offset=offset)
         return [memory_out(m, content_preview_chars) for m in memories]
+
+    @post("/{agent_id:str}/memories", status_code=200, sync_to_thread=True,
+          responses=error_responses(409, 413, 415),
+          opt=need("write", agent=in_path()))
+    def store(self, agent_id: FromPath[str], data: JSONBody[dict[str, Any]],
+              service: Service) -> dict[str, Any]:
+        """Store, as older GO clients call it (§8)."""
+        return aliases.store(service, agent_id, data)
 
     @get("/{agent_id:str}/stats", sync_to_thread=True, responses=error_responses(),
          opt=need("read", agent=in_path()))

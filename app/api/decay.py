@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Router, get, post, put
+from litestar import Controller, get, post, put
 from litestar.params import JSONBody
 
 from app.api.deps import Service
@@ -69,8 +69,3 @@ class DecayAdminController(Controller):
         """Run a decay pass now (also removes expired memories)."""
         return msgspec.convert({**service.decay.run(), "stats": service.decay.stats()},
                                DecayRun)
-
-
-# Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
-admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController])
-                 for prefix in ("/v1/admin", "/admin")]

@@ -106,6 +106,12 @@ def to_dakera_error(exc: Exception) -> DakeraError:
 
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, (NotFoundException, MethodNotAllowedException)):
+        disabled = request.app.state.get("disabled")
+        if disabled is not None:
+            route = disabled.match(request.method, request.url.path)
+            if route is not None:  # a contract route this server leaves out
+                return render(disabled.error(route))
     error = to_dakera_error(exc)
     request_id = request_id_of(request.scope)
     if isinstance(error, InternalError):  # unexpected: the traceback is for us

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET, UnsetType
 
+from app.api.contract import FEATURES
 from app.api.deps import Service
 from app.api.schemas import error_responses
 from app.api.scopes import OPEN, PRINCIPAL, need
@@ -20,7 +21,8 @@ class Health(msgspec.Struct, kw_only=True):
 
     status: str
     service: str | UnsetType = UNSET
-    version: str
+    version: str  # the Dakera contract level this server implements (clients gate on it)
+    product_version: str  # this server's own version
     uptime_seconds: int | UnsetType = UNSET
     degraded: bool | UnsetType = UNSET
     config_warnings: list[str] | UnsetType = UNSET
@@ -41,6 +43,7 @@ class Readiness(msgspec.Struct, kw_only=True):
 
     ready: bool
     version: str
+    product_version: str
     checks: dict[str, Check] | UnsetType = UNSET
     degraded: bool | UnsetType = UNSET  # not ready, but reads are served (writes fail)
     reason: str | UnsetType = UNSET
@@ -51,6 +54,7 @@ class Readiness(msgspec.Struct, kw_only=True):
 class Liveness(msgspec.Struct, kw_only=True):
     alive: bool
     version: str
+    product_version: str
     uptime_seconds: int
     starting: bool
 
@@ -85,12 +89,14 @@ class HealthController(Controller):
     def health(self, service: Service, request: Request[Any, Any, Any]) -> Response[Health]:
         if not service.ready:
             return Response(Health(status="starting", version=service.version,
+                                   product_version=service.product_version,
                                    **_starting(service, _trusted(request))),
                             status_code=503, headers={"Retry-After": "1"})
         # Alive and serving reads: "healthy" (clients test it), with `degraded` and a short
         # reason while writes fail.
         reason = service.degraded()
         return Response(Health(status="healthy", service="dakera", version=service.version,
+                               product_version=service.product_version,
                                uptime_seconds=service.uptime(), degraded=reason is not None,
                                config_warnings=[],
                                reason=UNSET if reason is None else reason))
@@ -101,7 +107,8 @@ class HealthController(Controller):
               ) -> Response[Readiness]:
         trusted = _trusted(request)
         if not service.ready:
-            return Response(Readiness(ready=False, version=service.version, downloads=[],
+            return Response(Readiness(ready=False, version=service.version,
+                                      product_version=service.product_version, downloads=[],
                                       **_starting(service, trusted)),
                             status_code=503, headers={"Retry-After": "1"})
         checks = service.readiness_checks()
@@ -110,6 +117,7 @@ class HealthController(Controller):
                       for name, check in checks.items()}
         ok = all(c["status"] == "ok" for c in checks.values())
         body = Readiness(ready=ok, version=service.version,
+                         product_version=service.product_version,
                          checks=msgspec.convert(checks, dict[str, Check]))
         if ok:
             return Response(body)
@@ -122,8 +130,9 @@ class HealthController(Controller):
     @get("/live", sync_to_thread=False,
          opt=OPEN)
     def live(self, service: Service) -> Liveness:
-        return Liveness(alive=True, version=service.version, uptime_seconds=service.uptime(),
-                        starting=not service.ready)
+        return Liveness(alive=True, version=service.version,
+                        product_version=service.product_version,
+                        uptime_seconds=service.uptime(), starting=not service.ready)
 
 
 class ModelInfo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -170,12 +179,24 @@ class Limits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_ttl_seconds: int
 
 
+class NamespaceLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    max_vectors: int
+    max_dimension: int
+
+
+class Feature(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool
+    description: str
+
+
 class Capabilities(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What this server offers. Clients read what they know of it; a feature block is
-    at least {enabled}."""
+    at least {enabled}. `disabled_features`: the contract features left out (their routes
+    answer 501 FEATURE_DISABLED)."""
 
     capabilities_version: int
-    server_version: str
+    server_version: str  # the contract level, as /health's version
+    product_version: str
     api_versions: list[str]
     default_model: str
     reembed_pending: bool
@@ -189,6 +210,8 @@ class Capabilities(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     query_languages: list[str]
     fulltext_language: str
     scoring: Scoring
+    filter_operators: list[str]
+    namespaces: NamespaceLimits
     attachments: dict[str, Any]
     vision: dict[str, Any]
     records: dict[str, Any]
@@ -197,6 +220,8 @@ class Capabilities(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     naming: Naming
     sessions: SessionCapabilities
     limits: Limits
+    disabled_features: list[str]
+    features: dict[str, Feature]
 
 
 class CapabilitiesController(Controller):
@@ -204,5 +229,12 @@ class CapabilitiesController(Controller):
 
     @get("/", sync_to_thread=False, responses=error_responses(),
          opt=need("read"))
-    def capabilities(self, service: Service) -> Capabilities:
-        return msgspec.convert(service.capabilities.describe(), Capabilities)
+    def capabilities(self, service: Service, request: Request[Any, Any, Any]) -> Capabilities:
+        """What the service offers, and the contract features this server leaves out
+        (their routes answer 501 FEATURE_DISABLED; see app/api/contract.py)."""
+        routes = request.app.state.get("disabled")
+        disabled = list(routes.features) if routes is not None else []
+        return msgspec.convert({
+            **service.capabilities.describe(), "disabled_features": disabled,
+            "features": {name: {"enabled": name not in disabled, "description": text}
+                         for name, text in FEATURES.items()}}, Capabilities)

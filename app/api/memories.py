@@ -3,6 +3,8 @@ filter, batch forget, and the trash of merged duplicates -> service.memories."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -12,6 +14,7 @@ from app.api.deps import Service
 from app.api.schemas import (
     BatchForgetRequest,
     BatchRecallRequest,
+    BatchStoreItem,
     BatchStoreRequest,
     ForgetRequest,
     MemoryOut,
@@ -19,6 +22,7 @@ from app.api.schemas import (
     UpdateRequest,
     as_dict,
     error_responses,
+    lenient,
     memory_out,
 )
 from app.api.scopes import in_body, in_query, memory_in_path, need
@@ -34,7 +38,36 @@ class StoreResponse(msgspec.Struct, kw_only=True):
     deduplicated: bool | UnsetType = UNSET
     merged_into: str | UnsetType = UNSET
     duplicate_id: str | UnsetType = UNSET
+    # when the content is longer than the model's window (v0.12.3): embedded from its start
+    truncated: bool | UnsetType = UNSET
+    content_tokens: int | UnsetType = UNSET
+    embedded_tokens: int | UnsetType = UNSET
+    max_tokens: int | UnsetType = UNSET
+    tokens_estimated: bool | UnsetType = UNSET
+    windows: int | UnsetType = UNSET
+    # unknown request fields, ignored (v0.12.3), and merged duplicates
     warnings: list[str] | UnsetType = UNSET
+
+
+class UpdatedMemory(MemoryOut, kw_only=True):
+    """The updated memory, with the truncation report when its new content is longer than
+    the model's window."""
+
+    truncated: bool | UnsetType = UNSET
+    content_tokens: int | UnsetType = UNSET
+    embedded_tokens: int | UnsetType = UNSET
+    max_tokens: int | UnsetType = UNSET
+    tokens_estimated: bool | UnsetType = UNSET
+    windows: int | UnsetType = UNSET
+
+
+class Truncated(msgspec.Struct, kw_only=True):
+    id: str
+    content_tokens: int
+    embedded_tokens: int
+    max_tokens: int
+    tokens_estimated: bool
+    windows: int
 
 
 class DeletedCount(msgspec.Struct, kw_only=True):
@@ -78,6 +111,8 @@ class BatchStoreResponse(msgspec.Struct, kw_only=True):
     stored_count: int
     total_embedding_time_ms: int
     ended_sessions: list[str]
+    truncated: list[Truncated] | UnsetType = UNSET  # contents longer than the model's window
+    warnings: list[str] | UnsetType = UNSET  # unknown request fields, ignored
 
 
 class BatchRecallResponse(msgspec.Struct, kw_only=True):
@@ -85,6 +120,7 @@ class BatchRecallResponse(msgspec.Struct, kw_only=True):
     total: int
     filtered: int
     truncated: bool
+    warnings: list[str] | UnsetType = UNSET  # unknown request fields, ignored
 
 
 def required_agent(agent_id: str | None) -> str:
@@ -99,22 +135,25 @@ class MemoryController(Controller):
     @post("/store", status_code=200, sync_to_thread=True,
           responses=error_responses(409, 413, 415),
           opt=need("write", agent=in_body()))
-    def store(self, data: JSONBody[StoreRequest], service: Service) -> StoreResponse:
+    def store(self, data: JSONBody[dict[str, Any]], service: Service) -> StoreResponse:
+        req, warnings = lenient(data, StoreRequest)
         result = service.memories.store(
-            data.agent_id, data.content, memory_type=data.memory_type,
-            importance=data.importance, tags=data.tags, metadata=data.metadata,
-            session_id=data.session_id, ttl_seconds=data.ttl_seconds,
-            expires_at=data.expires_at, event_time=data.event_time)
+            req.agent_id, req.content, memory_type=req.memory_type,
+            importance=req.importance, tags=req.tags, metadata=req.metadata,
+            session_id=req.session_id, ttl_seconds=req.ttl_seconds,
+            expires_at=req.expires_at, event_time=req.event_time)
         body = StoreResponse(memory=memory_out(result.memory),
-                             embedding_time_ms=round(result.embedding_ms, 3))
+                             embedding_time_ms=round(result.embedding_ms, 3),
+                             **(result.truncation(0) or {}))
         if result.memory.session_id is not None:
             body.session_state = result.session_states.get(result.memory.session_id)
         if 0 in result.duplicates:
             dup = result.duplicates[0]
             body.deduplicated, body.merged_into, body.duplicate_id = True, result.memory.id, dup
-            body.warnings = [f"duplicate of {result.memory.id}: merged into it; restore it as "
-                             f"a separate memory with POST /v1/memory/deduplicated/{dup}/"
-                             f"restore"]
+            warnings.append(f"duplicate of {result.memory.id}: merged into it; restore it as a "
+                            f"separate memory with POST /v1/memory/deduplicated/{dup}/restore")
+        if warnings:
+            body.warnings = warnings
         return body
 
     @get("/get/{memory_id:str}", sync_to_thread=True, responses=error_responses(404),
@@ -127,11 +166,15 @@ class MemoryController(Controller):
          responses=error_responses(404, 413, 415),
          opt=need("write", agent=in_query()))
     def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
-               service: Service, agent_id: FromQuery[str | None] = None) -> MemoryOut:
-        return memory_out(service.memories.update(
+               service: Service, agent_id: FromQuery[str | None] = None) -> UpdatedMemory:
+        memory = service.memories.update(
             required_agent(agent_id), memory_id, content=data.content, metadata=data.metadata,
             memory_type=data.memory_type, importance=data.importance, tags=data.tags,
-            ttl_seconds=data.ttl_seconds, expires_at=data.expires_at))
+            ttl_seconds=data.ttl_seconds, expires_at=data.expires_at)
+        out = memory_out(memory)
+        report = None if data.content is None else service.memories.truncation(memory.content)
+        return UpdatedMemory(**{f: getattr(out, f) for f in out.__struct_fields__},
+                             **(report or {}))
 
     @post("/forget", status_code=200, sync_to_thread=True, responses=error_responses(415),
           opt=need("write", agent=in_body()))
@@ -163,10 +206,15 @@ class BatchController(Controller):
     @post("/store/batch", status_code=200, sync_to_thread=True,
           responses=error_responses(409, 413, 415),
           opt=need("write", agent=in_body()))
-    def store_batch(self, data: JSONBody[BatchStoreRequest],
+    def store_batch(self, data: JSONBody[dict[str, Any]],
                     service: Service) -> BatchStoreResponse:
-        result = service.memories.store_batch(data.agent_id,
-                                              [as_dict(item) for item in data.memories])
+        req, warnings = lenient(data, BatchStoreRequest)
+        for i, raw in enumerate(data.get("memories") or []):
+            if isinstance(raw, dict):
+                warnings += [f"memories[{i}]: unknown field '{k}' ignored" for k in raw
+                             if k not in BatchStoreItem.__struct_fields__]
+        result = service.memories.store_batch(req.agent_id,
+                                              [as_dict(item) for item in req.memories])
         stored = []
         for i, m in enumerate(result.memories):
             item = BatchStored(id=m.id, content=m.content, agent_id=m.agent_id, tags=m.tags,
@@ -174,21 +222,33 @@ class BatchController(Controller):
             if i in result.duplicates:
                 item.deduplicated, item.duplicate_id = True, result.duplicates[i]
             stored.append(item)
-        return BatchStoreResponse(
+        body = BatchStoreResponse(
             stored=stored, stored_count=len(result.memories),
             total_embedding_time_ms=round(result.embedding_ms),
             ended_sessions=sorted(sid for sid, state in result.session_states.items()
                                   if state == "ended"))
+        truncated = [Truncated(id=m.id, **{k: v for k, v in report.items() if k != "truncated"})
+                     for i, m in enumerate(result.memories)
+                     if (report := result.truncation(i)) is not None]
+        if truncated:
+            body.truncated = truncated
+        if warnings:
+            body.warnings = warnings
+        return body
 
     @post("/recall/batch", status_code=200, sync_to_thread=True,
           responses=error_responses(415),
           opt=need("read", agent=in_body()))
-    def recall_batch(self, data: JSONBody[BatchRecallRequest],
+    def recall_batch(self, data: JSONBody[dict[str, Any]],
                      service: Service) -> BatchRecallResponse:
-        out = service.memories.batch_recall(data.agent_id, as_dict(data.filter), data.limit)
-        return BatchRecallResponse(memories=[memory_out(m) for m in out["memories"]],
+        req, warnings = lenient(data, BatchRecallRequest)
+        out = service.memories.batch_recall(req.agent_id, as_dict(req.filter), req.limit)
+        body = BatchRecallResponse(memories=[memory_out(m) for m in out["memories"]],
                                    total=out["total"], filtered=out["filtered"],
                                    truncated=out["truncated"])
+        if warnings:
+            body.warnings = warnings
+        return body
 
     @delete("/forget/batch", status_code=200, sync_to_thread=True,
             responses=error_responses(415),

@@ -1,4 +1,5 @@
-"""/v1/namespaces/{ns}/memory_policy (agent namespaces) -> service.policies."""
+"""/v1/namespaces/{ns}/memory_policy (agent namespaces) and the AutoPilot status (its
+deduplication settings) -> service.policies."""
 
 from __future__ import annotations
 

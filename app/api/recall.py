@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Controller, post
 from litestar.params import JSONBody
 from msgspec import UNSET, UnsetType
 
 from app.api.deps import Service
-from app.api.schemas import MemoryOut, RecallRequest, SearchRequest, error_responses, memory_out
+from app.api.schemas import (
+    MemoryOut,
+    RecallRequest,
+    SearchRequest,
+    error_responses,
+    lenient,
+    memory_out,
+)
 from app.api.scopes import in_body, need
 from app.errors import ValidationError
 from app.models import Associated, RecallHit
@@ -49,6 +58,7 @@ class RecallResponse(msgspec.Struct, kw_only=True):
     search_time_ms: float
     total_found: int
     associated_memories: list[Hit] | UnsetType = UNSET  # with include_associated
+    warnings: list[str] | UnsetType = UNSET  # unknown request fields, ignored (v0.12.3)
 
 
 class SearchResponse(msgspec.Struct, kw_only=True):
@@ -84,7 +94,12 @@ class RecallController(Controller):
 
     @post("/recall", status_code=200, sync_to_thread=True, responses=error_responses(415),
           opt=need("read", agent=in_body()))
-    def recall(self, data: JSONBody[RecallRequest], service: Service) -> RecallResponse:
+    def recall(self, data: JSONBody[dict[str, Any]], service: Service) -> RecallResponse:
+        req, warnings = lenient(data, RecallRequest)
+        return self._recall(req, warnings, service)
+
+    @staticmethod
+    def _recall(data: RecallRequest, warnings: list[str], service: Service) -> RecallResponse:
         if data.rerank_candidates is not None and data.rerank_candidates < 1:
             raise ValidationError("'rerank_candidates' must be at least 1")
         out = service.recall.recall(
@@ -108,6 +123,8 @@ class RecallController(Controller):
             total_found=len(out.hits))
         if out.associated is not None:
             body.associated_memories = [associated_out(a) for a in out.associated]
+        if warnings:
+            body.warnings = warnings
         return body
 
     @post("/search", status_code=200, sync_to_thread=True, responses=error_responses(415),

@@ -4,10 +4,11 @@ rules (limits, patterns, reserved markers) are the service's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+from app.errors import ValidationError
 from app.models import Memory, Session
 
 
@@ -168,6 +169,34 @@ class BatchRecallRequest(msgspec.Struct, kw_only=True):
 class BatchForgetRequest(msgspec.Struct, kw_only=True):
     agent_id: str
     filter: BatchFilterBody | None = None
+
+
+class VectorIn(msgspec.Struct, kw_only=True):
+    """One vector of an upsert: numbers only (msgspec refuses strings and booleans fast)."""
+
+    id: str | int
+    values: list[float] | None = None
+    vector: list[float] | None = None  # another spelling of `values`
+    metadata: dict[str, Any] | None = None
+    ttl_seconds: int | None = None
+
+
+class UpsertRequest(msgspec.Struct, kw_only=True):
+    vectors: list[VectorIn]
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def lenient(body: dict[str, Any], schema: type[S]) -> tuple[S, list[str]]:
+    """A body read as `schema`, and warnings naming the fields it ignored (v0.12.3: store,
+    batch store, recall and batch recall ignore unknown fields and say so)."""
+    try:
+        data = msgspec.convert(body, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"invalid request: {exc}") from None
+    known = set(schema.__struct_fields__)
+    return data, [f"unknown field '{k}' ignored" for k in body if k not in known]
 
 
 def as_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:

@@ -188,6 +188,18 @@ def target_in_body() -> tuple[str, Locator]:
         agent = await _body_field(connection, "agent_id")
         return _agent_ids(agent, "body field 'agent_id'") if agent is not None else []
     return "namespace of body.namespace or agent of body.agent_id (else none)", locate
+def namespace_in_body(*fields: str) -> tuple[str, Locator]:
+    """The namespace named by the first of these body fields present (creating one)."""
+    async def locate(connection: ASGIConnection[Any, Any, Any, Any],
+                     service: Service) -> list[str]:
+        for field in fields:
+            value = await _body_field(connection, field)
+            if value is not None:
+                if not isinstance(value, str) or not value:
+                    raise ValidationError(f"'{field}' must be a namespace name")
+                return [value]
+        raise ValidationError(f"'{fields[0]}' (the namespace) is required")
+    return "namespace of body." + " or body.".join(fields), locate
 
 
 def session_in_path(param: str = "session_id") -> tuple[str, Locator]:
@@ -289,5 +301,5 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any],
 
 
 __all__ = ["OPEN", "PRINCIPAL", "Access", "access_of", "authorize", "in_body", "in_path",
-           "in_query", "memory_in_path", "namespace_in_path", "need", "principal_of",
-           "session_in_path", "target_in_body"]
+           "in_query", "memory_in_path", "namespace_in_body", "namespace_in_path", "need",
+           "principal_of", "session_in_path", "target_in_body"]

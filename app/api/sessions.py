@@ -43,15 +43,26 @@ class SessionMemories(msgspec.Struct, kw_only=True):
     total: int
 
 
+def _start(data: SessionStartRequest, service: Service) -> SessionBody:
+    session = service.sessions.start(data.agent_id, metadata=data.metadata,
+                                    idle_timeout_secs=data.idle_timeout_secs)
+    return SessionBody(session=session_out(session))
+
+
 class SessionController(Controller):
     path = "/v1/sessions"
 
     @post("/start", status_code=201, sync_to_thread=True, responses=error_responses(415),
           opt=need("write", agent=in_body()))
     def start(self, data: JSONBody[SessionStartRequest], service: Service) -> SessionBody:
-        session = service.sessions.start(data.agent_id, metadata=data.metadata,
-                                        idle_timeout_secs=data.idle_timeout_secs)
-        return SessionBody(session=session_out(session))
+        return _start(data, service)
+
+    @post("/", status_code=201, sync_to_thread=True, responses=error_responses(415),
+          opt=need("write", agent=in_body()))
+    def start_alias(self, data: JSONBody[SessionStartRequest],
+                    service: Service) -> SessionBody:
+        """POST /v1/sessions, as the dakera.ai guides show it (§8): start a session."""
+        return _start(data, service)
 
     @post("/{session_id:str}/end", status_code=200, sync_to_thread=True,
           responses=error_responses(413, 415),

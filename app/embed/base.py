@@ -18,3 +18,8 @@ class Embedder(Protocol):
     def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
         ...
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens the model would read from each text before its window cuts it (special
+        tokens included): more than preset.max_seq_length means the text was truncated."""
+        ...

@@ -24,6 +24,10 @@ class HashEmbedder:
     def model_id(self) -> str:
         return "hash-v1"
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Words plus the two special tokens a BERT-style model adds."""
+        return [len(_WORD.findall(t)) + 2 for t in texts]
+
     def embed(self, texts: list[str], *, query: bool = False) -> np.ndarray:
         dim = self.preset.dimension
         out = np.zeros((len(texts), dim), dtype=np.float32)

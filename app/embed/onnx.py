@@ -60,6 +60,10 @@ class OnnxEmbedder:
         folder = models_dir / preset.name
         self._model_id = _verify(folder, preset)
 
+        counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        counter.no_padding()
+        counter.no_truncation()
+        self._counter = counter
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # The shipped tokenizer pads everything to 128; pad to the longest in the batch.
         tok.no_padding()
@@ -99,6 +103,9 @@ class OnnxEmbedder:
             idx = order[start:start + BATCH]
             out[idx] = self._embed_batch([texts[i] for i in idx])
         return out
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)

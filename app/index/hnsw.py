@@ -1,6 +1,7 @@
-"""The hnswlib cache: one approximate-nearest-neighbour index per agent.
+"""The hnswlib cache: one approximate-nearest-neighbour index per agent (or namespace).
 
-Labels are SQLite rowids of memories (never reused). Deleted labels stay as marked slots
+Labels are SQLite rowids (never reused). The space is cosine for memories; a namespace's
+may be cosine, ip (dot product) or l2 (squared euclidean). Deleted labels stay as marked slots
 until the index is compacted (rebuilt), which the owner does once they outnumber live ones.
 Each index is saved as `<hash>.hnsw` plus a `<hash>.json` sidecar recording the model, the
 dimension and `seq`, the last index-log entry it contains. On load, newer log entries are
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import hnswlib
@@ -31,16 +33,19 @@ INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
 EXACT_FALLBACK_UP_TO = 50_000
 ADD_THREADS = os.cpu_count() or 1
+SPACES = ("cosine", "ip", "l2")
 
 
 class AgentIndex:
     def __init__(self, agent_id: str, dimension: int, ef: int,
-                 index: hnswlib.Index | None = None, seq: int = 0) -> None:
+                 index: hnswlib.Index | None = None, seq: int = 0,
+                 space: str = "cosine") -> None:
         self.agent_id = agent_id
         self.dimension = dimension
+        self.space = space
         self.ef = ef
         if index is None:
-            index = hnswlib.Index(space="cosine", dim=dimension)
+            index = hnswlib.Index(space=space, dim=dimension)
             index.init_index(max_elements=INITIAL_CAPACITY, M=M, ef_construction=EF_CONSTRUCTION)
         index.set_ef(ef)  # ef is not persisted in the file
         index.set_num_threads(1)
@@ -84,9 +89,12 @@ class AgentIndex:
         """Deleted slots still cost memory and search time: rebuild when they dominate."""
         return self._deleted > 1000 and self._deleted > len(self)
 
-    def search(self, vector: np.ndarray, k: int, *, exhaustive: bool = True
+    def search(self, vector: np.ndarray, k: int,
+               accept: Callable[[int], bool] | None = None, *, exhaustive: bool = True
                ) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, cosine similarities) of the k nearest live vectors, best first. Without
+        """(labels, scores) of the k nearest live vectors (those `accept` takes, when given),
+        best first. Scores are higher-is-better: cosine similarity (cosine), dot product
+        (ip), minus the squared distance (l2). Fewer than k when fewer are found. Without
         `exhaustive`, a small index is searched like a large one (ef), which is cheaper
         when only near neighbours matter (the graph's links at store time)."""
         with self._lock:
@@ -101,26 +109,40 @@ class AgentIndex:
             self._index.set_ef(live if small else max(self.ef, k))
             while True:
                 try:
-                    labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
-                    return labels[0].astype(np.int64), 1.0 - distances[0]
+                    labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k,
+                                                              filter=accept)
+                    return labels[0].astype(np.int64), self._scores(distances[0])
                 except RuntimeError:
-                    # The graph reached fewer than k live nodes (many identical vectors, or
-                    # deletions, can cut it): score exactly when that is cheap, else ask less.
+                    # The graph reached fewer than k live (accepted) nodes: a filter, many
+                    # identical vectors or deletions can cut it. Score exactly when that is
+                    # cheap, else ask for fewer.
                     if live <= EXACT_FALLBACK_UP_TO:
-                        return self._exact(vector, k)
+                        return self._exact(vector, k, accept)
                     k //= 2
                     if k == 0:
                         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
 
-    def _exact(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Brute-force cosine over every live vector (the caller holds the lock)."""
-        found, rows = self._items(self._index.get_ids_list())
+    def _scores(self, distances: np.ndarray) -> np.ndarray:
+        """hnswlib's distances as higher-is-better scores."""
+        return -distances if self.space == "l2" else 1.0 - distances
+
+    def _exact(self, vector: np.ndarray, k: int, accept: Callable[[int], bool] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Brute force over every live (accepted) vector (the caller holds the lock)."""
+        ids = [int(i) for i in self._index.get_ids_list()]
+        if accept is not None:
+            ids = [i for i in ids if accept(i)]
+        found, rows = self._items(ids)
         if not found:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        query = vector / (float(np.linalg.norm(vector)) or 1.0)
-        sims = rows @ query  # hnswlib's cosine space stores normalised vectors
-        order = np.argsort(-sims, kind="stable")[:k]
-        return np.asarray(found, dtype=np.int64)[order], sims[order].astype(np.float32)
+        if self.space == "cosine":  # hnswlib's cosine space stores normalised vectors
+            scores = rows @ (vector / (float(np.linalg.norm(vector)) or 1.0))
+        elif self.space == "ip":
+            scores = rows @ vector
+        else:
+            scores = -np.sum((rows - vector) ** 2, axis=1)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return np.asarray(found, dtype=np.int64)[order], scores[order].astype(np.float32)
 
     def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
                     ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +162,7 @@ class AgentIndex:
             try:
                 labels, distances = self._index.knn_query(
                     vectors.reshape(n, -1), k=kk, num_threads=ADD_THREADS if n >= 64 else 1)
-                return labels.astype(np.int64), 1.0 - distances
+                return labels.astype(np.int64), self._scores(distances)
             except RuntimeError:
                 pass  # some row reached fewer than kk live nodes: search() each row below
         found = np.full((n, kk), -1, dtype=np.int64)
@@ -190,7 +212,8 @@ class AgentIndex:
                 raise OSError(errno.ENOSPC, f"{tmp.name} was cut short "
                               f"({tmp.stat().st_size} of {expected} bytes written)")
             sidecar = {"agent_id": self.agent_id, "model_id": model_id,
-                       "dimension": self.dimension, "seq": seq, "deleted": deleted, "M": M,
+                       "dimension": self.dimension, "space": self.space, "seq": seq,
+                       "deleted": deleted, "M": M,
                        "ef_construction": EF_CONSTRUCTION, "sha256": file_sha256(tmp)}
             tmp_json.write_text(json.dumps(sidecar))
             _sync(tmp_json)
@@ -206,21 +229,23 @@ class AgentIndex:
 
     @classmethod
     def load(cls, folder: Path, agent_id: str, model_id: str, dimension: int,
-             ef: int) -> AgentIndex | None:
+             ef: int, space: str = "cosine") -> AgentIndex | None:
         """The saved index, or None when there is none usable (the caller rebuilds)."""
         base = folder / index_name(agent_id)
         try:
             meta = json.loads(base.with_suffix(".json").read_text())
             if (meta["agent_id"] != agent_id or meta["model_id"] != model_id
-                    or meta["dimension"] != dimension):
-                log.info("index for %s is from another model or dimension: rebuilding", agent_id)
+                    or meta["dimension"] != dimension
+                    or meta.get("space", "cosine") != space):
+                log.info("index for %s is from another model, dimension or space: rebuilding",
+                         agent_id)
                 return None
             path = base.with_suffix(".hnsw")
             # A damaged file can crash hnswlib: it is checked before hnswlib reads it.
             if "sha256" in meta and file_sha256(path) != meta["sha256"]:
                 log.warning("index file %s does not match its checksum: rebuilding", path)
                 return None
-            index = hnswlib.Index(space="cosine", dim=dimension)
+            index = hnswlib.Index(space=space, dim=dimension)
             index.load_index(str(path))
         except FileNotFoundError:
             if base.with_suffix(".json").exists():
@@ -229,7 +254,7 @@ class AgentIndex:
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("index for %s is unreadable (%s): rebuilding", agent_id, exc)
             return None
-        loaded = cls(agent_id, dimension, ef, index=index, seq=int(meta["seq"]))
+        loaded = cls(agent_id, dimension, ef, index=index, seq=int(meta["seq"]), space=space)
         loaded._deleted = int(meta.get("deleted", 0))
         return loaded
 
@@ -274,6 +299,13 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def remove_files(folder: Path, agent_id: str) -> None:
+    """Delete an index's saved files (its agent or namespace is gone)."""
+    base = folder / index_name(agent_id)
+    for suffix in (".hnsw", ".json", ".hnsw.tmp", ".json.tmp"):
+        base.with_suffix(suffix).unlink(missing_ok=True)
 
 
 def index_name(agent_id: str) -> str:

@@ -1,4 +1,6 @@
-"""The per-agent indexes, vectors (hnswlib) and text (BM25), kept in step with the store.
+"""The indexes of one source, kept in step with the store: vectors (hnswlib) for every key,
+and text (BM25) for agents. A key is an agent id (the memories) or a namespace name (the
+namespaces' raw vectors, whose full text lives in the store's own FTS5 table).
 
 Loads each saved index and replays the index log over it; rebuilds from the stored vectors
 and texts when the file is missing, unreadable, from another model or older than the log. At
@@ -21,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from app.index.exact import ExactIndex
-from app.index.hnsw import AgentIndex, index_name
+from app.index.hnsw import AgentIndex, index_name, remove_files
 from app.index.text import TextIndex, doc
-from app.models import IndexSource
+from app.models import IndexSource, VectorSource
 
 log = logging.getLogger("dakera.index")
 
@@ -32,11 +34,14 @@ RETRY_SWAP_AFTER = 2.0  # seconds between attempts to swap a rebuilt index in
 
 
 class IndexRegistry:
-    def __init__(self, source: IndexSource, folder: Path, model_id: str, ef: int,
-                 in_commit_order: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(self, source: VectorSource, folder: Path, model_id: str, ef: int,
+                 in_commit_order: Callable[[Callable[[], None]], None], *,
+                 texts: IndexSource | None = None) -> None:
         """`in_commit_order(fn)` runs fn between two commits, as the after-commit hooks run
-        (the writer's thread): a swap there misses no committed change."""
+        (the writer's thread): a swap there misses no committed change. With `texts` (the
+        agents' source again), each key also gets a BM25 index over its memories."""
         self.source = source
+        self.text_source = texts
         self.in_commit_order = in_commit_order
         self.folder = folder
         self.model_id = model_id
@@ -70,7 +75,8 @@ class IndexRegistry:
             index = self._load(agent_id)
             text = self._open_text(agent_id)
             with self._lock:
-                self._texts[agent_id] = text
+                if text is not None:
+                    self._texts[agent_id] = text
                 if index is None:
                     self._indexes[agent_id] = ExactIndex(agent_id, self.source)
                     todo.append(agent_id)
@@ -136,9 +142,9 @@ class IndexRegistry:
     def find_text(self, agent_id: str) -> TextIndex | None:
         """The agent's text index, or None when the agent has no memories."""
         text = self._texts.get(agent_id)
-        if text is None and self.source.has(agent_id):
+        if text is None and self.text_source is not None and self.source.has(agent_id):
             self.get(agent_id)
-            text = self._texts[agent_id]
+            text = self._texts.get(agent_id)
         return text
 
     def get(self, agent_id: str) -> AnyIndex:
@@ -149,7 +155,9 @@ class IndexRegistry:
         with self._lock:
             index = self._indexes.get(agent_id)
             if index is None:
-                self._texts[agent_id] = self._open_text(agent_id)
+                text = self._open_text(agent_id)
+                if text is not None:
+                    self._texts[agent_id] = text
                 index = self._open(agent_id)
                 self._indexes[agent_id] = index
             return index
@@ -157,7 +165,9 @@ class IndexRegistry:
     def _text_path(self, agent_id: str) -> Path:
         return self.folder / f"{index_name(agent_id)}.bm25"
 
-    def _open_text(self, agent_id: str) -> TextIndex:
+    def _open_text(self, agent_id: str) -> TextIndex | None:
+        if self.text_source is None:
+            return None
         text = TextIndex.load(self._text_path(agent_id), agent_id)
         if text is not None and text.seq < self.source.log_trimmed(agent_id):
             text = None
@@ -167,9 +177,10 @@ class IndexRegistry:
         return text
 
     def _rebuild_text(self, agent_id: str) -> TextIndex:
+        assert self.text_source is not None
         start = time.perf_counter()
         text = TextIndex(agent_id, seq=self.source.log_head(agent_id))
-        for rows in self.source.texts_of_agent(agent_id):
+        for rows in self.text_source.texts_of_agent(agent_id):
             text.add([r[0] for r in rows], [doc(r[1], r[2]) for r in rows])
         self._replay_text(text)  # changes committed while we read
         text.dirty = True
@@ -181,7 +192,7 @@ class IndexRegistry:
         adds, dels, head = self._changes(text.agent_id, text.seq)
         if head is None:
             return
-        rows = self.source.texts(adds) if adds else []
+        rows = self.text_source.texts(adds) if adds and self.text_source is not None else []
         text.add([r[0] for r in rows], [doc(r[1], r[2]) for r in rows])
         text.delete(dels, seq=head)
 
@@ -193,8 +204,8 @@ class IndexRegistry:
 
     def _load(self, agent_id: str) -> AgentIndex | None:
         """The saved index brought up to date by the log, or None (to rebuild)."""
-        dim = self.source.dimension
-        index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef)
+        dim, space = self._layout(agent_id)
+        index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef, space)
         if index is not None and index.seq < self.source.log_trimmed(agent_id):
             log.info("index for %s predates the retained log: rebuilding", agent_id)
             index = None
@@ -228,7 +239,8 @@ class IndexRegistry:
     def _rebuild(self, agent_id: str, occasion: str) -> AgentIndex:
         start = time.perf_counter()
         head = self.source.log_head(agent_id)
-        index = AgentIndex(agent_id, self.source.dimension, self.ef, seq=0)
+        dim, space = self._layout(agent_id)
+        index = AgentIndex(agent_id, dim, self.ef, seq=0, space=space)
         for labels, vectors in self.source.of_agent(agent_id):
             index.add(labels, vectors)
         # Changes committed while we read are in the log after `head`: replay them.
@@ -241,25 +253,41 @@ class IndexRegistry:
                  time.perf_counter() - start)
         return index
 
+    def _layout(self, agent_id: str) -> tuple[int, str]:
+        layout = self.source.layout(agent_id)
+        if layout is None:
+            raise KeyError(f"no vectors are laid out for {agent_id!r}")
+        return layout
+
+    def drop(self, agent_id: str) -> None:
+        """Forget a key's indexes and their files (its vectors are gone, or its layout
+        changed: the next use rebuilds them from the store)."""
+        with self._lock:
+            self._indexes.pop(agent_id, None)
+            self._texts.pop(agent_id, None)
+            remove_files(self.folder, agent_id)
+            self._text_path(agent_id).unlink(missing_ok=True)
+
     # -- kept in step by the writer (after each commit, in commit order) ----------------
 
     def added(self, agent_id: str, labels: list[int], vectors: np.ndarray,
               texts: Sequence[tuple[str, int | None]], seq: int) -> None:
-        """Memories committed with these vectors and (content, event time). A change an
+        """Vectors committed with their (content, event time) (none for a namespace's raw
+        vectors, which have no BM25 index here). A change an
         index already holds (it was just built from the log) is not applied again."""
         index = self.get(agent_id)
         if not (seq and seq <= index.seq):
             index.add(np.asarray(labels, dtype=np.int64), vectors, seq)
-        text = self._texts[agent_id]
-        if not (seq and seq <= text.seq):
+        text = self._texts.get(agent_id)
+        if text is not None and not (seq and seq <= text.seq):
             text.add(labels, [doc(c, t) for c, t in texts], seq)
 
     def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
         index = self.get(agent_id)
         if not (seq and seq <= index.seq):
             index.delete(labels, seq)
-        text = self._texts[agent_id]
-        if not (seq and seq <= text.seq):
+        text = self._texts.get(agent_id)
+        if text is not None and not (seq and seq <= text.seq):
             text.delete(labels, seq)
 
     def compact(self) -> int:
@@ -310,14 +338,21 @@ class IndexRegistry:
                     if text is not None:
                         seqs.append(text.save(self._text_path(agent_id)) if text.dirty
                                     else text.seq)
-                    saved.append((agent_id, min(seqs)))
                 except OSError as exc:
                     failed.append((agent_id, exc))
+                    continue
+                with self._lock:
+                    if self._indexes.get(agent_id) is not index:  # dropped meanwhile
+                        if agent_id not in self._indexes:
+                            remove_files(self.folder, agent_id)
+                            self._text_path(agent_id).unlink(missing_ok=True)
+                        continue
+                saved.append((agent_id, min(seqs)))
         finally:
             self._save_lock.release()
         if failed:
-            log.warning("could not save the indexes of %d agent(s) (%s: %s); their previous files "
-                        "are kept and their changes stay in the database's index log",
+            log.warning("could not save the indexes of %d key(s) (%s: %s); their previous "
+                        "files are kept and their changes stay in the database's index log",
                         len(failed), failed[0][0], failed[0][1])
         return saved
 

@@ -83,13 +83,16 @@ class RecallEngine:
 
     def recall(self, agent_id: str, query: str, top_k: int, filters: MemoryFilter,
                now: int, *, routing: str = "hybrid", fusion: str = "minmax",
-               vector_weight: float | None = None, neighborhood: bool = False
-               ) -> RecallResult:
+               vector_weight: float | None = None, neighborhood: bool = False,
+               query_vector: np.ndarray | None = None) -> RecallResult:
         """routing: hybrid (or auto), vector or bm25. fusion: minmax or rrf.
-        neighborhood: also return the session neighbours of the results as context."""
+        neighborhood: also return the session neighbours of the results as context.
+        query_vector: the caller's unit vector for the query (else the query is embedded)."""
         p = self.params
         t0 = time.perf_counter()
-        qvec = self.embed_query(query) if routing != "bm25" else None
+        qvec = None
+        if routing != "bm25":
+            qvec = self.embed_query(query) if query_vector is None else query_vector
         t1 = time.perf_counter()
 
         cosines: dict[int, float] = {}

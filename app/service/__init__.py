@@ -1,8 +1,8 @@
 """The one door the adapters (HTTP API, MCP, web pages, CLI) use: `Service`, made of parts
 that mirror the API's sections (memories, recall, sessions, agents, feedback, decay,
-policies, graph, knowledge, extraction, consolidation, autopilot, ops, keys, capabilities)
-and what the memory browser reads (browse) and logs in with (logins), composed in one place
-(`compose`), each given what it needs.
+policies, graph, knowledge, extraction, consolidation, autopilot, namespaces, vectors, text,
+ops, keys, capabilities) and what the memory browser reads (browse) and logs in with
+(logins), composed in one place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -29,10 +29,11 @@ from app.index import IndexRegistry
 from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
+from app.service.agent_views import AgentViews
 from app.service.agents import Agents
 from app.service.autopilot import Autopilot, AutopilotConfig
 from app.service.browse import Browse
-from app.service.capabilities import Capabilities
+from app.service.capabilities import CONTRACT_VERSION, Capabilities
 from app.service.consolidation import Consolidation
 from app.service.decay import Decay
 from app.service.events import EventBus, Publisher
@@ -44,14 +45,18 @@ from app.service.linking import GraphSettings
 from app.service.logins import Logins
 from app.service.memories import Memories
 from app.service.metrics import Metrics
+from app.service.namespaces import Namespaces
 from app.service.ops import Ops
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
 from app.service.similarity import Similarity
+from app.service.text import Texts
+from app.service.vectors import Vectors
 from app.store import Store, Tx, open_store
 
 log = logging.getLogger("dakera.service")
+NAMESPACE_INDEX_MODEL = "raw-vectors"  # namespace indexes hold clients' vectors, no model's
 
 P = TypeVar("P")
 # close() finishes within this many seconds, whatever the disk does (SIGTERM must end the
@@ -92,6 +97,7 @@ class Parts:
 
     store: Store
     indexes: IndexRegistry
+    namespace_indexes: IndexRegistry
     embedder: Embedder
     access: AccessLog
     memories: Memories
@@ -106,6 +112,9 @@ class Parts:
     extraction: Extraction
     consolidation: Consolidation
     autopilot: Autopilot
+    namespaces: Namespaces
+    vectors: Vectors
+    text: Texts
     ops: Ops
     keys: Keys
     browse: Browse
@@ -113,8 +122,8 @@ class Parts:
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, embedder: Embedder, events: EventBus,
-            metrics: Metrics, uptime: Callable[[], int]) -> Parts:
+            indexes: IndexRegistry, namespace_indexes: IndexRegistry, embedder: Embedder,
+            events: EventBus, metrics: Metrics, uptime: Callable[[], int]) -> Parts:
     """The parts over an open store, indexes and model: each gets what it uses (the parts
     that change memories or sessions publish to the event bus through a Publisher)."""
     s = settings
@@ -140,12 +149,18 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         question_penalty=s.question_penalty,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     keys = Keys(store, s, now)
+    namespaces = Namespaces(store, namespace_indexes, indexes, embedder.preset, now)
+    views = AgentViews(store, engine, now)
+    vectors = Vectors(store, namespace_indexes, namespaces, views, s, now)
     return Parts(
-        store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
+        store=store, indexes=indexes, namespace_indexes=namespace_indexes, embedder=embedder,
+        access=access, memories=memories,
         recall=Recall(engine, s, now, sessions, access, publisher, metrics,
                       graph.associated),
         sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
         feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
+        namespaces=namespaces, vectors=vectors,
+        text=Texts(store, namespaces, vectors, views, embedder, s.recall_candidates, now),
         ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
         graph=graph, knowledge=Similarity(store, indexes, now, memories.get),
         extraction=Extraction(store, s, now, policies, memories.get),
@@ -159,6 +174,10 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
     tx.vectors.trim_log(agent_id, upto_seq)
+
+
+def _trim_namespace_log(tx: Tx, namespace: str, upto_seq: int) -> None:
+    tx.namespace_vectors.trim_log(namespace, upto_seq)
 
 
 class _Part(Generic[P]):
@@ -191,6 +210,9 @@ class Service:
     extraction: _Part[Extraction] = _Part()
     consolidation: _Part[Consolidation] = _Part()
     autopilot: _Part[Autopilot] = _Part()
+    namespaces: _Part[Namespaces] = _Part()
+    vectors: _Part[Vectors] = _Part()
+    text: _Part[Texts] = _Part()
     ops: _Part[Ops] = _Part()
     keys: _Part[Keys] = _Part()
     browse: _Part[Browse] = _Part()
@@ -199,7 +221,8 @@ class Service:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
-        self.version = __version__
+        self.version = CONTRACT_VERSION  # the contract level (what clients gate on)
+        self.product_version = __version__
         preset = _described_preset(settings)
         self.capabilities = Capabilities(settings, preset)
         self._started = time.monotonic()
@@ -250,13 +273,19 @@ class Service:
                                model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
                                on_commit=self.metrics.observe_commit)
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
-                                    lambda fn: store.write(lambda tx: fn()))
+                                    lambda fn: store.write(lambda tx: fn()),
+                                    texts=store.vectors)
             indexes.open_all(background=True)
+            namespace_indexes = IndexRegistry(
+                store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
+                lambda fn: store.write(lambda tx: fn()))
+            namespace_indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
-            self._parts = compose(s, self.now, store, indexes, embedder, self.events,
-                                  self.metrics, self.uptime)
-            log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
-                     embedder.model_id, t1 - t0, store.location, len(indexes.stats()),
+            self._parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,
+                                  self.events, self.metrics, self.uptime)
+            log.info("model %s loaded in %.2fs; %s opened with %d agent and %d namespace "
+                     "index(es) in %.2fs", embedder.model_id, t1 - t0, store.location,
+                     len(indexes.stats()), len(namespace_indexes.stats()),
                      time.perf_counter() - t1)
             self._maintenance = threading.Thread(target=self._maintenance_loop,
                                                  name="dakera-maintenance", daemon=True)
@@ -301,6 +330,7 @@ class Service:
         parts = self._parts
         if parts is not None:
             parts.indexes.close(0)
+            parts.namespace_indexes.close(0)
             parts.access.close(left() / 4)
             if parts.store.write_fault() is None:  # key usage times: only when writes work
                 _bounded(parts.keys.flush_usage, left() / 4, "key usage")
@@ -330,7 +360,12 @@ class Service:
         for agent_id, seq in saved:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             parts.store.submit(partial(_trim_log, agent_id=agent_id, upto_seq=seq)).result(wait)
-        return len(saved)
+        saved_ns = parts.namespace_indexes.save_dirty(deadline)
+        for namespace, seq in saved_ns:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            parts.store.submit(partial(_trim_namespace_log, namespace=namespace,
+                                       upto_seq=seq)).result(wait)
+        return len(saved) + len(saved_ns)
 
     def probe_storage(self) -> None:
         """While writes fail, try a small one: the first that commits clears the fault, so
@@ -356,6 +391,8 @@ class Service:
             ("remove expired memories", 60, p.decay.purge_expired),
             ("compact indexes", 60, p.memories.compact_indexes),
             ("autopilot", 60, p.autopilot.run_due),
+            ("compact namespace indexes", 60, p.namespace_indexes.compact),
+            ("remove expired namespace items", 60, p.vectors.purge_expired),
             ("save key usage", 30, p.keys.flush_usage)]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval, p.decay.run))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import __version__, validate
+from app import __version__, filter_dsl, validate
 from app.config import Settings
 from app.embed import Preset
 from app.service.agents import AGENT_NAMESPACE_PREFIX
 from app.service.keys import MAX_GRACE_SECS, MAX_GRANT_BYTES, MAX_GRANTS, SCOPES
 from app.service.sessions import MAX_IDLE_TIMEOUT
+
+# The Dakera server version whose contract this server fully implements (every route of
+# it answers: served, or 501 FEATURE_DISABLED for features left out). /health reports it as
+# `version`, the product's own version as `product_version`.
+CONTRACT_VERSION = "0.12.3"
 
 
 class Capabilities:
@@ -26,21 +31,25 @@ class Capabilities:
         s = self.settings
         return {
             "capabilities_version": 1,
-            "server_version": __version__,
+            "server_version": CONTRACT_VERSION,
+            "product_version": __version__,
             "api_versions": ["v1"],
             "default_model": model["name"],
             "reembed_pending": False,
             "models": [model],
             "index_kinds": ["hnsw", "fulltext"],
-            "vector_index_kinds": ["hnsw"],
+            "vector_index_kinds": ["hnsw", "flat"],
             "live_vector_index_kinds": ["hnsw"],
-            "distance_metrics": ["cosine"],
+            "distance_metrics": ["cosine", "dot_product", "euclidean"],
             "search_mode": "hybrid",
             "search_modes_accepted": "hybrid, vector, bm25, auto (routing); fusion rrf or "
                                      "minmax",
             "query_languages": ["en"],
             "fulltext_language": "en",
-            "scoring": {"strategy": "rrf", "late_interaction": False},
+            "scoring": {"strategy": "minmax", "late_interaction": False},
+            "filter_operators": [*filter_dsl.OPERATORS, "$and", "$or", "$not"],
+            "namespaces": {"max_vectors": s.namespace_max_vectors,
+                           "max_dimension": validate.MAX_DIMENSION},
             "attachments": {"enabled": False},
             "vision": {"enabled": False},
             "records": {"enabled": False},

@@ -174,6 +174,7 @@ class Memories:
         vectors = self.embedder.embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         found = extracting.result()
+        tokens = self.embedder.count_tokens([m.content for m in items])
         rows = []
         sessions: dict[str, set[str]] = {}
         for new, vector in zip(items, vectors, strict=True):
@@ -261,7 +262,8 @@ class Memories:
                 raise ConflictError("a memory with this id already exists for this agent"
                                     ) from None
             raise
-        return StoreResult(memories, embed_ms, states, duplicates)
+        return StoreResult(memories, embed_ms, states, duplicates, tokens,
+                           self.embedder.preset.max_seq_length)
 
     def _announce_stored(self, items: list[NewMemory], memories: list[Memory],
                          added: list[int], duplicates: dict[int, str], event: str) -> None:
@@ -349,6 +351,12 @@ class Memories:
             announce_idle(self.events, result[2])
 
         return self.db.write(job, after)[1]
+
+    def truncation(self, content: str) -> dict[str, Any] | None:
+        """The truncation report of a content longer than the model's window, else None."""
+        tokens = self.embedder.count_tokens([content])
+        return StoreResult([], 0.0, tokens=tokens,
+                           max_tokens=self.embedder.preset.max_seq_length).truncation(0)
 
     def forget(self, agent_id: Any, *, memory_ids: Any = None, tags: Any = None,
                session_id: Any = None, before_timestamp: Any = None) -> int:

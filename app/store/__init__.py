@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.store.db import DatabaseError, sqlite_version
 from app.store.integrity import DatabaseReport, check_database
-from app.store.protocol import MemoryRow, Store, Tx
+from app.store.protocol import ItemWrite, MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
 from app.store.writer import CommitObserver
 
@@ -18,5 +18,5 @@ def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = 
                        synchronous=synchronous, check_model=check_model, on_commit=on_commit)
 
 
-__all__ = ["CommitObserver", "DatabaseError", "DatabaseReport", "MemoryRow", "SqliteStore",
-           "Store", "Tx", "check_database", "open_store", "sqlite_version"]
+__all__ = ["CommitObserver", "DatabaseError", "DatabaseReport", "ItemWrite", "MemoryRow",
+           "SqliteStore", "Store", "Tx", "check_database", "open_store", "sqlite_version"]

@@ -8,6 +8,8 @@ from typing import Any
 
 import sqlite_vec
 
+from app.store import filters
+
 try:  # the stock sqlite3 of many Python builds cannot load extensions
     from pysqlite3 import dbapi2 as sqlite3
 except ImportError:  # pragma: no cover - platforms without pysqlite3-binary
@@ -26,6 +28,7 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "full") ->
     conn.enable_load_extension(True)
     sqlite_vec.load(conn)
     conn.enable_load_extension(False)
+    filters.register(conn)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys=ON")

@@ -215,8 +215,55 @@ def _m6_browse(conn: Connection, dimension: int) -> None:
     )
 
 
+def _m7_namespaces(conn: Connection, dimension: int) -> None:
+    """Data namespaces: raw vectors of any dimension, full-text documents, metadata."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY,
+            dimension INTEGER,  -- NULL until the first vector
+            distance TEXT NOT NULL DEFAULT 'cosine',  -- cosine, dot_product, euclidean
+            index_type TEXT NOT NULL DEFAULT 'hnsw',
+            metadata TEXT,
+            model TEXT,  -- the server model that embedded its vectors (upsert-text), if any
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE ns_items (
+            rowid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: it is the vector label
+            namespace TEXT NOT NULL,
+            id TEXT NOT NULL,
+            vector BLOB,  -- float32; NULL: a full-text document only
+            metadata TEXT NOT NULL DEFAULT '{}',
+            text TEXT,  -- NULL: not in the full-text index
+            text_words INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            UNIQUE (namespace, id)
+        );
+        CREATE INDEX ns_items_by_expiry ON ns_items(expires_at) WHERE expires_at IS NOT NULL;
+        -- `ns` holds one token per namespace so a MATCH is confined to it
+        CREATE VIRTUAL TABLE ns_fts USING fts5(
+            text, ns, content='', contentless_delete=1,
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE VIRTUAL TABLE ns_fts_terms USING fts5vocab(ns_fts, 'instance');
+        -- vector changes not yet in a saved index file (as index_log, per namespace)
+        CREATE TABLE ns_index_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            namespace TEXT NOT NULL,
+            label INTEGER NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('add', 'del'))
+        );
+        CREATE INDEX ns_index_log_by_namespace ON ns_index_log(namespace, seq);
+        """,
+    )
+
+
 MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph,
-              _m6_browse)
+              _m6_browse, _m7_namespaces)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

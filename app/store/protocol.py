@@ -16,17 +16,21 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from app import filter_dsl
 from app.errors import StorageError
 from app.models import (
     ApiKey,
     DecayPolicy,
     Edge,
     IndexSource,
+    Item,
     Memory,
     MemoryFilter,
     Mention,
+    Namespace,
     PageCursor,
     Session,
+    VectorSource,
 )
 
 T = TypeVar("T")
@@ -43,6 +47,17 @@ class MemoryRow:
     vector: np.ndarray
     content_hash: str
     decayed_at: int | None = None
+
+
+@dataclass(slots=True)
+class ItemWrite:
+    """What an upsert sets on one namespace item; None keeps the stored value."""
+
+    id: str
+    vector: np.ndarray | None = None
+    metadata: dict[str, Any] | None = None
+    text: str | None = None
+    expires_at: int | None = None
 
 
 class MemoryReads(Protocol):
@@ -89,12 +104,55 @@ class MemoryWrites(MemoryReads, Protocol):
     def delete(self, agent_id: str, rowids: Sequence[int]) -> int: ...
 
 
-# What the indexes load and replay (app/index/registry.py).
-VectorReads = IndexSource
+# What the indexes load and replay (app/index/registry.py): the namespaces' vectors, and
+# the memories' vectors with their texts.
+VectorReads = VectorSource
+MemoryVectorReads = IndexSource
 
 
 class VectorWrites(VectorReads, Protocol):
     def trim_log(self, agent_id: str, upto_seq: int) -> None: ...
+
+
+class MemoryVectorWrites(MemoryVectorReads, VectorWrites, Protocol):
+    pass
+
+
+class NamespaceReads(Protocol):
+    """Data namespaces and their items (vectors, full-text documents, metadata)."""
+
+    def all(self) -> list[Namespace]: ...
+    def get(self, name: str) -> Namespace | None: ...
+    def stats(self, name: str, now: int) -> dict[str, int]: ...
+    def count(self, namespace: str, where: filter_dsl.Node | None, now: int, *,
+              vectors_only: bool = True) -> int: ...
+    def rowids(self, namespace: str, where: filter_dsl.Node | None, now: int | None, *,
+               vectors_only: bool = False) -> list[int]: ...
+    def by_rowids(self, rowids: Iterable[int], now: int) -> dict[int, Item]: ...
+    def by_ids(self, namespace: str, ids: Sequence[str], now: int) -> dict[str, Item]: ...
+    def existing(self, namespace: str, ids: Sequence[str]) -> dict[str, int]: ...
+    def size(self, namespace: str) -> int: ...
+    def vectors(self, namespace: str, where: filter_dsl.Node | None, now: int
+                ) -> tuple[np.ndarray, np.ndarray]: ...
+    def page(self, namespace: str, where: filter_dsl.Node | None, now: int, after: int,
+             limit: int) -> list[Item]: ...
+    def fulltext(self, namespace: str, words: Sequence[str], where: filter_dsl.Node | None,
+                 now: int, limit: int) -> list[tuple[int, float]]: ...
+    def text_stats(self, namespace: str, now: int) -> tuple[int, float, int]: ...
+    def expired(self, now: int, limit: int) -> list[tuple[str, int]]: ...
+
+
+class NamespaceWrites(NamespaceReads, Protocol):
+    def create(self, ns: Namespace) -> None: ...
+    def configure(self, name: str, *, dimension: int | None = None,
+                  distance: str | None = None, model: str | None = None,
+                  now: int) -> None: ...
+    def drop(self, name: str) -> int: ...
+    def upsert(self, namespace: str, items: Sequence[ItemWrite], now: int
+               ) -> tuple[list[int], int]: ...
+    def delete(self, namespace: str, rowids: Sequence[int]) -> tuple[list[int], int]: ...
+    def unindex_text(self, namespace: str, ids: Sequence[str]) -> tuple[int, list[int]]: ...
+    def merge_metadata(self, rowids: Sequence[int], patch: dict[str, Any], now: int) -> int: ...
 
 
 class SessionReads(Protocol):
@@ -115,6 +173,7 @@ class SessionWrites(SessionReads, Protocol):
 
 
 class AgentReads(Protocol):
+    def exists(self, agent_id: str) -> bool: ...
     def overview(self) -> list[dict[str, Any]]: ...
     def stats(self, agent_id: str, now: int) -> dict[str, Any]: ...
     def last_activity(self) -> dict[str, int | None]: ...
@@ -240,7 +299,7 @@ class Tx(Protocol):
     @property
     def memories(self) -> MemoryWrites: ...
     @property
-    def vectors(self) -> VectorWrites: ...
+    def vectors(self) -> MemoryVectorWrites: ...
     @property
     def sessions(self) -> SessionWrites: ...
     @property
@@ -263,6 +322,10 @@ class Tx(Protocol):
     def meta(self) -> MetaWrites: ...
     @property
     def reindex(self) -> ReindexWrites: ...
+    @property
+    def namespaces(self) -> NamespaceWrites: ...
+    @property
+    def namespace_vectors(self) -> VectorWrites: ...
 
 
 class Store(Protocol):
@@ -273,7 +336,7 @@ class Store(Protocol):
     @property
     def memories(self) -> MemoryReads: ...
     @property
-    def vectors(self) -> VectorReads: ...
+    def vectors(self) -> MemoryVectorReads: ...
     @property
     def sessions(self) -> SessionReads: ...
     @property
@@ -296,6 +359,10 @@ class Store(Protocol):
     def meta(self) -> MetaReads: ...
     @property
     def reindex(self) -> ReindexReads: ...
+    @property
+    def namespaces(self) -> NamespaceReads: ...
+    @property
+    def namespace_vectors(self) -> VectorReads: ...
 
     def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
         """Run a job in the writer's transaction; its result once committed."""

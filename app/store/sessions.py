@@ -130,6 +130,10 @@ class SqliteAgents:
     def __init__(self, conn: ConnSource) -> None:
         self._conn = conn
 
+    def exists(self, agent_id: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM agents WHERE agent_id = ?",
+                                    (agent_id,)).fetchone() is not None
+
     def ensure(self, agent_id: str, now: int) -> bool:
         """Create the agent if it is new; True when it was created."""
         cur = self._conn().execute(

@@ -30,6 +30,7 @@ from app.store.lifecycle import (
 )
 from app.store.memories import SqliteMemories
 from app.store.migrations import migrate
+from app.store.namespaces import SqliteNamespaces, SqliteNamespaceVectors
 from app.store.protocol import ConnSource, Tx
 from app.store.reindex import SqliteReindex
 from app.store.sessions import SqliteAgents, SqliteSessions
@@ -61,6 +62,8 @@ class SqliteTx:
         self.keys = SqliteKeys(conn)
         self.meta = SqliteMeta(conn)
         self.reindex = SqliteReindex(conn)
+        self.namespaces = SqliteNamespaces(conn)
+        self.namespace_vectors = SqliteNamespaceVectors(conn)
 
 
 class SqliteStore(SqliteTx):

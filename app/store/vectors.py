@@ -35,6 +35,9 @@ class SqliteVectors:
         self._conn = conn
         self.dimension = dimension
 
+    def layout(self, agent_id: str) -> tuple[int, str] | None:
+        return self.dimension, "cosine"
+
     def agents(self) -> list[str]:
         """Every agent holding vectors."""
         return [r[0] for r in self._conn().execute(
