@@ -175,6 +175,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dedup_retention_hours: Annotated[int, setting(
         "DAKERA_DEDUP_RETENTION_HOURS", ge=0, le=87_600,
         help="How long a merged duplicate stays restorable.")] = 720
+    max_import_bytes: Annotated[int, setting(
+        "DAKERA_MAX_IMPORT_BYTES", ge=1024,
+        help="Largest import file (POST /v1/import) and backup upload in bytes; they are "
+             "streamed to disk, not held in memory (DAKERA_MAX_BODY_SIZE does not apply to "
+             "them).")] = 8 * 1024**3
+    backup_dir: Annotated[NonEmpty | None, setting(
+        "DAKERA_BACKUP_DIR",
+        help="Directory for backups [default: backups/ in the data dir].")] = None
+    backup_interval_hours: Annotated[float, setting(
+        "DAKERA_BACKUP_INTERVAL_HOURS", ge=0.0, le=8760.0,
+        help="Hours between scheduled backups (0 turns the schedule off).")] = 24.0
+    backup_keep: Annotated[int, setting(
+        "DAKERA_BACKUP_KEEP", ge=1, le=10_000,
+        help="Scheduled backups kept; older scheduled ones are deleted (backups made on "
+             "request are kept until deleted).")] = 7
     sqlite_synchronous: Annotated[Literal["full", "normal"], setting(
         "DAKERA_SQLITE_SYNCHRONOUS",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives "
@@ -219,6 +234,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def index_dir(self) -> Path:
         return Path(self.data_dir) / "indexes"
+
+    @property
+    def backups_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else Path(self.data_dir) / "backups"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where uploads wait while they are imported (on the data dir's disk)."""
+        return Path(self.data_dir) / "uploads"
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

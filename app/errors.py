@@ -77,6 +77,27 @@ class UnsupportedMediaTypeError(DakeraError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class UnprocessableError(DakeraError):
+    """A body the route refuses as a whole (unknown fields where the contract says so)."""
+
+    status = 422
+    code = "UNPROCESSABLE_CONTENT"
+
+
+class NotImplementedFeature(DakeraError):
+    """A request option the contract names that this server does not offer."""
+
+    status = 501
+    code = "NOT_IMPLEMENTED"
+
+
+class InsufficientStorageError(DakeraError):
+    """The disk is full (or the file system refused the write): nothing was written."""
+
+    status = 507
+    code = "STORAGE_ERROR"
+
+
 class ServiceUnavailableError(DakeraError):
     status = 503
     code = "SERVICE_UNAVAILABLE"

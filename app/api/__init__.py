@@ -6,16 +6,18 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from app import __version__
+from app.api.activity import Activity
 from app.api.agents import AgentController
 from app.api.auth import BearerAuth
-from app.api.decay import admin_routers
+from app.api.backups import BackupAdminController
+from app.api.decay import DecayAdminController
 from app.api.errors import handle
 from app.api.feedback import FeedbackController
 from app.api.health import CapabilitiesController, HealthController
@@ -23,6 +25,7 @@ from app.api.memories import BatchController, MemoryController
 from app.api.policies import PolicyController
 from app.api.recall import RecallController
 from app.api.sessions import SessionController
+from app.api.transfer import TransferController
 from app.service import Service
 
 
@@ -49,13 +52,18 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         on_startup.append(lambda: service.start())
         on_shutdown.append(lambda: service.close())
 
+    # Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
+    admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController,
+                                                         BackupAdminController])
+                     for prefix in ("/v1/admin", "/admin")]
     return Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         RecallController, BatchController, SessionController, AgentController,
-                        FeedbackController, PolicyController, *admin_routers,
-                        *(m.route_handler for m in mounts)],
+                        FeedbackController, PolicyController, TransferController,
+                        *admin_routers, *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
-        middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key)],
+        middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key),
+                    DefineMiddleware(Activity, service=service)],
         exception_handlers={Exception: handle},
         on_startup=on_startup,
         on_shutdown=on_shutdown,

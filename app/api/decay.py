@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Router, get, post, put
+from litestar import Controller, get, post, put
 from litestar.params import JSONBody
 
 from app.api.deps import Service
@@ -34,8 +34,3 @@ class DecayAdminController(Controller):
     def run(self, service: Service) -> dict[str, Any]:
         """Run a decay pass now (also removes expired memories)."""
         return {**service.decay.run(), "stats": service.decay.stats()}
-
-
-# Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
-admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController])
-                 for prefix in ("/v1/admin", "/admin")]

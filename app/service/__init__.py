@@ -1,17 +1,23 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
-capabilities), composed in one place (`compose`), each given what it needs.
+transfer, backups, capabilities), composed in one place (`compose`), each given what it
+needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
+Restoring a backup swaps the database under a running service: the parts answer 503 while
+requests in flight finish, the store is closed, the new file renamed in, and new parts are
+composed over it (see `_swap_database`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,6 +32,7 @@ from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agents import Agents
+from app.service.backups import Backups, Restores, Schedule
 from app.service.capabilities import Capabilities
 from app.service.decay import Decay
 from app.service.feedback import Feedback
@@ -33,7 +40,9 @@ from app.service.memories import Memories
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
+from app.service.transfer import Transfer
 from app.store import Store, Tx, open_store
+from app.store.backup import fsync_dir, remove_sidecars
 
 log = logging.getLogger("dakera.service")
 
@@ -55,11 +64,16 @@ class Parts:
     feedback: Feedback
     decay: Decay
     policies: Policies
+    transfer: Transfer
+    backups: Backups
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, embedder: Embedder) -> Parts:
-    """The parts over an open store, indexes and model: each gets what it uses."""
+            indexes: IndexRegistry, embedder: Embedder, schedule: Schedule,
+            restores: Restores) -> Parts:
+    """The parts over an open store, indexes and model: each gets what it uses (the backup
+    schedule and the restores are the service's: they outlive the parts a restore
+    replaces)."""
     s = settings
     policies = Policies(store, s)
     memories = Memories(store, indexes, embedder, s, now, policies.dedup)
@@ -77,7 +91,10 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
         recall=Recall(engine, s, now, sessions, access), sessions=sessions,
         agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies)
+        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        transfer=(transfer := Transfer(store, indexes, embedder, s, now)),
+        backups=Backups(store, s, now, schedule, restores, transfer.busy, embedder.model_id,
+                        embedder.preset.dimension))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -109,6 +126,8 @@ class Service:
     feedback: _Part[Feedback] = _Part()
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
+    transfer: _Part[Transfer] = _Part()
+    backups: _Part[Backups] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -122,6 +141,12 @@ class Service:
         self._lock = DataDirLock(Path(settings.data_dir))
         self._loader: threading.Thread | None = None
         self._maintenance: threading.Thread | None = None
+        self.schedule = Schedule(settings.backup_interval_hours, settings.backup_keep)
+        self.restores = Restores(swap=self._swap_database)
+        self._restoring = False
+        self._upkeep = threading.Lock()  # maintenance tasks and the database swap
+        self._inflight = 0
+        self._inflight_changed = threading.Condition()
 
     def now(self) -> int:
         return int(self.clock())
@@ -154,21 +179,34 @@ class Service:
             t0 = time.perf_counter()
             embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
             t1 = time.perf_counter()
-            store = open_store(s.db_path, dimension=embedder.preset.dimension,
-                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
-            indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
-                                    lambda fn: store.write(lambda tx: fn()))
-            indexes.open_all()
-            self._parts = compose(s, self.now, store, indexes, embedder)
+            self._parts = parts = self._open(embedder)
             log.info("model %s loaded in %.2fs; %s opened with %d agent index(es) in %.2fs",
-                     embedder.model_id, t1 - t0, store.location, len(indexes.stats()),
-                     time.perf_counter() - t1)
+                     embedder.model_id, t1 - t0, parts.store.location,
+                     len(parts.indexes.stats()), time.perf_counter() - t1)
             self._maintenance = threading.Thread(target=self._maintenance_loop,
                                                  name="dakera-maintenance", daemon=True)
             self._maintenance.start()
         except BaseException as exc:  # surfaced by wait_ready() and the readiness probe
             log.error("start-up failed: %s", exc)
             self._failed = exc
+
+    def _open(self, embedder: Embedder) -> Parts:
+        """Open the store and the indexes and compose the parts over them."""
+        s = self.settings
+        store = open_store(s.db_path, dimension=embedder.preset.dimension,
+                           model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
+        try:
+            indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
+                                    lambda fn: store.write(lambda tx: fn()))
+            indexes.open_all()
+            parts = compose(s, self.now, store, indexes, embedder, self.schedule,
+                            self.restores)
+            parts.transfer.recover()
+            parts.backups.recover()
+        except BaseException:
+            store.close()
+            raise
+        return parts
 
     @property
     def ready(self) -> bool:
@@ -181,6 +219,8 @@ class Service:
     def parts(self) -> Parts:
         parts = self._parts
         if parts is None:
+            if self._restoring:
+                raise ServiceUnavailableError("restoring a backup", retry_after=5)
             if self._failed is not None:
                 raise ServiceUnavailableError(f"start-up failed: {self._failed}", retry_after=5)
             raise ServiceUnavailableError("loading models", retry_after=1)
@@ -195,14 +235,67 @@ class Service:
             self._loader.join()
         if self._maintenance is not None:
             self._maintenance.join()
-        parts = self._parts
-        if parts is not None:
-            parts.access.close()
-            parts.store.write(lambda tx: None)  # drain the queue
-            self.save_indexes()
-            parts.store.close()
-            log.info("closed %s", parts.store.location)
+        with self._upkeep:  # a restore in progress finishes first
+            parts = self._parts
+            if parts is not None:
+                self._close_parts(parts, save=True)
         self._lock.release()
+
+    def _close_parts(self, parts: Parts, *, save: bool) -> None:
+        """Stop the parts' threads, finish queued writes, save the indexes (when they are
+        kept), close the store."""
+        parts.transfer.close()
+        parts.access.close()
+        parts.store.write(lambda tx: None)  # drain the queue
+        if save:
+            self.save_indexes()
+        parts.store.close()
+        log.info("closed %s", parts.store.location)
+
+    # -- requests in flight, and the database swap of a restore ----------------------------
+
+    @contextlib.contextmanager
+    def activity(self) -> Iterator[None]:
+        """Count a request while it runs: a restore waits for those in flight to finish."""
+        with self._inflight_changed:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._inflight_changed:
+                self._inflight -= 1
+                self._inflight_changed.notify_all()
+
+    def _swap_database(self, prepared: Path, drain_secs: float = 30.0) -> None:
+        """Put a prepared database file (migrated, fsynced, beside the live one) in place of
+        the live database: new requests answer 503 while those in flight finish; the store
+        is closed, the index files dropped (a cache: rebuilt), the file renamed over the
+        live one (atomic), and the parts composed again over it."""
+        with self._upkeep:
+            parts = self.parts()
+            self._restoring = True
+            self._parts = None
+            try:
+                with self._inflight_changed:
+                    if not self._inflight_changed.wait_for(lambda: self._inflight == 0,
+                                                           drain_secs):
+                        log.warning("restore: %d request(s) still running after %.0fs; "
+                                    "closing the store under them", self._inflight, drain_secs)
+                self._close_parts(parts, save=False)
+                live = self.settings.db_path
+                for path in _index_files(self.settings.index_dir):
+                    path.unlink(missing_ok=True)
+                remove_sidecars(live)
+                os.replace(prepared, live)
+                fsync_dir(live.parent)
+                try:
+                    self._parts = self._open(parts.embedder)
+                except BaseException as exc:
+                    self._failed = exc
+                    log.error("the restored database cannot be opened: %s", exc)
+                    raise
+            finally:
+                self._restoring = False
 
     # -- upkeep -------------------------------------------------------------------------
 
@@ -223,15 +316,17 @@ class Service:
         parts.store.write(lambda tx: None)
 
     def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
-        """(name, interval in seconds, task) run by the maintenance thread."""
-        p = self.parts()
+        """(name, interval in seconds, task) run by the maintenance thread. Each task looks
+        the parts up when it runs (a restore replaces them)."""
         tasks: list[tuple[str, float, Callable[[], object]]] = [
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
-            ("end idle sessions", 60, p.sessions.expire_idle),
-            ("remove expired memories", 60, p.decay.purge_expired),
-            ("compact indexes", 60, p.memories.compact_indexes)]
+            ("end idle sessions", 60, lambda: self.parts().sessions.expire_idle()),
+            ("remove expired memories", 60, lambda: self.parts().decay.purge_expired()),
+            ("compact indexes", 60, lambda: self.parts().memories.compact_indexes()),
+            ("scheduled backup", 60, lambda: self.parts().backups.run_schedule())]
         if self.settings.decay_interval > 0:
-            tasks.append(("decay", self.settings.decay_interval, p.decay.run))
+            tasks.append(("decay", self.settings.decay_interval,
+                          lambda: self.parts().decay.run()))
         return tasks
 
     def _maintenance_loop(self) -> None:
@@ -239,9 +334,12 @@ class Service:
         due = {name: time.monotonic() + interval for name, interval, _ in tasks}
         while not self._closed.wait(max(0.1, min(due.values()) - time.monotonic())):
             for name, interval, task in tasks:
-                if time.monotonic() >= due[name]:
+                if time.monotonic() >= due[name] and not self._closed.is_set():
                     try:
-                        task()
+                        with self._upkeep:
+                            task()
+                    except ServiceUnavailableError:  # restoring, or start-up failed
+                        pass
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
@@ -261,6 +359,12 @@ class Service:
         except Exception as exc:
             checks["storage"] = {"status": "error", "error": str(exc)}
         return checks
+
+
+def _index_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".json", ".tmp")]
 
 
 __all__ = ["Parts", "Service", "compose"]

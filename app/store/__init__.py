@@ -3,7 +3,14 @@ the writer thread, memories with FTS5 and sqlite-vec, sessions, agents, lifecycl
 
 from pathlib import Path
 
+from app.store.backup import DatabaseInfo, inspect_database, is_sqlite
 from app.store.db import DatabaseError, sqlite_version
+from app.store.foreign import (
+    ForeignDatabaseError,
+    McpMemoryServiceDb,
+    is_mcp_memory_service,
+    snapshot,
+)
 from app.store.protocol import MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
 
@@ -15,5 +22,6 @@ def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = 
                        synchronous=synchronous, check_model=check_model)
 
 
-__all__ = ["DatabaseError", "MemoryRow", "SqliteStore", "Store", "Tx", "open_store",
-           "sqlite_version"]
+__all__ = ["DatabaseError", "DatabaseInfo", "ForeignDatabaseError", "McpMemoryServiceDb",
+           "MemoryRow", "SqliteStore", "Store", "Tx", "inspect_database",
+           "is_mcp_memory_service", "is_sqlite", "open_store", "snapshot", "sqlite_version"]

@@ -132,7 +132,26 @@ def _m2_lifecycle(conn: Connection, dimension: int) -> None:
                      (normal_hash(content), rowid))
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle)
+def _m3_import_jobs(conn: Connection, dimension: int) -> None:
+    """Import jobs and their progress (a job's counts are written with each batch it
+    imports, in the same transaction)."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE import_jobs (
+            job_id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            state TEXT NOT NULL  -- the job as JSON: format, counts, errors
+        );
+        CREATE INDEX import_jobs_by_status ON import_jobs(status);
+        """,
+    )
+
+
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_import_jobs)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

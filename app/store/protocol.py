@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -52,6 +53,8 @@ class MemoryReads(Protocol):
     def same_text(self, agent_id: str, content: str, memory_type: str,
                   now: int) -> int | None: ...
     def importance_stats(self, agent_id: str, now: int) -> tuple[int, float | None]: ...
+    def page(self, agent_id: str, now: int, after_rowid: int, limit: int,
+             with_vectors: bool) -> list[tuple[Memory, bytes | None]]: ...
 
 
 class MemoryWrites(MemoryReads, Protocol):
@@ -87,11 +90,13 @@ class SessionReads(Protocol):
     def newest(self, agent_id: str | None, active_only: bool, limit: int,
                offset: int) -> tuple[list[Session], int]: ...
     def any_idle(self, now: int, default_timeout: int) -> bool: ...
+    def page(self, agent_id: str, after: int, limit: int) -> list[tuple[int, Session]]: ...
 
 
 class SessionWrites(SessionReads, Protocol):
     def expire_idle(self, now: int, default_timeout: int) -> int: ...
     def start(self, session: Session) -> None: ...
+    def restore(self, session: Session) -> bool: ...
     def activity(self, agent_id: str, session_ids: set[str], now: int,
                  default_timeout: int) -> dict[str, str]: ...
     def end(self, session_id: str, now: int, summary: str | None,
@@ -166,6 +171,17 @@ class ReindexWrites(ReindexReads, Protocol):
     def finish(self, model_id: str, dimension: int) -> int: ...
 
 
+class ImportReads(Protocol):
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+    def recent(self, limit: int) -> list[dict[str, Any]]: ...
+
+
+class ImportWrites(ImportReads, Protocol):
+    def save(self, job: dict[str, Any]) -> None: ...
+    def interrupt(self, now: int, reason: str) -> int: ...
+    def prune(self, keep: int) -> int: ...
+
+
 class Tx(Protocol):
     """One write transaction's view of the store."""
 
@@ -189,6 +205,8 @@ class Tx(Protocol):
     def meta(self) -> MetaWrites: ...
     @property
     def reindex(self) -> ReindexWrites: ...
+    @property
+    def imports(self) -> ImportWrites: ...
 
 
 class Store(Protocol):
@@ -216,6 +234,8 @@ class Store(Protocol):
     def meta(self) -> MetaReads: ...
     @property
     def reindex(self) -> ReindexReads: ...
+    @property
+    def imports(self) -> ImportReads: ...
 
     def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
         """Run a job in the writer's transaction; its result once committed."""
@@ -224,6 +244,12 @@ class Store(Protocol):
     def submit(self, job: Callable[[Tx], T],
                after: Callable[[T], None] | None = None) -> Future[T]:
         """Queue a job; the future resolves once it is committed."""
+        ...
+
+    def backup(self, target: Path) -> None:
+        """Write a consistent copy of the whole database to `target` (which must not exist)
+        while writes go on: exactly what was committed before it began. On failure nothing
+        is left at `target`."""
         ...
 
     def ping(self) -> None:

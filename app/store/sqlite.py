@@ -16,7 +16,9 @@ from typing import TypeVar
 
 from app.errors import DataDirError
 from app.store import bm25
+from app.store.backup import copy_database
 from app.store.db import Connection, connect
+from app.store.imports import SqliteImports
 from app.store.lifecycle import (
     SqliteDecay,
     SqliteFeedback,
@@ -51,6 +53,7 @@ class SqliteTx:
         self.policies = SqlitePolicies(conn)
         self.meta = SqliteMeta(conn)
         self.reindex = SqliteReindex(conn)
+        self.imports = SqliteImports(conn)
 
 
 class SqliteStore(SqliteTx):
@@ -95,6 +98,9 @@ class SqliteStore(SqliteTx):
                after: Callable[[T], None] | None = None) -> Future[T]:
         tx = self._tx
         return self.writer.submit(lambda conn: job(tx), after)
+
+    def backup(self, target: Path) -> None:
+        copy_database(self.path, target)
 
     def ping(self) -> None:
         self.reader().execute("SELECT 1 FROM memories LIMIT 1").fetchall()
