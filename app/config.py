@@ -236,6 +236,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return Path(self.data_dir) / "indexes"
 
     @property
+    def local_url(self) -> str:
+        """Where a `dakera serve` with these settings is reached from this machine."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
     def backups_path(self) -> Path:
         return Path(self.backup_dir) if self.backup_dir else Path(self.data_dir) / "backups"
 

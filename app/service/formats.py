@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import msgspec
 
 from app.errors import PayloadTooLargeError, ValidationError
-from app.store import ForeignDatabaseError, McpMemoryServiceDb, is_sqlite
+from app.store import ForeignDatabaseError, McpMemoryServiceDb, is_sqlite, snapshot
 
 FORMATS = ("jsonl", "csv", "mem0", "zep", "mcp-memory-service")
 ALIASES = {"ndjson": "jsonl", "dakera": "jsonl", "mms": "mcp-memory-service",
@@ -573,3 +573,17 @@ def open_source(path: Path, declared: str | None) -> Source:
         raise ValidationError(f"format={fmt} but the file is neither JSON nor an SQLite "
                               "database" + (" (it reads as CSV)" if fmt != "jsonl" else ""))
     return Csv(path)
+
+
+def consistent_copy(path: Path, folder: Path) -> Path | None:
+    """A database file another program may be writing (its WAL beside it: a running
+    mcp-memory-service) copied into one consistent file in `folder`, ready to upload; None
+    when the file can be sent as it is."""
+    if not is_sqlite(path) or not path.with_name(path.name + "-wal").exists():
+        return None
+    target = folder / f"{path.name}.snapshot"
+    try:
+        snapshot(path, target)
+    except ForeignDatabaseError as exc:
+        raise ValidationError(str(exc)) from None
+    return target

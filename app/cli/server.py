@@ -1,10 +1,9 @@
-"""The `dakera` command: serve, and tools around the data dir."""
+"""The server side of the command: serve, mcp, reindex, settings, service install."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import logging
 import os
 import secrets
@@ -17,39 +16,8 @@ from typing import Any
 import click
 
 from app import __version__
-from app.config import SettingError, Settings, describe
-
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """The settings, or exit 2 with one line naming the variable that is wrong."""
-    try:
-        return Settings.from_env(**overrides)
-    except SettingError as exc:
-        click.echo(f"dakera: {exc}", err=True)
-        sys.exit(2)
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dakera")
-def main() -> None:
-    """dakera: a self-hosted memory server for AI agents."""
+from app.cli.main import is_loopback, load_settings, main, setup_logging
+from app.config import Settings, describe
 
 
 @main.command()
@@ -211,7 +179,7 @@ def service() -> None:
 def _unit_template() -> str:
     bundled = getattr(sys, "_MEIPASS", None)  # inside the binary: share/dakera.service
     candidates = [Path(bundled) / "share" / "dakera.service"] if bundled else []
-    candidates.append(Path(__file__).resolve().parent.parent / "build" / "dakera.service")
+    candidates.append(Path(__file__).resolve().parents[2] / "build" / "dakera.service")
     for path in candidates:
         if path.is_file():
             return path.read_text()
@@ -350,7 +318,3 @@ def settings_cmd() -> None:
     """List every setting with its environment variable, default and meaning."""
     for env, default, help_text in describe():
         click.echo(f"{env}\n    default: {default or '(unset)'}\n    {help_text}")
-
-
-if __name__ == "__main__":
-    main()

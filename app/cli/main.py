@@ -1,0 +1,55 @@
+"""The `dakera` group and what its commands share: settings, logging, the loopback check."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from typing import Any
+
+import click
+
+from app import __version__
+from app.config import SettingError, Settings
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, or exit 2 with one line naming the variable that is wrong."""
+    try:
+        return Settings.from_env(**overrides)
+    except SettingError as exc:
+        click.echo(f"dakera: {exc}", err=True)
+        sys.exit(2)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+EPILOG = """\b
+Server:  serve, mcp, reindex, settings, service install
+Client:  store, recall, forget, agents, stats, export, import, backup
+The client commands talk to a running server (--url, DAKERA_URL; key from
+DAKERA_API_KEY) or, when no server holds the data dir, open it themselves.
+Exit codes of the client commands: 0 done; 1 failed; 2 no server reachable
+(or the data dir is busy); 3 not found; 4 refused (key or permission);
+5 invalid input (also: some import records were invalid); 6 server error."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(__version__, prog_name="dakera")
+def main() -> None:
+    """dakera: a self-hosted memory server for AI agents."""
