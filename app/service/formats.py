@@ -269,7 +269,7 @@ def _record(line: int, raw: Any, mapper: Callable[[dict[str, Any]], dict[str, An
         return Record(line, data=raw, kind="session")
     try:
         return Record(line, data=mapper(raw))
-    except (ValueError, TypeError, msgspec.DecodeError) as exc:
+    except (ValueError, TypeError, msgspec.DecodeError) as exc:  # (UnicodeDecodeError too)
         return Record(line, error=str(exc))
 
 
@@ -300,6 +300,9 @@ class JsonLines:
                 raw = _decode(line)
             except msgspec.DecodeError as exc:
                 yield Record(number, error=f"not valid JSON ({exc})")
+                continue
+            except UnicodeDecodeError:
+                yield Record(number, error="not valid UTF-8")
                 continue
             yield _record(number, raw, self._map)
 
@@ -527,7 +530,7 @@ def _container(path: Path) -> str:
     if head[:1] == b"{":
         try:
             first = _decode(_first_line(path))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             return "document"  # a pretty-printed document spans lines
         if isinstance(first, dict) and any(isinstance(first.get(k), list) for k in WRAPPERS) \
                 and "content" not in first:
@@ -563,7 +566,7 @@ def open_source(path: Path, declared: str | None) -> Source:
                 "line, e.g. a dakera export)")
         try:
             doc = _decode(path.read_bytes())
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise ValidationError(f"the file is not valid JSON ({exc}); nothing was "
                                   "imported") from None
         if fmt in (None, "jsonl"):
