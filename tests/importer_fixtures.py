@@ -2,14 +2,15 @@
 
 mcp-memory-service: its SQLite database, with the DDL copied verbatim from
 mcp-memory-service 12.4.0 (storage/mixins/migrations.py, storage/migrations/008..019, as
-read from the PyPI wheel) and rows written the way its StoreMixin.store writes them (tags
-comma-joined, metadata json.dumps, unix float seconds, soft deletes setting deleted_at);
-the vec0 table is left out (an importer never reads it, and the real file opens without
-it). Its JSON export as sync/exporter.py MemoryExporter writes it. Mem0: `Memory.get_all()`
-output of mem0ai 2.2.1 (ISO times with offsets, metadata possibly null, ids as UUIDs) and
-the 0.1.x shape (a bare list, US/Pacific offsets). Zep: message lists of zep-cloud v2
-(role = speaker name, role_type = kind), v3 (role = kind, name = speaker) and v4 (items).
-The shapes were checked against the tools themselves (see docs/transfer.md).
+read from the PyPI wheel; one SQL comment shortened) and rows written the way its
+StoreMixin.store writes them (tags comma-joined, metadata json.dumps, unix float seconds,
+soft deletes setting deleted_at); the vec0 table is left out (an importer never reads it,
+and the real file opens without it). Its JSON export as sync/exporter.py MemoryExporter
+writes it. Mem0: `Memory.get_all()` output of mem0ai 2.2.1 (ISO times with offsets,
+metadata possibly null, ids as UUIDs) and the 0.1.x shape (a bare list, US/Pacific
+offsets). Zep: message lists of zep-cloud v2 (role = speaker name, role_type = kind), v3
+(role = kind, name = speaker) and v4 (items). The shapes were checked against the tools
+themselves (see docs/transfer.md).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ DDL = [
     status TEXT NOT NULL DEFAULT 'candidate',  -- candidate, active, disputed, superseded
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    derived_from TEXT NOT NULL DEFAULT '[]',  -- JSON array of observation content_hashes (provenance)
+    derived_from TEXT NOT NULL DEFAULT '[]',  -- JSON array of observation content_hashes
     contradicted_by TEXT NOT NULL DEFAULT '[]',  -- JSON array of observation content_hashes
     metadata TEXT DEFAULT '{}'
 )""",
@@ -146,7 +147,8 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS idx_sync_events_op ON sync_events(op, content_hash)",
     "ALTER TABLE sync_events ADD COLUMN hlc_physical INTEGER",
     "ALTER TABLE sync_events ADD COLUMN hlc_logical INTEGER",
-    "CREATE INDEX IF NOT EXISTS idx_sync_events_hlc ON sync_events(hlc_physical, hlc_logical, agent_id, event_id)",
+    "CREATE INDEX IF NOT EXISTS idx_sync_events_hlc ON sync_events(hlc_physical, hlc_logical, "
+    "agent_id, event_id)",
     "ALTER TABLE memories ADD COLUMN embedding_pending INTEGER NOT NULL DEFAULT 0",
     "CREATE INDEX IF NOT EXISTS idx_memories_embedding_pending ON memories(embedding_pending)",
     "ALTER TABLE sync_events ADD COLUMN embedding_model TEXT",

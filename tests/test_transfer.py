@@ -333,7 +333,7 @@ def test_an_sqlite_file_that_is_not_a_tool_database(make_service: MakeService,
     con.commit()
     con.close()
     svc = make_service()
-    with pytest.raises(ValidationError, match="not an mcp-memory-service one.*backup"):
+    with pytest.raises(ValidationError, match=r"not an mcp-memory-service one.*backup"):
         svc.transfer.submit(AGENT, path, None, owned=False)
 
 

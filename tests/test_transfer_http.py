@@ -23,7 +23,7 @@ from tests.conftest import ROOT, LiveServer
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import corpus  # noqa: E402
+import corpus
 
 AGENT = "transfer-agent"
 
@@ -185,7 +185,7 @@ def test_cli_imports_tool_files_with_a_progress_bar(live_server: LiveServer,
 
     out = dakera("recall", "cli-mem0", "Lisbon favourite city")
     assert out.returncode == 0
-    header, rule, first = out.stdout.splitlines()[:3]
+    header, _, first = out.stdout.splitlines()[:3]
     assert header.split() == ["rank", "score", "type", "age", "content"]
     assert first.split()[0] == "1" and "Lisbon" in first
 
@@ -380,7 +380,7 @@ def test_truncated_and_oversized_uploads(tmp_path: Path) -> None:
     lines = b"".join(b'{"content": "memory %d from a cut upload"}\n' % i for i in range(5000))
 
     # 1. the client stops half-way through the body it announced
-    head = (f"POST /v1/import?agent_id=cut HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + auth +
+    head = (b"POST /v1/import?agent_id=cut HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
             f"Content-Length: {len(part) + len(lines) + 100}\r\n\r\n".encode())
     raw_request(server.port, head, part + lines[: len(lines) // 2], read=False)

@@ -92,7 +92,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         recall=Recall(engine, s, now, sessions, access), sessions=sessions,
         agents=Agents(store, now, embedder.preset, sessions),
         feedback=Feedback(store, now, memories), decay=decay, policies=policies,
-        transfer=(transfer := Transfer(store, indexes, embedder, s, now)),
+        transfer=(transfer := Transfer(store, indexes, embedder, s, now,
+                                       sessions.expire_idle)),
         backups=Backups(store, s, now, schedule, restores, transfer.busy, embedder.model_id,
                         embedder.preset.dimension))
 

@@ -8,10 +8,10 @@ back keeps those).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from collections.abc import Iterable, Iterator
+from csv import writer as csv_writer
 from typing import Any
 
 import msgspec
@@ -87,7 +87,7 @@ def write(fmt: str, pages: Iterable[Page], sessions: Iterable[list[Session]],
 
 def _csv(pages: Iterable[Page], model_id: str, with_vectors: bool) -> Iterator[bytes]:
     buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
+    out = csv_writer(buf, lineterminator="\n")
     out.writerow([*CSV_COLUMNS, *(("vector", "vector_model") if with_vectors else ())])
     yield buf.getvalue().encode()
     buf.seek(0)

@@ -18,6 +18,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator
+from csv import reader as csv_rows
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -406,7 +407,7 @@ class Csv:
         self.format = "csv"
         with self._open() as f:
             try:
-                header = next(csv.reader(f))
+                header = next(csv_rows(f))
             except StopIteration:
                 raise ValidationError("the CSV file is empty") from None
             except csv.Error as exc:
@@ -426,7 +427,7 @@ class Csv:
 
     def count(self) -> int:
         with self._open() as f:
-            reader = csv.reader(f)
+            reader = csv_rows(f)
             n = -1
             with contextlib.suppress(csv.Error):
                 for _ in reader:
@@ -435,7 +436,7 @@ class Csv:
 
     def records(self) -> Iterator[Record]:
         with self._open() as f:
-            reader = csv.reader(f)
+            reader = csv_rows(f)
             width = len(self.header)
             first = True
             while True:

@@ -126,8 +126,10 @@ def _public(job: dict[str, Any]) -> dict[str, Any]:
 
 class Transfer:
     def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
-                 settings: Settings, now: Callable[[], int]) -> None:
+                 settings: Settings, now: Callable[[], int],
+                 expire_idle: Callable[[], object]) -> None:
         self.db = store
+        self.expire_idle = expire_idle
         self.indexes = indexes
         self.embedder = embedder
         self.settings = settings
@@ -153,6 +155,8 @@ class Transfer:
         now = self.now()
         count = self.db.memories.count(agent, MemoryFilter(), now)
         with_vectors = include_vectors and name in ("jsonl", "csv")
+        if include_sessions:
+            self.expire_idle()  # sessions idle past their timeout are exported as ended
         chunks = exports.write(
             name, self._pages(agent, now, with_vectors),
             self._session_pages(agent) if include_sessions and name == "jsonl" else [],
