@@ -203,10 +203,15 @@ def test_cli_imports_tool_files_with_a_progress_bar(live_server: LiveServer,
 
 # -- round trip at 10,000 --------------------------------------------------------------------
 
+@pytest.mark.timeout(1800)  # 10,000 embeddings on a busy machine
 def test_round_trip_of_10000_memories(tmp_path: Path) -> None:
+    """Source A embeds 10,000 imported memories with the real model; B imports A's export
+    with vectors (nothing embedded) and must answer 100 queries exactly as A does; C
+    imports it without vectors and embeds every memory again (with the test embedder, to
+    spare 10,000 more real embeddings: A's import already did those)."""
     source = LiveServer(tmp_path / "a").start()
     copy = LiveServer(tmp_path / "b").start()
-    again = LiveServer(tmp_path / "c").start()
+    again = LiveServer(tmp_path / "c", extra_env={"DAKERA_EMBEDDING_MODEL": "hash"}).start()
     try:
         with source.http() as a, copy.http() as b, again.http() as c:
             job = upload(a, AGENT, generated(10_000))
@@ -241,6 +246,7 @@ def test_round_trip_of_10000_memories(tmp_path: Path) -> None:
 
 # -- kill -9 during an import -----------------------------------------------------------------
 
+@pytest.mark.timeout(900)
 def test_kill_9_during_an_import_then_run_it_again(tmp_path: Path) -> None:
     server = LiveServer(tmp_path / "data").start()
     data = generated(3000, seed=9)
@@ -273,6 +279,7 @@ def test_kill_9_during_an_import_then_run_it_again(tmp_path: Path) -> None:
 
 # -- a backup under concurrent writes ---------------------------------------------------------
 
+@pytest.mark.timeout(900)
 def test_a_backup_under_concurrent_writes_restores_every_acknowledged_write(tmp_path: Path
                                                                            ) -> None:
     server = LiveServer(tmp_path / "data").start()
@@ -370,6 +377,7 @@ def raw_request(port: int, head: bytes, body: Iterator[bytes] | bytes,
             return b""
 
 
+@pytest.mark.timeout(900)
 def test_truncated_and_oversized_uploads(tmp_path: Path) -> None:
     server = LiveServer(tmp_path / "data", extra_env={
         "DAKERA_MAX_IMPORT_BYTES": str(8 * 1024 * 1024)}).start()
