@@ -3,8 +3,11 @@ of the service's operations."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
 
@@ -219,3 +222,19 @@ class RecallResult:
     candidates: int = 0
     context: list[RecallHit] = field(default_factory=list)  # session neighbours of the hits
     context_mode: str = "off"  # where they go: inline, separate or off
+
+
+class VectorSource(Protocol):
+    """Stored vectors and the index log, as the store offers them and the vector indexes
+    load and replay them (the store's `vectors`; app/index/registry.py reads it)."""
+
+    dimension: int
+
+    def agents(self) -> list[str]: ...
+    def has(self, agent_id: str) -> bool: ...
+    def of_agent(self, agent_id: str, batch: int = 10_000
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
+    def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
+    def log_head(self, agent_id: str) -> int: ...
+    def log_trimmed(self, agent_id: str) -> int: ...

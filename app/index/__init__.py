@@ -2,6 +2,6 @@
 stored vectors by the registry (registry.py)."""
 
 from app.index.hnsw import AgentIndex, index_name
-from app.index.registry import IndexRegistry, VectorSource
+from app.index.registry import IndexRegistry
 
-__all__ = ["AgentIndex", "IndexRegistry", "VectorSource", "index_name"]
+__all__ = ["AgentIndex", "IndexRegistry", "index_name"]

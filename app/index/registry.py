@@ -11,30 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from app.index.hnsw import AgentIndex
+from app.models import VectorSource
 
 log = logging.getLogger("dakera.index")
-
-
-class VectorSource(Protocol):
-    """Stored vectors and the index log, as the store offers them."""
-
-    dimension: int
-
-    def agents(self) -> list[str]: ...
-    def has(self, agent_id: str) -> bool: ...
-    def of_agent(self, agent_id: str, batch: int = 10_000
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
-    def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
-    def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
-    def log_head(self, agent_id: str) -> int: ...
-    def log_trimmed(self, agent_id: str) -> int: ...
 
 
 class IndexRegistry:

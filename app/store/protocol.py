@@ -9,7 +9,7 @@ indexes are kept in step there). SQLite is the backend today (app/store/sqlite.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from app.models import DecayPolicy, Memory, MemoryFilter, Session
+from app.models import DecayPolicy, Memory, MemoryFilter, Session, VectorSource
 
 T = TypeVar("T")
 ConnSource = Callable[[], Any]  # a backend's connection for the calling thread
@@ -66,19 +66,8 @@ class MemoryWrites(MemoryReads, Protocol):
     def delete(self, agent_id: str, rowids: Sequence[int]) -> int: ...
 
 
-class VectorReads(Protocol):
-    """What the vector indexes load and replay (app/index/registry.VectorSource)."""
-
-    dimension: int
-
-    def agents(self) -> list[str]: ...
-    def has(self, agent_id: str) -> bool: ...
-    def of_agent(self, agent_id: str, batch: int = 10_000
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
-    def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
-    def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
-    def log_head(self, agent_id: str) -> int: ...
-    def log_trimmed(self, agent_id: str) -> int: ...
+# What the vector indexes load and replay (app/index/registry.py).
+VectorReads = VectorSource
 
 
 class VectorWrites(VectorReads, Protocol):
