@@ -1,6 +1,7 @@
 """Requests in flight, counted for the service: a restore lets them finish before it closes
-the database under them. The health probes and the restore requests themselves are not
-counted (a restore request waits for the restore it started)."""
+the database under them. Not counted: the health probes, the restore requests themselves (a
+restore request waits for the restore it started) and the MCP event stream (GET /mcp,
+open for as long as a client listens)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class Activity:
         self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(UNCOUNTED):
+        if scope["type"] != "http" or scope["path"].startswith(UNCOUNTED) or (
+                scope["method"] == "GET" and scope["path"].startswith("/mcp")):
             await self.app(scope, receive, send)
             return
         with self.service.activity():

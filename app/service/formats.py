@@ -216,7 +216,7 @@ def from_zep(raw: dict[str, Any], session: Any = None) -> dict[str, Any]:
     out["id"] = raw.get("uuid") or raw.get("id")
     out["created_at"] = seconds(raw.get("created_at") or raw.get("reference_time"),
                                 "created_at")
-    sid = raw.get("session_id") or raw.get("thread_id") or session
+    sid = raw.get("session_id") or raw.get("thread_id") or raw.get("thread_uuid") or session
     if sid:
         out["session_id"] = sid
     return {k: v for k, v in out.items() if v is not None}
