@@ -30,8 +30,9 @@ def test_not_ready_until_the_model_is_loaded(tmp_path: Path) -> None:
             r = client.get(path)
             assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert client.get("/health/ready").json()["starting"] is True
-        assert client.get("/health/live").json() == {
-            "alive": True, "version": service.version, "uptime_seconds": 0, "starting": True}
+        live = client.get("/health/live").json()
+        assert isinstance(live.pop("uptime_seconds"), int)  # (seconds pass on a busy machine)
+        assert live == {"alive": True, "version": service.version, "starting": True}
         r = client.post("/v1/memory/store", json={"agent_id": "a", "content": "x"})
         assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"
         assert "retry-after" in r.headers
