@@ -227,6 +227,12 @@ def mcp_memory_service_db(path: Path, *, extra: int = 0, keep_open: bool = False
         if deleted is not None:  # DeleteMixin.delete: a soft delete
             con.execute("UPDATE memories SET deleted_at = ? WHERE id = ?",
                         (deleted, cur.lastrowid))
+    # an older version of the first memory, replaced by it (memory evolution, migration 011)
+    old = "The deploy script is scripts/deploy.sh."
+    con.execute(MMS_INSERT, (content_hash(old), old, "deploy", "note", "{}", 1717000000.0,
+                             1717000000.0, _iso(1717000000.0), _iso(1717000000.0), "default"))
+    con.execute("UPDATE memories SET superseded_by = ? WHERE content_hash = ?",
+                (content_hash(rows[0][0]), content_hash(old)))
     con.commit()
     if keep_open:
         con.execute("PRAGMA wal_autocheckpoint=0")

@@ -501,10 +501,6 @@ class McpMemoryServiceFile:
 
     def records(self) -> Iterator[Record]:
         for position, row in enumerate(self._db.rows(), start=1):
-            if row.get("superseded_by"):
-                yield Record(position, error=f"superseded by {row['superseded_by'][:16]}... "
-                                             "in mcp-memory-service; not imported")
-                continue
             yield _record(position, row, from_mcp_memory_service)
 
     def close(self) -> None:

@@ -58,19 +58,23 @@ class McpMemoryServiceDb:
                 f"{path.name} is an SQLite database but not an mcp-memory-service one "
                 "(no memories table with id, content and content_hash)")
         self.columns = [c for c in MMS_COLUMNS if c in columns]
-        self._live = "deleted_at IS NULL" if "deleted_at" in columns else "1"
+        # live: not soft-deleted, not replaced by a newer version (memory evolution)
+        self._live = " AND ".join([
+            *(["deleted_at IS NULL"] if "deleted_at" in columns else []),
+            *(["superseded_by IS NULL"] if "superseded_by" in columns else [])]) or "1"
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.close()
 
     def count(self) -> int:
-        """Memories that are not deleted."""
+        """Memories that are neither deleted nor superseded."""
         return int(self._conn.execute(
             f"SELECT count(*) FROM memories WHERE {self._live}").fetchone()[0])
 
     def rows(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every memory not deleted, oldest row first, as {column: value}."""
+        """Every memory neither deleted nor superseded, oldest row first, as
+        {column: value}."""
         cols = ", ".join(self.columns)
         last = -1
         while True:
