@@ -19,7 +19,7 @@ class Activity:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(UNCOUNTED) or (
-                scope["method"] == "GET" and scope["path"].startswith("/mcp")):
+                scope.get("method") == "GET" and scope["path"].startswith("/mcp")):
             await self.app(scope, receive, send)
             return
         with self.service.activity():
