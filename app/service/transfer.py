@@ -326,14 +326,19 @@ class Transfer:
         self.db.write(lambda tx: tx.imports.save(dict(job)))
         pending = None
         records: list[Record] = []
-        for record in work.source.records():
-            records.append(record)
-            if len(records) >= BATCH:
-                pending = self._next(job, records, pending)
-                records = []
-        pending = self._next(job, records, pending)
+        try:
+            for record in work.source.records():
+                records.append(record)
+                if len(records) >= BATCH:
+                    pending = self._next(job, records, pending)
+                    records = []
+            pending = self._next(job, records, pending)
+        finally:
+            if pending is not None:  # the batch in flight counts, however this ends
+                with contextlib.suppress(Exception):
+                    self._finish(job, pending)
         if pending is not None:
-            self._finish(job, pending)
+            self._finish(job, pending)  # (raises if its commit failed)
         failed = job["imported"] + job["existing"] + job["sessions"] == 0 and job["invalid"]
         self._end(work, "failed" if failed else "done",
                   "no record could be imported" if failed else None)
@@ -382,7 +387,11 @@ class Transfer:
         return self.db.submit(write, after)
 
     def _finish(self, job: dict[str, Any], pending: Any) -> None:
-        """Wait for a batch's commit and take its counts (a failed commit fails the job)."""
+        """Wait for a batch's commit and take its counts, once (a failed commit fails the
+        job)."""
+        if getattr(pending, "counted", False):
+            pending.result()
+            return
         try:
             _, _, delta = pending.result()
         except DakeraError:
@@ -392,6 +401,7 @@ class Transfer:
                 raise InsufficientStorageError(f"the disk is full: {exc}; the batches "
                                                "committed before stay imported") from None
             raise
+        pending.counted = True
         with self._changed:
             for key, value in delta.items():
                 job[key] += value
