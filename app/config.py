@@ -194,6 +194,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_SQLITE_SYNCHRONOUS",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives "
              "crashes).")] = "full"
+    log_format: Annotated[Literal["text", "json"], setting(
+        "DAKERA_LOG_FORMAT",
+        help="Log lines as readable text or as one JSON object each (json), on "
+             "stderr.")] = "text"
+    access_log: Annotated[bool, setting(
+        "DAKERA_ACCESS_LOG",
+        help="Log one line per request (method, route, status, duration, request id, key "
+             "id) at info level.")] = True
+    metrics: Annotated[bool, setting(
+        "DAKERA_METRICS",
+        help="Collect Prometheus metrics and KPIs (GET /metrics, /v1/ops/metrics, "
+             "/v1/kpis); false answers those with 501.")] = True
+    metrics_open_on_loopback: Annotated[bool, setting(
+        "DAKERA_METRICS_OPEN_ON_LOOPBACK",
+        help="Serve GET /metrics without a key to clients on loopback (a local Prometheus "
+             "or agent). Leave off behind a reverse proxy on the same host: every request "
+             "then comes from loopback.")] = False
+    metrics_top_agents: Annotated[int, setting(
+        "DAKERA_METRICS_TOP_AGENTS", ge=0, le=1000,
+        help="Per-agent metric series (memories, indexed vectors) only for this many "
+             "agents, those with the most memories; the totals cover every agent.")] = 10
+    events_buffer: Annotated[int, setting(
+        "DAKERA_EVENTS_BUFFER", ge=1, le=1_000_000,
+        help="Events an event-stream client may fall behind by; past that it misses events "
+             "and is sent stream_lagged with how many.")] = 1024
+    events_max_subscribers: Annotated[int, setting(
+        "DAKERA_EVENTS_MAX_SUBSCRIBERS", ge=1, le=10_000,
+        help="Event streams open at once; more are refused with 503.")] = 64
+    events_keepalive: Annotated[int, setting(
+        "DAKERA_EVENTS_KEEPALIVE_SECS", ge=1, le=3600,
+        help="Seconds between keep-alive comments on an idle event stream.")] = 15
 
     def __repr__(self) -> str:  # never show the key
         shown = {f: getattr(self, f) for f in self.__struct_fields__}

@@ -115,6 +115,13 @@ class DataDirInUse(DataDirError):
     """Another process holds the data dir's lock."""
 
 
+class FeatureDisabledError(DakeraError):
+    """A feature turned off by a setting: `details` names the DAKERA_* switch."""
+
+    status = 501
+    code = "FEATURE_DISABLED"
+
+
 class InternalError(DakeraError):
     status = 500
     code = "INTERNAL_ERROR"

@@ -222,6 +222,8 @@ class RecallResult:
     candidates: int = 0
     context: list[RecallHit] = field(default_factory=list)  # session neighbours of the hits
     context_mode: str = "off"  # where they go: inline, separate or off
+    # seconds spent in each stage: embed, vector, bm25, fusion, load, neighbourhood (metrics)
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 class VectorSource(Protocol):

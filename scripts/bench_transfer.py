@@ -173,7 +173,7 @@ def main() -> None:
                     up = http.post("/v1/admin/backups/upload", content=f,
                                    headers={"Content-Type": "application/gzip"}).json()
                 return dict(http.post("/v1/admin/backups/restore", params={"wait": 3600},
-                                      json={"backup_id": up["backup_id"]}).json())
+                                      json={"backup_id": up["backup"]["backup_id"]}).json())
 
             status = phase(results, "backup upload + restore (indexes rebuilt)", b, n, restore)
             assert status["status"] == "completed", status

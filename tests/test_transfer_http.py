@@ -124,7 +124,7 @@ class TestSdk:
         assert client.admin_get_backup(backup_id)["name"] == "sdk backup"
         packed = client.download_backup(backup_id)
         assert gzip.decompress(packed)[:16] == b"SQLite format 3\x00"
-        uploaded = client.upload_backup(packed)
+        uploaded = client.upload_backup(packed)["backup"]
         assert uploaded["memory_count"] == made["backup"]["memory_count"]
         client.store_memory(agent_id="bk", content="stored after the backup")
         restored = client.restore_backup(uploaded["backup_id"])
@@ -451,7 +451,7 @@ def test_a_restore_that_cannot_work_changes_nothing(live_server: LiveServer,
                        headers={"Content-Type": "application/gzip"})
         assert up.status_code == 201, up.text
         refused = http.post("/v1/admin/backups/restore",
-                            json={"backup_id": up.json()["backup_id"]})
+                            json={"backup_id": up.json()["backup"]["backup_id"]})
         assert refused.status_code == 409 and "hash" in refused.json()["error"]
         assert http.post("/v1/admin/backups/restore", json={"backup_id": "bk_nope"}
                          ).status_code == 404

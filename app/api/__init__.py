@@ -1,4 +1,5 @@
-"""Litestar: create_app(service) assembles controllers, auth and error rendering."""
+"""Litestar: create_app(service) assembles controllers, auth, error rendering, the access
+log and request metrics, and the OpenAPI document (/openapi.json, /docs)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,22 @@ from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from app import __version__
+from app.api.access import AccessMiddleware
 from app.api.activity import Activity
 from app.api.agents import AgentController
 from app.api.auth import BearerAuth
 from app.api.backups import BackupAdminController
 from app.api.decay import DecayAdminController
 from app.api.errors import handle
+from app.api.events import EventController
 from app.api.feedback import FeedbackController
 from app.api.health import CapabilitiesController, HealthController
 from app.api.memories import BatchController, MemoryController
+from app.api.ops import OpsController
 from app.api.policies import PolicyController
 from app.api.recall import RecallController
 from app.api.sessions import SessionController
@@ -52,27 +58,49 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         on_startup.append(lambda: service.start())
         on_shutdown.append(lambda: service.close())
 
+    settings = service.settings
     # Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
     admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController,
                                                          BackupAdminController])
                      for prefix in ("/v1/admin", "/admin")]
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         RecallController, BatchController, SessionController, AgentController,
-                        FeedbackController, PolicyController, TransferController,
-                        *admin_routers, *(m.route_handler for m in mounts)],
+                        FeedbackController, PolicyController, OpsController, EventController,
+                        TransferController, *admin_routers, *(m.route_handler for m in mounts)],
         dependencies={"service": Provide(provide_service, sync_to_thread=False)},
-        middleware=[DefineMiddleware(BearerAuth, api_key=service.settings.api_key),
+        middleware=[DefineMiddleware(BearerAuth, api_key=settings.api_key,
+                                     metrics_open_on_loopback=settings.metrics_open_on_loopback),
                     DefineMiddleware(Activity, service=service)],
         exception_handlers={Exception: handle},
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         lifespan=[m.lifespan for m in mounts],
-        request_max_body_size=service.settings.max_body_size,
-        openapi_config=OpenAPIConfig(title="dakera", version=__version__, path="/openapi"),
+        request_max_body_size=settings.max_body_size,
+        openapi_config=openapi_config(),
         logging_config=None,
         debug=False,
     )
+    # Outside routing, so that unknown routes and auth refusals are logged and counted.
+    app.asgi_handler = AccessMiddleware(app.asgi_handler, service)
+    return app
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The document at /openapi.json, a browsable page at /docs (Swagger UI, whose scripts
+    the browser loads from a CDN)."""
+    return OpenAPIConfig(
+        title="dakera", version=__version__,
+        description="A self-hosted memory server for AI agents, wire-compatible with the "
+                    "Dakera clients. Every route but the health probes and this document "
+                    "takes `Authorization: Bearer <key>` when DAKERA_API_KEY is set. Errors "
+                    "are the envelope {error, code, status, details?, resource?}.",
+        path="/", render_plugins=[JsonRenderPlugin(path="/openapi.json"),
+                                  SwaggerRenderPlugin(path="/docs")],
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer",
+                                     description="DAKERA_API_KEY")}),
+        security=[{"bearer": []}])
 
 
 __all__ = ["Mount", "create_app"]

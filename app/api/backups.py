@@ -1,21 +1,90 @@
 """Backups (/v1/admin/backups and /admin/backups): create, list, get, delete, download
-(gzip), upload, the schedule, restore -> service.backups."""
+(gzip), upload, the schedule, restore -> service.backups (and service.restores, which
+answer while a restore has the parts closed)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from app.api import uploads
 from app.api.deps import Service
+from app.api.schemas import error_responses
 from app.errors import UnprocessableError, ValidationError
 
 CREATE_FIELDS = {"name", "backup_type", "namespaces", "encrypt", "compression"}
 RESTORE_FIELDS = {"backup_id", "overwrite", "point_in_time", "target_namespaces"}
+
+
+class BackupInfo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A backup: a complete copy of the database and what it holds."""
+
+    backup_id: str
+    id: str
+    name: str
+    kind: str  # manual, scheduled, pre-restore or uploaded
+    backup_type: str  # full
+    status: str  # completed
+    namespaces: list[str]  # empty: every agent
+    memory_count: int
+    vector_count: int
+    agent_count: int
+    session_count: int
+    model: str | None  # the embedding model of its vectors
+    dimension: int | None
+    schema_version: int
+    size_bytes: int
+    created_at: int
+    completed_at: int
+    duration_seconds: float
+    storage_path: str
+    encrypted: bool
+    compression: str
+
+
+class BackupCreated(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    backup: BackupInfo
+
+
+class BackupList(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    backups: list[BackupInfo]  # newest first
+    total: int
+
+
+class BackupDeleted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    deleted: bool
+    backup_id: str
+
+
+class BackupSchedule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool
+    interval_hours: float
+    keep: int
+    backup_dir: str
+    last_backup_at: int | None
+    next_backup_at: int | None
+
+
+class RestoreStatus(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    restore_id: str
+    status: str  # running, completed or failed (then nothing changed)
+    backup_id: str
+    namespaces: list[str]
+    started_at: int
+    completed_at: int | None
+    duration_seconds: float | None
+    error: str | None
+    pre_restore_backup_id: str | None  # the data before the restore, kept as a backup
+    memory_count: int  # in the backup
+
+
+def info_out(info: dict[str, Any]) -> BackupInfo:
+    return msgspec.convert(info, BackupInfo)
 
 
 async def _object(request: Request[Any, Any, Any], fields: set[str] | None) -> dict[str, Any]:
@@ -34,9 +103,8 @@ async def _object(request: Request[Any, Any, Any], fields: set[str] | None) -> d
 class BackupAdminController(Controller):
     path = "/backups"
 
-    @post("/", status_code=201)
-    async def create(self, request: Request[Any, Any, Any], service: Service
-                     ) -> dict[str, Any]:
+    @post("/", status_code=201, responses=error_responses(422, 501, 507))
+    async def create(self, request: Request[Any, Any, Any], service: Service) -> BackupCreated:
         """A full, consistent backup of the database, taken while writes go on."""
         body = await _object(request, CREATE_FIELDS)
         backups = service.backups
@@ -44,27 +112,28 @@ class BackupAdminController(Controller):
             body.get("name"), backup_type=body.get("backup_type"),
             namespaces=body.get("namespaces"), encrypt=body.get("encrypt"),
             compression=body.get("compression")))
-        return {"backup": info, **info}
+        return BackupCreated(backup=info_out(info))
 
-    @get("/", sync_to_thread=True)
-    def list_backups(self, service: Service) -> dict[str, Any]:
+    @get("/", sync_to_thread=True, responses=error_responses())
+    def list_backups(self, service: Service) -> BackupList:
         backups = service.backups.list()
-        return {"backups": backups, "total": len(backups)}
+        return BackupList(backups=[info_out(b) for b in backups], total=len(backups))
 
-    @get("/schedule", sync_to_thread=True)
-    def schedule(self, service: Service) -> dict[str, Any]:
-        return service.backups.schedule_info()
+    @get("/schedule", sync_to_thread=True, responses=error_responses())
+    def schedule(self, service: Service) -> BackupSchedule:
+        return msgspec.convert(service.backups.schedule_info(), BackupSchedule)
 
-    @post("/schedule", status_code=200)
+    @post("/schedule", status_code=200, responses=error_responses(422))
     async def set_schedule(self, request: Request[Any, Any, Any], service: Service
-                           ) -> dict[str, Any]:
+                           ) -> BackupSchedule:
         """Change the schedule until restart (interval_hours, keep, enabled)."""
         body = await _object(request, None)
-        return await anyio.to_thread.run_sync(service.backups.set_schedule, body)
+        info = await anyio.to_thread.run_sync(service.backups.set_schedule, body)
+        return msgspec.convert(info, BackupSchedule)
 
-    @post("/restore", status_code=200)
+    @post("/restore", status_code=200, responses=error_responses(404, 409, 422, 501, 507))
     async def restore(self, request: Request[Any, Any, Any], service: Service,
-                      wait: FromQuery[float] = 60.0) -> Response[dict[str, Any]]:
+                      wait: FromQuery[float] = 60.0) -> Response[RestoreStatus]:
         """Replace the whole database with a backup (a backup of the current data is taken
         first). Answers once done, or after `wait` seconds (202: follow
         GET .../backups/restore/{restore_id})."""
@@ -74,15 +143,17 @@ class BackupAdminController(Controller):
             body.get("backup_id"), overwrite=body.get("overwrite"),
             point_in_time=body.get("point_in_time"),
             target_namespaces=body.get("target_namespaces"), wait=max(0.0, min(wait, 600.0))))
-        return Response(status, status_code=202 if status["status"] == "running" else 200)
+        return Response(msgspec.convert(status, RestoreStatus),
+                        status_code=202 if status["status"] == "running" else 200)
 
-    @get("/restore/{restore_id:str}", sync_to_thread=True)
-    def restore_status(self, restore_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.restores.status(restore_id)
+    @get("/restore/{restore_id:str}", sync_to_thread=True, responses=error_responses(404))
+    def restore_status(self, restore_id: FromPath[str], service: Service) -> RestoreStatus:
+        return msgspec.convert(service.restores.status(restore_id), RestoreStatus)
 
-    @post("/upload", status_code=201, request_max_body_size=None)
+    @post("/upload", status_code=201, request_max_body_size=None,
+          responses=error_responses(413, 507))
     async def upload(self, request: Request[Any, Any, Any], service: Service,
-                     name: FromQuery[str | None] = None) -> dict[str, Any]:
+                     name: FromQuery[str | None] = None) -> BackupCreated:
         """Keep an uploaded backup (application/gzip as downloaded, or a bare SQLite file),
         checked before it is listed."""
         backups = service.backups
@@ -96,17 +167,19 @@ class BackupAdminController(Controller):
             raise
         path = await anyio.to_thread.run_sync(spool.finish)
         info = await anyio.to_thread.run_sync(backups.receive, path, name)
-        return {"backup": info, **info}
+        return BackupCreated(backup=info_out(info))
 
-    @get("/{backup_id:str}", sync_to_thread=True)
-    def get_backup(self, backup_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.backups.get(backup_id)
+    @get("/{backup_id:str}", sync_to_thread=True, responses=error_responses(404))
+    def get_backup(self, backup_id: FromPath[str], service: Service) -> BackupInfo:
+        return info_out(service.backups.get(backup_id))
 
-    @delete("/{backup_id:str}", status_code=200, sync_to_thread=True)
-    def delete_backup(self, backup_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.backups.delete(backup_id)
+    @delete("/{backup_id:str}", status_code=200, sync_to_thread=True,
+            responses=error_responses(404))
+    def delete_backup(self, backup_id: FromPath[str], service: Service) -> BackupDeleted:
+        return msgspec.convert(service.backups.delete(backup_id), BackupDeleted)
 
-    @get("/{backup_id:str}/download", sync_to_thread=True)
+    @get("/{backup_id:str}/download", sync_to_thread=True, media_type="application/gzip",
+         responses=error_responses(404))
     def download(self, backup_id: FromPath[str], service: Service) -> Stream:
         """The backup's database file, gzipped."""
         filename, chunks = service.backups.download(backup_id)

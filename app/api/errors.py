@@ -1,4 +1,5 @@
-"""Every error leaves the server as the Dakera envelope {"error", "code", ...}, rendered here."""
+"""Every error leaves the server as the Dakera envelope {"error", "code", ...}, rendered here,
+with the request's id in `details` (and as `request_id`) to find its log line."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from app.api.access import request_id_of
 from app.errors import (
     DakeraError,
     InternalError,
@@ -34,11 +36,21 @@ _BY_STATUS: dict[int, type[DakeraError]] = {
 }
 
 
-def render(error: DakeraError) -> Response[Any]:
+def envelope(error: DakeraError, request_id: str | None) -> dict[str, Any]:
+    """The error's envelope, its details carrying the request id."""
+    body = error.envelope()
+    if request_id is not None:
+        mark = f"request_id: {request_id}"
+        body["details"] = f"{body['details']} ({mark})" if body.get("details") else mark
+        body["request_id"] = request_id
+    return body
+
+
+def render(error: DakeraError, request_id: str | None = None) -> Response[Any]:
     headers = dict(error.headers)
     if error.retry_after is not None:
         headers["Retry-After"] = str(int(error.retry_after))
-    return Response(error.envelope(), status_code=error.status, headers=headers,
+    return Response(envelope(error, request_id), status_code=error.status, headers=headers,
                     media_type="application/json")
 
 
@@ -94,9 +106,11 @@ def to_dakera_error(exc: Exception) -> DakeraError:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = to_dakera_error(exc)
+    request_id = request_id_of(request.scope)
     if isinstance(error, InternalError):  # unexpected: the traceback is for us
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        log.error("%s %s failed (request_id %s)", request.method, request.url.path,
+                  request_id, exc_info=exc)
     elif error.status >= 500:
-        log.warning("%s %s: %s %s", request.method, request.url.path, error.status,
-                    error.message)
-    return render(error)
+        log.warning("%s %s: %s %s (request_id %s)", request.method, request.url.path,
+                    error.status, error.message, request_id)
+    return render(error, request_id)

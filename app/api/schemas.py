@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from app.models import Memory, Session
+
 
 class StoreRequest(msgspec.Struct, kw_only=True):
     agent_id: str
@@ -171,3 +173,124 @@ class BatchForgetRequest(msgspec.Struct, kw_only=True):
 def as_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:
     """A struct as a plain dict (the service takes plain values)."""
     return None if value is None else msgspec.structs.asdict(value)
+
+
+# -- responses -------------------------------------------------------------------------
+# Response bodies are msgspec Structs too: the OpenAPI document describes them and the
+# test of the published schema checks real answers against it. A field that the server
+# leaves out when it does not apply has the default UNSET (omitted from the JSON); a field
+# always sent, maybe as null, is typed `X | None` without default. Shapes used by several
+# controllers live here; a route's own shape lives in its controller module.
+
+ERROR_CODES: dict[int, tuple[str, str]] = {
+    400: ("Invalid request: the message names the field.", "INVALID_REQUEST"),
+    401: ("Missing or wrong API key (when DAKERA_API_KEY is set).",
+          "INVALID_API_KEY, AUTHENTICATION_REQUIRED"),
+    404: ("Not found: the memory, session, agent or namespace (`resource` says which).",
+          "VECTOR_NOT_FOUND, NAMESPACE_NOT_FOUND, ROUTE_NOT_FOUND"),
+    405: ("Method not allowed on this route.", "METHOD_NOT_ALLOWED"),
+    409: ("Conflict with what is stored.", "CONFLICT"),
+    413: ("Body or content too large.", "PAYLOAD_TOO_LARGE"),
+    415: ("The body is not JSON.", "UNSUPPORTED_MEDIA_TYPE"),
+    500: ("Unexpected server error (logged with the request id).", "INTERNAL_ERROR"),
+    422: ("Unknown fields where the route refuses them.", "UNPROCESSABLE_CONTENT"),
+    501: ("Turned off by a setting (`details` names the DAKERA_* switch), or an option this "
+          "server does not offer.", "FEATURE_DISABLED, NOT_IMPLEMENTED"),
+    503: ("Starting (the model loads), restoring a backup, or overloaded: retry after "
+          "`Retry-After` seconds.", "SERVICE_UNAVAILABLE"),
+    507: ("The disk is full (or too full for the operation): nothing was written.",
+          "STORAGE_ERROR"),
+}
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """The error envelope of every 4xx and 5xx answer."""
+
+    error: str
+    code: str
+    status: int
+    details: str | msgspec.UnsetType = msgspec.UNSET
+    resource: str | msgspec.UnsetType = msgspec.UNSET
+    request_id: str | msgspec.UnsetType = msgspec.UNSET
+
+
+def error_responses(*statuses: int) -> dict[int, Any]:
+    """OpenAPI descriptions of the error envelope for these statuses, plus those every
+    route may answer (400 bad input, 401 key, 500, 503 starting)."""
+    from litestar.openapi.datastructures import ResponseSpec
+
+    wanted = sorted({400, 401, 500, 503, *statuses})
+    return {status: ResponseSpec(
+        data_container=ErrorBody, generate_examples=False,
+        description=f"{ERROR_CODES[status][0]} Codes: {ERROR_CODES[status][1]}.")
+        for status in wanted}
+
+
+class MemoryOut(msgspec.Struct, kw_only=True):
+    """A memory ({Memory} of the contract)."""
+
+    id: str
+    agent_id: str
+    content: str
+    memory_type: str
+    importance: float
+    tags: list[str]
+    session_id: str | None
+    metadata: dict[str, Any]
+    created_at: int
+    updated_at: int
+    last_accessed_at: int
+    access_count: int
+    ttl_seconds: int | None
+    expires_at: int | None
+    # listings with content_preview_chars only
+    content_len: int | msgspec.UnsetType = msgspec.UNSET
+    content_truncated: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class SessionOut(msgspec.Struct, kw_only=True):
+    """A session ({Session} of the contract)."""
+
+    id: str
+    session_id: str
+    agent_id: str
+    started_at: int
+    ended_at: int | None
+    metadata: dict[str, Any] | None
+    summary: str | None
+    memory_count: int
+    last_activity_at: int
+    ended_reason: str | None
+    idle_since: int | None
+    idle_timeout_secs: int | None
+
+
+class SessionBody(msgspec.Struct, kw_only=True):
+    session: SessionOut
+
+
+def memory_out(m: Memory, preview_chars: int | None = None) -> MemoryOut:
+    """A memory as clients read it (the same JSON as Memory.to_dict); with preview_chars
+    (listings) its content cut to that many characters and its full length given."""
+    content = m.content if preview_chars is None else m.content[:preview_chars]
+    out = MemoryOut(
+        id=m.id, agent_id=m.agent_id, content=content, memory_type=m.memory_type,
+        importance=round(m.importance, 6), tags=m.tags, session_id=m.session_id,
+        metadata=m.metadata, created_at=m.created_at, updated_at=m.updated_at,
+        last_accessed_at=m.last_accessed_at, access_count=m.access_count,
+        ttl_seconds=m.ttl_seconds, expires_at=m.expires_at)
+    if preview_chars is not None:
+        out.content_len = len(m.content)
+        out.content_truncated = len(m.content) > preview_chars
+    return out
+
+
+def session_out(s: Session) -> SessionOut:
+    """A session as clients read it (the same JSON as Session.to_dict)."""
+    return SessionOut(
+        id=s.id, session_id=s.id, agent_id=s.agent_id, started_at=s.started_at,
+        ended_at=s.ended_at, metadata=s.metadata, summary=s.summary,
+        memory_count=s.memory_count, last_activity_at=s.last_activity_at,
+        ended_reason=s.ended_reason,
+        idle_since=s.last_activity_at if s.ended_reason == "idle" else None,
+        idle_timeout_secs=s.idle_timeout_secs)

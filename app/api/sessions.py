@@ -2,56 +2,89 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.api.deps import PreviewChars, Service
-from app.api.schemas import SessionEndRequest, SessionStartRequest
+from app.api.schemas import (
+    MemoryOut,
+    SessionBody,
+    SessionEndRequest,
+    SessionOut,
+    SessionStartRequest,
+    error_responses,
+    memory_out,
+    session_out,
+)
+
+
+class SessionEnded(msgspec.Struct, kw_only=True):
+    session: SessionOut
+    memory_count: int
+    ended_reason: str | None
+
+
+class SessionTouched(msgspec.Struct, kw_only=True):
+    session: SessionOut
+    session_state: str  # active or ended
+    idle_deadline_at: int | None  # when it ends if idle until then (null: never, or ended)
+
+
+class SessionList(msgspec.Struct, kw_only=True):
+    sessions: list[SessionOut]
+    total: int
+
+
+class SessionMemories(msgspec.Struct, kw_only=True):
+    session: SessionOut
+    memories: list[MemoryOut]
+    total: int
 
 
 class SessionController(Controller):
     path = "/v1/sessions"
 
-    @post("/start", status_code=201, sync_to_thread=True)
-    def start(self, data: JSONBody[SessionStartRequest], service: Service) -> dict[str, Any]:
+    @post("/start", status_code=201, sync_to_thread=True, responses=error_responses(415))
+    def start(self, data: JSONBody[SessionStartRequest], service: Service) -> SessionBody:
         session = service.sessions.start(data.agent_id, metadata=data.metadata,
                                         idle_timeout_secs=data.idle_timeout_secs)
-        return {"session": session.to_dict()}
+        return SessionBody(session=session_out(session))
 
-    @post("/{session_id:str}/end", status_code=200, sync_to_thread=True)
+    @post("/{session_id:str}/end", status_code=200, sync_to_thread=True,
+          responses=error_responses(413, 415))
     def end(self, session_id: FromPath[str], service: Service,
-            data: JSONBody[SessionEndRequest | None] = None) -> dict[str, Any]:
+            data: JSONBody[SessionEndRequest | None] = None) -> SessionEnded:
         session = service.sessions.end(session_id, summary=data.summary if data else None)
-        return {"session": session.to_dict(), "memory_count": session.memory_count,
-                "ended_reason": session.ended_reason}
+        return SessionEnded(session=session_out(session), memory_count=session.memory_count,
+                            ended_reason=session.ended_reason)
 
-    @post("/{session_id:str}/touch", status_code=200, sync_to_thread=True)
-    def touch(self, session_id: FromPath[str], service: Service) -> dict[str, Any]:
+    @post("/{session_id:str}/touch", status_code=200, sync_to_thread=True,
+          responses=error_responses(404))
+    def touch(self, session_id: FromPath[str], service: Service) -> SessionTouched:
         session, deadline = service.sessions.touch(session_id)
-        return {"session": session.to_dict(),
-                "session_state": "active" if session.active else "ended",
-                "idle_deadline_at": deadline}
+        return SessionTouched(session=session_out(session),
+                              session_state="active" if session.active else "ended",
+                              idle_deadline_at=deadline)
 
-    @get("/{session_id:str}", sync_to_thread=True)
-    def get_session(self, session_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.sessions.get(session_id).to_dict()
+    @get("/{session_id:str}", sync_to_thread=True, responses=error_responses(404))
+    def get_session(self, session_id: FromPath[str], service: Service) -> SessionOut:
+        return session_out(service.sessions.get(session_id))
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=True, responses=error_responses())
     def list_sessions(self, service: Service, agent_id: FromQuery[str | None] = None,
                       active_only: FromQuery[bool] = False, limit: FromQuery[int] = 50,
-                      offset: FromQuery[int] = 0) -> dict[str, Any]:
+                      offset: FromQuery[int] = 0) -> SessionList:
         sessions, total = service.sessions.find(agent_id=agent_id, active_only=active_only,
                                                 limit=limit, offset=offset)
-        return {"sessions": [s.to_dict() for s in sessions], "total": total}
+        return SessionList(sessions=[session_out(s) for s in sessions], total=total)
 
-    @get("/{session_id:str}/memories", sync_to_thread=True)
+    @get("/{session_id:str}/memories", sync_to_thread=True, responses=error_responses(404))
     def memories(self, session_id: FromPath[str], service: Service,
                  limit: FromQuery[int] = 50, offset: FromQuery[int] = 0,
-                 content_preview_chars: PreviewChars = None) -> dict[str, Any]:
+                 content_preview_chars: PreviewChars = None) -> SessionMemories:
         chars = content_preview_chars
         session, memories, total = service.sessions.memories(session_id, limit=limit,
                                                             offset=offset)
-        return {"session": session.to_dict(), "memories": [m.to_dict(chars) for m in memories],
-                "total": total}
+        return SessionMemories(session=session_out(session),
+                               memories=[memory_out(m, chars) for m in memories], total=total)

@@ -7,25 +7,61 @@ from functools import partial
 from typing import Any
 
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from app.api import uploads
 from app.api.deps import Service
+from app.api.schemas import error_responses
 from app.errors import ValidationError
 
 MAX_WAIT_SECS = 300.0
 
 
+class ImportJob(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An import job and how far it got."""
+
+    job_id: str
+    agent_id: str
+    status: str  # queued, running, done, failed (no record imported), interrupted
+    format: str  # jsonl, csv, mem0, zep or mcp-memory-service
+    source: str | None  # the uploaded file's name
+    total: int  # records in the file
+    imported: int
+    existing: int  # already there (by id): skipped
+    invalid: int  # could not be imported: skipped, listed in errors
+    skipped: int  # existing + invalid
+    sessions: int  # sessions restored from session lines
+    reembedded: int  # embedded here (the rest kept the vectors they came with)
+    errors: list[str]  # the first 100: "line N: what is wrong"
+    error_count: int
+    started_at: int
+    finished_at: int | None
+    imported_count: int  # the SDK's names for imported and skipped
+    skipped_count: int
+
+
+class ImportJobList(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    jobs: list[ImportJob]
+    total: int
+
+
+def job_out(job: dict[str, Any]) -> ImportJob:
+    return msgspec.convert(job, ImportJob)
+
+
 class TransferController(Controller):
-    @get("/v1/export", sync_to_thread=True)
+    @get("/v1/export", sync_to_thread=True, media_type="application/x-ndjson",
+         responses=error_responses())
     def export(self, service: Service, agent_id: FromQuery[str | None] = None,
                format: FromQuery[str] = "jsonl", include_vectors: FromQuery[bool] = False,
                include_sessions: FromQuery[bool] = False) -> Stream:
         """The agent's live memories as JSON lines (dakera's lossless format; with
         include_vectors the vectors and their model, with include_sessions its sessions),
-        CSV, or a Mem0 / Zep JSON document."""
+        CSV, or a Mem0 / Zep JSON document; streamed. Headers: x-dakera-export-count,
+        x-dakera-export-skipped."""
         if agent_id is None:
             raise ValidationError("the 'agent_id' query parameter is required")
         out = service.transfer.export(agent_id, format, include_vectors=include_vectors,
@@ -34,11 +70,11 @@ class TransferController(Controller):
             "Content-Disposition": f'attachment; filename="{out.filename}"',
             "x-dakera-export-skipped": "0", "x-dakera-export-count": str(out.count)})
 
-    @post("/v1/import", request_max_body_size=None)
+    @post("/v1/import", request_max_body_size=None, responses=error_responses(413, 507))
     async def import_file(self, request: Request[Any, Any, Any], service: Service,
                           agent_id: FromQuery[str | None] = None,
                           format: FromQuery[str | None] = None,
-                          wait: FromQuery[float] = 10.0) -> Response[dict[str, Any]]:
+                          wait: FromQuery[float] = 10.0) -> Response[ImportJob]:
         """Import a file (multipart/form-data, its first file field; or the bare file) into
         an agent, as a job. Answers the job once it has ended, or after `wait` seconds
         (202, still running: follow GET /v1/import/{job_id}/status)."""
@@ -59,14 +95,15 @@ class TransferController(Controller):
             job = await anyio.to_thread.run_sync(
                 transfer.wait, job["job_id"], min(wait, MAX_WAIT_SECS))
         running = job["status"] in ("queued", "running")
-        return Response(job, status_code=202 if running else 200)
+        return Response(job_out(job), status_code=202 if running else 200)
 
-    @get("/v1/import/{job_id:str}/status", sync_to_thread=True)
-    def status(self, job_id: FromPath[str], service: Service) -> dict[str, Any]:
-        return service.transfer.status(job_id)
+    @get("/v1/import/{job_id:str}/status", sync_to_thread=True,
+         responses=error_responses(404))
+    def status(self, job_id: FromPath[str], service: Service) -> ImportJob:
+        return job_out(service.transfer.status(job_id))
 
-    @get("/v1/import/jobs", sync_to_thread=True)
-    def jobs(self, service: Service, limit: FromQuery[int] = 50) -> dict[str, Any]:
+    @get("/v1/import/jobs", sync_to_thread=True, responses=error_responses())
+    def jobs(self, service: Service, limit: FromQuery[int] = 50) -> ImportJobList:
         """Recent import jobs, newest first (running ones first of all)."""
         jobs = service.transfer.jobs(max(1, min(limit, 200)))
-        return {"jobs": jobs, "total": len(jobs)}
+        return ImportJobList(jobs=[job_out(j) for j in jobs], total=len(jobs))

@@ -33,10 +33,24 @@ def load_settings(**overrides: Any) -> Settings:
         sys.exit(2)
 
 
-def setup_logging(level: str) -> None:
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Logs on stderr: readable text, or one JSON object per line (DAKERA_LOG_FORMAT=json)
+    whose fields include those a log call passes as `extra` (the access log's method, route,
+    status, duration_ms, request_id, key_id)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        handlers=[handler])
 
 
 EPILOG = """\b

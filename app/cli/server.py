@@ -43,7 +43,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
     Without a key the server only binds loopback.
     """
     settings = load_settings(host=host, port=port, data_dir=data_dir, log_level=log_level)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("dakera")
     if get_path is not None:
         if not get_path.startswith("/"):
@@ -65,8 +65,10 @@ async def _serve(settings: Settings) -> int:
 
     from app.errors import DakeraError
     from app.service import Service
+    from app.service.systemd import Notifier
 
     log = logging.getLogger("dakera")
+    notifier = Notifier()
     service = Service(settings)
     try:
         service.start()
@@ -82,6 +84,8 @@ async def _serve(settings: Settings) -> int:
 
     def stop(*_: Any) -> None:
         log.info("shutting down")
+        notifier.stopping()
+        service.events.close()  # end the event streams: open ones would hold the server up
         server.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,16 +107,109 @@ async def _serve(settings: Settings) -> int:
             # stay short however much was loaded.
             gc.collect()
             gc.freeze()
+            if notifier.enabled:  # systemd hears "ready" once the port answers ready
+                url = f"{local_url(settings.host, settings.port)}/health/ready"
+                status, detail = await asyncio.to_thread(wait_until_ready, url, 60.0)
+                if status != 200:
+                    log.warning("%s did not answer 200 (%s): telling systemd anyway", url,
+                                detail)
+                notifier.ready(f"serving on {settings.host}:{settings.port}")
+                if notifier.watchdog_interval:
+                    tasks.append(asyncio.create_task(
+                        watchdog(service, notifier, notifier.watchdog_interval)))
             log.info("dakera %s ready on http://%s:%d (data dir %s)", __version__,
                      settings.host, settings.port, settings.data_dir)
 
-    watcher = asyncio.create_task(watch_start())
+    tasks = [asyncio.create_task(watch_start())]
     try:
         await server.serve()
     finally:
-        watcher.cancel()
+        for task in tasks:
+            task.cancel()
         await asyncio.to_thread(service.close)
     return exit_code
+
+
+async def watchdog(service: Any, notifier: Any, interval: float) -> None:
+    """Ping the systemd watchdog every half interval, each time after an empty write job
+    has committed: a stuck writer (or event loop) stops the pings and systemd restarts the
+    service (WatchdogSec=)."""
+    log = logging.getLogger("dakera")
+    period = interval / 2
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await asyncio.to_thread(service.check_writer, period)
+        except Exception as exc:
+            log.error("watchdog: the writer did not commit an empty job within %.0fs (%s): "
+                      "not pinging systemd", period, exc or type(exc).__name__)
+            continue
+        notifier.watchdog()
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a process on this host reaches the server at."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def probe(url: str, timeout: float) -> tuple[int, str]:
+    """(status, body or error) of a GET; status 0 when nothing answered."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn_type = (http.client.HTTPSConnection if parts.scheme == "https"
+                 else http.client.HTTPConnection)
+    conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/")
+        response = conn.getresponse()
+        return response.status, response.read(2000).decode("utf-8", "replace")
+    except OSError as exc:
+        return 0, str(exc) or type(exc).__name__
+    finally:
+        conn.close()
+
+
+def wait_until_ready(url: str, timeout: float) -> tuple[int, str]:
+    """Poll the readiness probe until it answers 200 or the time is up."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status, detail = probe(url, 2.0)
+        if status == 200 or time.monotonic() > deadline:
+            return status, detail
+        time.sleep(0.05)
+
+
+@main.command("healthcheck")
+@click.option("--url", default=None,
+              help="The server's base URL [default: http://127.0.0.1:$DAKERA_PORT, or "
+                   "DAKERA_HOST when it is a specific address].")
+@click.option("--timeout", type=float, default=5.0, show_default=True,
+              help="Seconds to wait for the answer.")
+def healthcheck(url: str | None, timeout: float) -> None:
+    """Probe a running server's readiness (GET /health/ready) over HTTP.
+
+    Exits 0 when it answers 200 (model loaded, storage readable), 1 otherwise: a container
+    HEALTHCHECK that needs no curl.
+    """
+    if url is None:
+        settings = load_settings()
+        url = local_url(settings.host, settings.port)
+    target = url.rstrip("/") + "/health/ready"
+    status, detail = probe(target, timeout)
+    if status == 200:
+        click.echo(f"ready: {target}")
+        return
+    click.echo(f"not ready: {target}: " + (f"{status} {detail}" if status else detail),
+               err=True)
+    sys.exit(1)
 
 
 def _app(service: Any) -> Any:
@@ -264,7 +361,7 @@ def mcp(url: str | None, data_dir: str | None, log_level: str | None) -> None:
     127.0.0.1:7700) is used when one answers there. stdout carries only JSON-RPC.
     """
     settings = load_settings(data_dir=data_dir, log_level=log_level)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     for noisy in ("mcp", "httpx", "httpcore"):  # per-request chatter, unless debugging
         if settings.log_level != "debug":
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -291,7 +388,7 @@ def reindex_cmd(data_dir: str | None, log_level: str | None) -> None:
     from app.service.reindex import reindex
 
     settings = load_settings(data_dir=data_dir, log_level=log_level)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     bar: Any = None
 
     def start(total: int) -> None:

@@ -34,11 +34,20 @@ class IndexRegistry:
         self.ef = ef
         self._indexes: dict[str, AgentIndex] = {}
         self._lock = threading.Lock()
+        self._counts = threading.Lock()
+        # indexes built from the stored vectors, by occasion: at start-up (no usable saved
+        # file), on first use after start (a new agent), to compact one
+        self.builds = {"start": 0, "first_use": 0, "compaction": 0}
+        self._starting = False
 
     def open_all(self) -> None:
         """Load (or rebuild) the index of every agent: called once at start."""
-        for agent_id in self.source.agents():
-            self.get(agent_id)
+        self._starting = True
+        try:
+            for agent_id in self.source.agents():
+                self.get(agent_id)
+        finally:
+            self._starting = False
 
     def find(self, agent_id: str) -> AgentIndex | None:
         """The agent's index, or None when the agent has no memories (nothing is created)."""
@@ -65,7 +74,7 @@ class IndexRegistry:
             log.info("index for %s predates the retained log: rebuilding", agent_id)
             index = None
         if index is None:
-            return self._rebuild(agent_id)
+            return self._rebuild(agent_id, "start" if self._starting else "first_use")
         self._replay(index)
         return index
 
@@ -85,7 +94,7 @@ class IndexRegistry:
         index.delete(dels, seq=head)
         log.info("index for %s: replayed %d changes", index.agent_id, len(entries))
 
-    def _rebuild(self, agent_id: str) -> AgentIndex:
+    def _rebuild(self, agent_id: str, occasion: str) -> AgentIndex:
         start = time.perf_counter()
         head = self.source.log_head(agent_id)
         index = AgentIndex(agent_id, self.source.dimension, self.ef, seq=0)
@@ -95,6 +104,8 @@ class IndexRegistry:
         index.seq = head
         self._replay(index)
         index.dirty = True
+        with self._counts:
+            self.builds[occasion] += 1
         log.info("index for %s: rebuilt %d vectors in %.2fs", agent_id, len(index),
                  time.perf_counter() - start)
         return index
@@ -115,7 +126,7 @@ class IndexRegistry:
         for agent_id, index in list(self._indexes.items()):
             if not index.needs_compaction():
                 continue
-            fresh = self._rebuild(agent_id)
+            fresh = self._rebuild(agent_id, "compaction")
 
             def finish(agent_id: str = agent_id, fresh: AgentIndex = fresh) -> None:
                 self._replay(fresh)

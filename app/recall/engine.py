@@ -95,6 +95,7 @@ class RecallEngine:
         vec_ranked: list[int] = []
         if qvec is not None:
             vec_ranked, cosines = self._vector_candidates(agent_id, qvec, filters, now)
+        t_vector = time.perf_counter()
         text: dict[int, float] = {}
         ident: list[int] = []
         if routing != "vector":
@@ -108,6 +109,7 @@ class RecallEngine:
                 ident = [r for r, _ in self.store.memories.bm25(agent_id, ident_expr, filters,
                                                                 now, p.candidates)]
         relevance = self._with_context(agent_id, text, filters, now)
+        t_bm25 = time.perf_counter()
         if qvec is not None:
             self._fill_cosines(set(relevance) | set(ident), cosines, qvec, agent_id)
 
@@ -124,6 +126,7 @@ class RecallEngine:
         # A fixed pool (independent of top_k up to 10) keeps the first k results of
         # top_k=k equal to the first k of top_k=10.
         pool = sorted(fused, key=lambda label: -fused[label])[: max(top_k, 10) * 4]
+        t_fusion = time.perf_counter()
         memories = self.store.memories.by_rowids(pool, now)
         query_terms = frozenset(terms(query))
         hits = []
@@ -144,11 +147,16 @@ class RecallEngine:
             ))
         hits.sort(key=lambda h: -h.rank_score)
         hits = hits[:top_k]
+        t_load = time.perf_counter()
         context = (self._neighbourhood(agent_id, hits, filters, now, qvec, cosines)
                    if neighborhood else [])
         t2 = time.perf_counter()
+        stages = {"embed": t1 - t0, "vector": t_vector - t1, "bm25": t_bm25 - t_vector,
+                  "fusion": t_fusion - t_bm25, "load": t_load - t_fusion,
+                  "neighbourhood": t2 - t_load}
         return RecallResult(hits=hits, embed_ms=(t1 - t0) * 1000,
-                            search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context)
+                            search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context,
+                            stages=stages)
 
     def _with_context(self, agent_id: str, text: dict[int, float], filters: MemoryFilter,
                       now: int) -> dict[int, float]:

@@ -1,13 +1,15 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
-the API's sections (memories, recall, sessions, agents, feedback, decay, policies,
+the API's sections (memories, recall, sessions, agents, feedback, decay, policies, ops,
 transfer, backups, capabilities), composed in one place (`compose`), each given what it
 needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
-Restoring a backup swaps the database under a running service: the parts answer 503 while
-requests in flight finish, the store is closed, the new file renamed in, and new parts are
-composed over it (see `_swap_database`).
+The event bus (`service.events`) and the metrics (`service.metrics`) exist from the start:
+streams may subscribe and /metrics answers while the model loads. Restoring a backup swaps
+the database under a running service: the parts answer 503 while requests in flight finish,
+the store is closed, the new file renamed in, and new parts are composed over it (see
+`_swap_database`).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ from app.service.agents import Agents
 from app.service.backups import Backups, Restores, Schedule
 from app.service.capabilities import Capabilities
 from app.service.decay import Decay
+from app.service.events import EventBus, Publisher
 from app.service.feedback import Feedback
 from app.service.memories import Memories
+from app.service.metrics import Metrics
+from app.service.ops import Ops
 from app.service.policies import Policies
 from app.service.recall import Recall
 from app.service.sessions import Sessions
@@ -64,21 +69,25 @@ class Parts:
     feedback: Feedback
     decay: Decay
     policies: Policies
+    ops: Ops
     transfer: Transfer
     backups: Backups
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, embedder: Embedder, schedule: Schedule,
+            indexes: IndexRegistry, embedder: Embedder, events: EventBus,
+            metrics: Metrics, uptime: Callable[[], int], schedule: Schedule,
             restores: Restores) -> Parts:
-    """The parts over an open store, indexes and model: each gets what it uses (the backup
-    schedule and the restores are the service's: they outlive the parts a restore
+    """The parts over an open store, indexes and model: each gets what it uses (the parts
+    that change memories or sessions publish to the event bus through a Publisher; the
+    backup schedule and the restores are the service's: they outlive the parts a restore
     replaces)."""
     s = settings
+    publisher = Publisher(events, now)
     policies = Policies(store, s)
-    memories = Memories(store, indexes, embedder, s, now, policies.dedup)
-    sessions = Sessions(store, s, now)
-    decay = Decay(store, s, now, memories)
+    memories = Memories(store, indexes, embedder, s, now, policies.dedup, publisher, metrics)
+    sessions = Sessions(store, s, now, publisher)
+    decay = Decay(store, s, now, memories, publisher, metrics)
     access = AccessLog(lambda hits, at: store.submit(
         lambda tx: tx.decay.reinforce(hits, at, decay.policy().access_boost)))
     engine = RecallEngine(store, indexes, embedder, RecallParams(
@@ -89,9 +98,10 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
-        recall=Recall(engine, s, now, sessions, access), sessions=sessions,
-        agents=Agents(store, now, embedder.preset, sessions),
-        feedback=Feedback(store, now, memories), decay=decay, policies=policies,
+        recall=Recall(engine, s, now, sessions, access, publisher, metrics),
+        sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
+        feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
+        ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
         transfer=(transfer := Transfer(store, indexes, embedder, s, now,
                                        sessions.expire_idle)),
         backups=Backups(store, s, now, schedule, restores, transfer.busy, embedder.model_id,
@@ -127,6 +137,7 @@ class Service:
     feedback: _Part[Feedback] = _Part()
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
+    ops: _Part[Ops] = _Part()
     transfer: _Part[Transfer] = _Part()
     backups: _Part[Backups] = _Part()
 
@@ -136,6 +147,11 @@ class Service:
         self.version = __version__
         self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
         self._started = time.monotonic()
+        self.events = EventBus(buffer=settings.events_buffer,
+                               max_subscribers=settings.events_max_subscribers)
+        self.metrics = Metrics(settings, model=resolve(settings.embedding_model).name,
+                               ready=lambda: self.ready, uptime=self.uptime,
+                               events=self.events, now=self.now)
         self._parts: Parts | None = None
         self._failed: BaseException | None = None
         self._closed = threading.Event()
@@ -195,13 +211,15 @@ class Service:
         """Open the store and the indexes and compose the parts over them."""
         s = self.settings
         store = open_store(s.db_path, dimension=embedder.preset.dimension,
-                           model_id=embedder.model_id, synchronous=s.sqlite_synchronous)
+                           model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
+                           on_commit=self.metrics.observe_commit)
         try:
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
             indexes.open_all()
-            parts = compose(s, self.now, store, indexes, embedder, self.schedule,
-                            self.restores)
+            self.metrics.watch(store, indexes)
+            parts = compose(s, self.now, store, indexes, embedder, self.events, self.metrics,
+                            self.uptime, self.schedule, self.restores)
             parts.transfer.recover()
             parts.backups.recover()
         except BaseException:
@@ -344,6 +362,11 @@ class Service:
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
+
+    def check_writer(self, timeout: float) -> None:
+        """Raise unless an empty write job commits within `timeout` seconds: the writer
+        thread is alive and not stuck (the systemd watchdog's proof of life)."""
+        self.parts().store.submit(lambda tx: None).result(timeout)
 
     # -- health -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from app import validate
 from app.embed import Preset
 from app.errors import NotFoundError
 from app.models import Memory, MemoryFilter
+from app.service.events import Publisher
 from app.service.sessions import Sessions
 from app.store import Store
 
@@ -27,11 +28,12 @@ def agent_of_namespace(namespace: str) -> str:
 
 class Agents:
     def __init__(self, store: Store, now: Callable[[], int], preset: Preset,
-                 sessions: Sessions) -> None:
+                 sessions: Sessions, events: Publisher) -> None:
         self.db = store
         self.now = now
         self.preset = preset
         self.sessions = sessions
+        self.events = events
 
     def all(self) -> list[dict[str, Any]]:
         """Every agent with its memory and session counts."""
@@ -43,7 +45,11 @@ class Agents:
         agent = validate.agent_id(agent_id)
         now = self.now()
         created = bool(self.db.write(lambda tx: tx.agents.ensure(agent, now)))
-        return created, self.info(agent)
+        info = self.info(agent)
+        if created:
+            self.events.namespace("namespace_created", info["namespace"],
+                                  dimension=info["dimension"])
+        return created, info
 
     def info(self, agent_id: str) -> dict[str, Any]:
         p = self.preset

@@ -14,7 +14,9 @@ from app import validate
 from app.config import Settings
 from app.errors import ValidationError
 from app.models import DECAY_STRATEGIES, DecayPolicy
+from app.service.events import Publisher
 from app.service.memories import Memories
+from app.service.metrics import Metrics
 from app.store import Store, Tx
 from app.store.protocol import MetaReads
 
@@ -42,11 +44,14 @@ def _decay_batch(tx: Tx, lo: int, hi: int, now: int, policy: DecayPolicy
 
 class Decay:
     def __init__(self, store: Store, settings: Settings, now: Callable[[], int],
-                 memories: Memories) -> None:
+                 memories: Memories, events: Publisher, metrics: Metrics) -> None:
         self.db = store
         self.settings = settings
         self.now = now
         self.memories = memories
+        self.events = events
+        self.metrics = metrics
+        self._passes = 0
 
     def policy(self) -> DecayPolicy:
         return decay_policy(self.settings, self.db.meta)
@@ -102,14 +107,22 @@ class Decay:
         policy = self.policy()
         now = self.now()
         start = time.perf_counter()
+        self._passes += 1
+        progress = partial(self.events.namespace, "operation_progress", None,
+                           operation_id=f"decay-{now}-{self._passes}", op_type="decay")
         lo, hi = self.db.decay.rowid_range()
+        progress(progress=0, status="running", message="decay pass started", updated_at=now)
         decayed, below = 0, []
-        for first in range(lo, hi + 1, BATCH):
+        batches = range(lo, hi + 1, BATCH)
+        for done, first in enumerate(batches, 1):
             n, low = self.db.write(partial(_decay_batch, lo=first, hi=first + BATCH - 1,
                                            now=now, policy=policy))
             decayed += n
             below += low
-        deleted = self.memories.delete_pairs(below) if policy.delete_below_floor else 0
+            progress(progress=int(90 * done / len(batches)), status="running",
+                     message=f"{decayed} memories decayed", updated_at=self.now())
+        deleted = (self.memories.delete_pairs(below, "decay")
+                   if policy.delete_below_floor else 0)
         expired = self.purge_expired()
         self.db.write(lambda tx: tx.trash.purge(now))
         if deleted or expired:
@@ -127,6 +140,10 @@ class Decay:
             tx.meta.set(STATS_KEY, stats)
 
         self.db.write(record)
+        self.metrics.observe_decay(duration / 1000)
+        progress(progress=100, status="completed",
+                 message=f"{decayed} decayed, {deleted} deleted, {expired} expired",
+                 updated_at=self.now())
         log.info("decay pass: %d memories decayed, %d below the floor deleted, %d expired "
                  "removed in %.0f ms", decayed, deleted, expired, duration)
         return {"decayed": decayed, "deleted": deleted, "expired": expired,
@@ -139,4 +156,4 @@ class Decay:
             batch = self.db.decay.expired(self.now(), BATCH)
             if not batch:
                 return total
-            total += self.memories.delete_pairs(batch)
+            total += self.memories.delete_pairs(batch, "expired")

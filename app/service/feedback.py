@@ -9,6 +9,7 @@ from typing import Any
 from app import validate
 from app.errors import ValidationError
 from app.models import Memory
+from app.service.events import Publisher
 from app.service.memories import Memories
 from app.store import Store
 
@@ -18,10 +19,12 @@ ALIASES = {"positive": "upvote", "relevant": "upvote", "negative": "downvote",
 
 
 class Feedback:
-    def __init__(self, store: Store, now: Callable[[], int], memories: Memories) -> None:
+    def __init__(self, store: Store, now: Callable[[], int], memories: Memories,
+                 events: Publisher) -> None:
         self.db = store
         self.now = now
         self.memories = memories
+        self.events = events
 
     def give(self, agent_id: Any, memory_id: Any, signal: Any) -> dict[str, Any]:
         """upvote: importance x 1.15 (at most 1); downvote: x 0.85; flag: decays faster on
@@ -36,6 +39,9 @@ class Feedback:
         now = self.now()
         _, new = self.db.write(lambda tx: tx.feedback.apply(
             memory.agent_id, memory.id, memory.rowid, name, FACTORS[name], now))
+        self.events.memory("importance_updated", memory.agent_id, memory_id=memory.id,
+                           importance=new, tags=memory.tags, session_id=memory.session_id,
+                           signal=name)
         return {"memory_id": memory.id, "new_importance": round(new, 6), "signal": name}
 
     def history(self, agent_id: Any, memory_id: Any) -> dict[str, Any]:
@@ -68,4 +74,6 @@ class Feedback:
         now = self.now()
         self.db.write(lambda tx: tx.memories.set_importance(memory.rowid, value, now))
         memory.importance, memory.updated_at = value, now
+        self.events.memory("importance_updated", memory.agent_id, memory_id=memory.id,
+                           importance=value, tags=memory.tags, session_id=memory.session_id)
         return memory

@@ -22,6 +22,9 @@ from app.errors import ConflictError, DakeraError, NotFoundError, ValidationErro
 from app.index import IndexRegistry
 from app.models import Memory, MemoryFilter, NewMemory, StoreResult
 from app.service.dedup import DedupPolicy, Inserted, find_duplicate
+from app.service.events import Publisher
+from app.service.metrics import Metrics
+from app.service.sessions import IdleEnded, announce_idle
 from app.store import MemoryRow, Store, Tx
 
 EVENT_TIME_KEY = "_dakera_event_time"
@@ -57,13 +60,16 @@ def batch_filter(raw: Any) -> MemoryFilter:
 class Memories:
     def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
                  settings: Settings, now: Callable[[], int],
-                 dedup_policy: Callable[[str], DedupPolicy]) -> None:
+                 dedup_policy: Callable[[str], DedupPolicy], events: Publisher,
+                 metrics: Metrics) -> None:
         self.db = store
         self.indexes = indexes
         self.embedder = embedder
         self.settings = settings
         self.now = now
         self.dedup_policy = dedup_policy
+        self.events = events
+        self.metrics = metrics
 
     # -- writes -------------------------------------------------------------------------
 
@@ -76,7 +82,7 @@ class Memories:
                                  session_id=session_id, ttl_seconds=ttl_seconds,
                                  expires_at=expires_at, event_time=event_time,
                                  memory_id=memory_id)
-        return self.insert([new])
+        return self.insert([new], batch=False)
 
     def store_batch(self, agent_id: Any, items: Any) -> StoreResult:
         """Store 1-1000 memories in one embedding pass and one transaction: all or none."""
@@ -106,7 +112,7 @@ class Memories:
         if taken:
             raise ConflictError(f"memory ids already exist for agent {agent!r}: "
                                 f"{', '.join(sorted(taken)[:10])}")
-        return self.insert(news)
+        return self.insert(news, batch=True)
 
     def _validate_new(self, agent_id: Any, content: Any, *, memory_type: Any = None,
                       importance: Any = None, tags: Any = None, metadata: Any = None,
@@ -131,10 +137,13 @@ class Memories:
             id=None if memory_id is None else validate.memory_id(memory_id),
         )
 
-    def insert(self, items: list[NewMemory], *, dedup: bool = True) -> StoreResult:
+    def insert(self, items: list[NewMemory], *, dedup: bool = True, batch: bool = False,
+               event: str = "stored") -> StoreResult:
         """Embed once, then in one transaction: merge each duplicate into the memory it
         repeats (per the agent's policy; custom ids are never merged) or insert it, and
-        record session activity. The index is updated after the commit."""
+        record session activity. The index is updated after the commit, and the events
+        (`event` per inserted memory, deduplicated per merged one) are published there, in
+        commit order."""
         now = self.now()
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
@@ -159,8 +168,10 @@ class Memories:
         retention = self.settings.dedup_retention_hours * 3600
         timeout = self.settings.session_idle_timeout
 
-        def job(tx: Tx) -> tuple[list[Memory], list[int], int, dict[str, str],
-                                 dict[int, str]]:
+        Result = tuple[list[Memory], list[int], int, dict[str, str], dict[int, str],
+                       IdleEnded]
+
+        def job(tx: Tx) -> Result:
             out: list[Memory] = []
             added: list[int] = []
             duplicates: dict[int, str] = {}
@@ -185,20 +196,24 @@ class Memories:
                 out.append(kept)
                 duplicates[pos] = m.id
             states: dict[str, str] = {}
+            idle = tx.sessions.expire_idle(now, timeout) if sessions else []
             for agent, ids in sessions.items():
                 states.update(tx.sessions.activity(agent, ids, now, timeout))
-            return out, added, seq, states, duplicates
+            return out, added, seq, states, duplicates, idle
 
-        def after(result: tuple[list[Memory], list[int], int, dict[str, str],
-                                dict[int, str]]) -> None:
-            memories, added, seq, _, _ = result
+        def after(result: Result) -> None:
+            memories, added, seq, _, duplicates, idle = result
             if added:
                 agent = memories[added[0]].agent_id
                 self.indexes.added(agent, [memories[i].rowid for i in added], vectors[added],
                                    seq)
+            self.metrics.observe_store(len(items), len(duplicates), batch=batch)
+            if self.events.listening:
+                self._announce_stored(items, memories, added, duplicates, event)
+                announce_idle(self.events, idle)
 
         try:
-            memories, _, _, states, duplicates = self.db.write(job, after)
+            memories, _, _, states, duplicates, _ = self.db.write(job, after)
         except DakeraError:
             raise
         except Exception as exc:
@@ -207,6 +222,20 @@ class Memories:
                                     ) from None
             raise
         return StoreResult(memories, embed_ms, states, duplicates)
+
+    def _announce_stored(self, items: list[NewMemory], memories: list[Memory],
+                         added: list[int], duplicates: dict[int, str], event: str) -> None:
+        for i in added:
+            m = memories[i]
+            self.events.memory(event, m.agent_id, memory_id=m.id, content=m.content,
+                               importance=m.importance, tags=m.tags, session_id=m.session_id)
+        for i, duplicate_id in duplicates.items():
+            new, kept = items[i], memories[i]
+            self.events.memory("deduplicated", kept.agent_id, memory_id=duplicate_id,
+                               content=new.content, importance=new.importance, tags=new.tags,
+                               session_id=new.session_id, merged_into=kept.id)
+        if added:
+            self.events.vectors_mutated(memories[added[0]].agent_id, "upsert", len(added))
 
     def update(self, agent_id: Any, memory_id: Any, *, content: Any = None,
                metadata: Any = None, memory_type: Any = None, importance: Any = None,
@@ -244,17 +273,26 @@ class Memories:
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout
 
-        def job(tx: Tx) -> tuple[int, Memory]:
+        def job(tx: Tx) -> tuple[int, Memory, IdleEnded]:
             # Importance is written only when asked: a recall's boost committed since the
             # read above is kept. The memory comes back as committed.
             seq = tx.memories.update(memory, row, set_importance=new_importance is not None)
+            idle: IdleEnded = []
             if memory.session_id is not None:
+                idle = tx.sessions.expire_idle(now, timeout)
                 tx.sessions.activity(agent, {memory.session_id}, now, timeout)
-            return seq, tx.memories.by_rowid(memory.rowid)
+            return seq, tx.memories.by_rowid(memory.rowid), idle
 
-        def after(result: tuple[int, Memory]) -> None:
+        def after(result: tuple[int, Memory, IdleEnded]) -> None:
             if row is not None:
                 self.indexes.added(agent, [memory.rowid], row.vector[None, :], result[0])
+                self.events.vectors_mutated(agent, "upsert", 1)
+            if new_importance is not None:
+                m = result[1]
+                self.events.memory("importance_updated", agent, memory_id=m.id,
+                                   importance=m.importance, tags=m.tags,
+                                   session_id=m.session_id)
+            announce_idle(self.events, result[2])
 
         return self.db.write(job, after)[1]
 
@@ -278,18 +316,29 @@ class Memories:
                          created_before=None if before is None else before - 1)
         return self.delete(agent, self.db.memories.rowids(agent, f, None))
 
-    def delete(self, agent: str, rowids: list[int]) -> int:
-        """Delete these memories of the agent, and their vectors from its index."""
+    def delete(self, agent: str, rowids: list[int], reason: str = "forget") -> int:
+        """Delete these memories of the agent, and their vectors from its index; a
+        `forgotten` event (with the reason: forget, decay, expired) for each."""
         if not rowids:
             return 0
+        listening = self.events.listening
 
-        def after(seq: int) -> None:
+        def job(tx: Tx) -> tuple[int, dict[int, str]]:
+            ids = tx.memories.ids(rowids) if listening else {}
+            return tx.memories.delete(agent, rowids), ids
+
+        def after(result: tuple[int, dict[int, str]]) -> None:
+            seq, ids = result
             self.indexes.deleted(agent, rowids, seq)
+            self.metrics.observe_delete(len(rowids), reason)
+            for memory_id in ids.values():
+                self.events.memory("forgotten", agent, memory_id=memory_id, reason=reason)
+            self.events.vectors_mutated(agent, "delete", len(rowids))
 
-        self.db.write(lambda tx: tx.memories.delete(agent, rowids), after)
+        self.db.write(job, after)
         return len(rowids)
 
-    def delete_pairs(self, pairs: list[tuple[str, int]]) -> int:
+    def delete_pairs(self, pairs: list[tuple[str, int]], reason: str = "forget") -> int:
         """Delete (agent, rowid) pairs in bounded batches."""
         by_agent: dict[str, list[int]] = {}
         for agent, rowid in pairs:
@@ -297,7 +346,7 @@ class Memories:
         deleted = 0
         for agent, rowids in by_agent.items():
             for i in range(0, len(rowids), DELETE_BATCH):
-                deleted += self.delete(agent, rowids[i:i + DELETE_BATCH])
+                deleted += self.delete(agent, rowids[i:i + DELETE_BATCH], reason)
         return deleted
 
     def compact_indexes(self) -> int:
@@ -367,4 +416,4 @@ class Memories:
             session_id=saved.get("session_id"), ttl_seconds=saved.get("ttl_seconds"),
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"),
             id=memory_id)
-        return self.insert([new], dedup=False).memory
+        return self.insert([new], dedup=False, event="restored").memory

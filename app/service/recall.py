@@ -12,6 +12,8 @@ from app.errors import ValidationError
 from app.models import MemoryFilter, RecallResult
 from app.recall import RecallEngine
 from app.service.access import AccessLog
+from app.service.events import Publisher
+from app.service.metrics import Metrics
 from app.service.sessions import Sessions
 
 ROUTINGS = ("auto", "hybrid", "vector", "bm25")
@@ -21,12 +23,15 @@ NEIGHBORHOOD_MODES = ("inline", "separate", "off")
 
 class Recall:
     def __init__(self, engine: RecallEngine, settings: Settings, now: Callable[[], int],
-                 sessions: Sessions, access: AccessLog) -> None:
+                 sessions: Sessions, access: AccessLog, events: Publisher,
+                 metrics: Metrics) -> None:
         self.engine = engine
         self.default_mode = settings.neighborhood_mode
         self.now = now
         self.sessions = sessions
         self.access = access
+        self.events = events
+        self.metrics = metrics
 
     def recall(self, agent_id: Any, query: Any, *, top_k: Any = 5, memory_type: Any = None,
                min_importance: Any = None, tags: Any = None, session_id: Any = None,
@@ -57,6 +62,7 @@ class Recall:
         result = self.engine.recall(agent, text, k, filters, now, routing=route, fusion=fuse,
                                     vector_weight=weight, neighborhood=mode != "off")
         result.context_mode = mode
+        self.metrics.observe_recall(result.stages, len(result.hits), search=not reinforce)
         if filters.session_id is not None:
             self.sessions.record_activity(agent, {filters.session_id}, wait=False)
         if reinforce and result.hits:
@@ -64,6 +70,12 @@ class Recall:
             for h in result.hits:
                 h.memory.access_count += 1
                 h.memory.last_accessed_at = now
+            if self.events.listening:
+                for h in result.hits:
+                    m = h.memory
+                    self.events.memory("recalled", agent, memory_id=m.id,
+                                       importance=m.importance, tags=m.tags,
+                                       session_id=m.session_id, score=round(h.rank_score, 6))
         return result
 
     def search(self, agent_id: Any, query: Any, **options: Any) -> RecallResult:

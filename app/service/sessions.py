@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from app import validate
 from app.config import Settings
 from app.errors import NotFoundError, ValidationError
 from app.models import Memory, MemoryFilter, Session
+from app.service.events import Publisher
 from app.store import Store, Tx
 
 MAX_IDLE_TIMEOUT = 2_592_000  # 30 days
@@ -27,10 +29,21 @@ def _session_id(value: Any) -> str:
     return sid
 
 
+IdleEnded = list[tuple[str, str]]  # (session id, agent id) of sessions ended as idle
+
+
+def announce_idle(events: Publisher, ended: IdleEnded) -> None:
+    """session_ended events (reason idle) for sessions a write found idle and ended."""
+    for session_id, agent_id in ended:
+        events.memory("session_ended", agent_id, session_id=session_id, reason="idle")
+
+
 class Sessions:
-    def __init__(self, store: Store, settings: Settings, now: Callable[[], int]) -> None:
+    def __init__(self, store: Store, settings: Settings, now: Callable[[], int],
+                 events: Publisher) -> None:
         self.db = store
         self.now = now
+        self.events = events
         self.timeout = settings.session_idle_timeout  # the default of sessions without one
         self.max_summary_bytes = settings.max_content_bytes
 
@@ -39,7 +52,9 @@ class Sessions:
         now = self.now()
         if not self.db.sessions.any_idle(now, self.timeout):
             return 0
-        return self.db.write(lambda tx: tx.sessions.expire_idle(now, self.timeout))
+        ended = self.db.write(lambda tx: tx.sessions.expire_idle(now, self.timeout),
+                              partial(announce_idle, self.events))
+        return len(ended)
 
     def start(self, agent_id: Any, *, metadata: Any = None,
               idle_timeout_secs: Any = None) -> Session:
@@ -56,6 +71,7 @@ class Sessions:
         session = Session(id="sess_" + uuid.uuid4().hex, agent_id=agent, started_at=now,
                           last_activity_at=now, idle_timeout_secs=timeout, metadata=meta)
         self.db.write(lambda tx: tx.sessions.start(session))
+        self.events.memory("session_started", agent, session_id=session.id)
         return session
 
     def get(self, session_id: Any) -> Session:
@@ -73,8 +89,17 @@ class Sessions:
         text = None if summary is None else validate.content(summary, self.max_summary_bytes,
                                                              "summary")
         now = self.now()
-        self.db.write(lambda tx: tx.sessions.end(sid, now, text, self.timeout))
+
+        def job(tx: Tx) -> tuple[IdleEnded, bool]:
+            idle = tx.sessions.expire_idle(now, self.timeout)
+            return idle, tx.sessions.end(sid, now, text, self.timeout)
+
+        idle, ended = self.db.write(job)
+        announce_idle(self.events, idle)
         session = self.db.sessions.get(sid)
+        if ended and session is not None:
+            self.events.memory("session_ended", session.agent_id, session_id=sid,
+                               reason="client")
         if session is None:
             return Session(id=sid, agent_id="", started_at=0, last_activity_at=0)
         return session
@@ -119,10 +144,14 @@ class Sessions:
         """Activity in these sessions (creating unknown ones); their states after it."""
         now = self.now()
 
-        def job(tx: Tx) -> dict[str, str]:
-            return tx.sessions.activity(agent_id, session_ids, now, self.timeout)
+        def job(tx: Tx) -> tuple[IdleEnded, dict[str, str]]:
+            idle = tx.sessions.expire_idle(now, self.timeout)
+            return idle, tx.sessions.activity(agent_id, session_ids, now, self.timeout)
+
+        def after(result: tuple[IdleEnded, dict[str, str]]) -> None:
+            announce_idle(self.events, result[0])
 
         if not wait:
-            self.db.submit(job)
+            self.db.submit(job, after)
             return {}
-        return self.db.write(job)
+        return self.db.write(job, after)[1]

@@ -13,15 +13,17 @@ from app.store.foreign import (
 )
 from app.store.protocol import MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
+from app.store.writer import CommitObserver
 
 
 def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = "full",
-               check_model: bool = True) -> Store:
-    """The store for a data dir's database (SQLite, the only backend so far)."""
+               check_model: bool = True, on_commit: CommitObserver | None = None) -> Store:
+    """The store for a data dir's database (SQLite, the only backend so far); `on_commit`
+    is told the duration and job count of every commit (metrics)."""
     return SqliteStore(path, dimension=dimension, model_id=model_id,
-                       synchronous=synchronous, check_model=check_model)
+                       synchronous=synchronous, check_model=check_model, on_commit=on_commit)
 
 
-__all__ = ["DatabaseError", "DatabaseInfo", "ForeignDatabaseError", "McpMemoryServiceDb",
-           "MemoryRow", "SqliteStore", "Store", "Tx", "inspect_database",
+__all__ = ["CommitObserver", "DatabaseError", "DatabaseInfo", "ForeignDatabaseError",
+           "McpMemoryServiceDb", "MemoryRow", "SqliteStore", "Store", "Tx", "inspect_database",
            "is_mcp_memory_service", "is_sqlite", "open_store", "snapshot", "sqlite_version"]

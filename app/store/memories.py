@@ -95,6 +95,16 @@ class SqliteMemories:
         rows = self._conn().execute(sql, (json_list(ids), now))
         return {r[0]: row_to_memory(r) for r in rows}
 
+    def ids(self, rowids: Sequence[int]) -> dict[int, str]:
+        """The memory ids of these rowids (expired memories included)."""
+        rows = self._conn().execute("SELECT rowid, id FROM memories WHERE rowid IN "
+                                    "(SELECT value FROM json_each(?))", (json_list(rowids),))
+        return {r[0]: r[1] for r in rows}
+
+    def created_since(self, since: int) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM memories WHERE created_at >= ?",
+                                        (since,)).fetchone()[0])
+
     def count(self, agent_id: str, f: MemoryFilter, now: int) -> int:
         where, params = filter_sql(agent_id, f, now)
         return int(self._conn().execute(

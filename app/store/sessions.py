@@ -71,13 +71,19 @@ class SqliteSessions:
                                     (default_timeout, default_timeout, now)
                                     ).fetchone() is not None
 
-    def expire_idle(self, now: int, default_timeout: int) -> int:
-        """End every session idle past its timeout, as of the moment it timed out."""
-        cur = self._conn().execute(
+    def started_since(self, since: int) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM sessions WHERE started_at >= ?",
+                                        (since,)).fetchone()[0])
+
+    def expire_idle(self, now: int, default_timeout: int) -> list[tuple[str, str]]:
+        """End every session idle past its timeout, as of the moment it timed out; returns
+        the (session id, agent id) of each."""
+        rows = self._conn().execute(
             f"UPDATE sessions AS s SET ended_reason = 'idle', "
-            f"ended_at = s.last_activity_at + {_TIMEOUT} WHERE {_IDLE}",
-            (default_timeout, default_timeout, default_timeout, now))
-        return int(cur.rowcount)
+            f"ended_at = s.last_activity_at + {_TIMEOUT} WHERE {_IDLE} "
+            "RETURNING id, agent_id",
+            (default_timeout, default_timeout, default_timeout, now)).fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     def start(self, session: Session) -> None:
         """Record a new session (and its agent, if new)."""
@@ -109,8 +115,8 @@ class SqliteSessions:
     def activity(self, agent_id: str, session_ids: set[str], now: int,
                  default_timeout: int) -> dict[str, str]:
         """Record activity in these sessions of the agent, creating the ones that do not
-        exist yet; returns each session's state ("active" or "ended") after it."""
-        self.expire_idle(now, default_timeout)
+        exist yet; returns each session's state ("active" or "ended") after it. The caller
+        ends idle sessions first (expire_idle), to learn which."""
         conn = self._conn()
         states = {}
         for sid in sorted(session_ids):
@@ -126,8 +132,8 @@ class SqliteSessions:
 
     def end(self, session_id: str, now: int, summary: str | None,
             default_timeout: int) -> bool:
-        """End an open session; False when it had already ended (its state is kept)."""
-        self.expire_idle(now, default_timeout)
+        """End an open session; False when it had already ended (its state is kept). The
+        caller ends idle sessions first (expire_idle)."""
         cur = self._conn().execute(
             "UPDATE sessions SET ended_at = ?, ended_reason = 'client', last_activity_at = ?, "
             "summary = COALESCE(?, summary) WHERE id = ? AND ended_at IS NULL",
@@ -155,6 +161,17 @@ class SqliteAgents:
             "FROM agents a ORDER BY a.agent_id").fetchall()
         return [{"agent_id": r[0], "memory_count": r[1], "session_count": r[2],
                  "active_sessions": r[3], "vector_count": r[1]} for r in rows]
+
+    def memory_counts(self) -> dict[str, int]:
+        """Stored memories per agent (expired ones not yet removed included)."""
+        return {r[0]: r[1] for r in self._conn().execute(
+            "SELECT agent_id, count(*) FROM memories GROUP BY agent_id")}
+
+    def active_since(self, since: int) -> int:
+        """Agents that stored or recalled a memory since then."""
+        return int(self._conn().execute(
+            "SELECT count(DISTINCT agent_id) FROM memories WHERE created_at >= ? OR "
+            "(access_count > 0 AND last_accessed_at >= ?)", (since, since)).fetchone()[0])
 
     def stats(self, agent_id: str, now: int) -> dict[str, Any]:
         conn = self._conn()

@@ -32,7 +32,7 @@ from app.store.protocol import ConnSource, Tx
 from app.store.reindex import SqliteReindex
 from app.store.sessions import SqliteAgents, SqliteSessions
 from app.store.vectors import SqliteVectors
-from app.store.writer import Writer
+from app.store.writer import CommitObserver, Writer
 
 T = TypeVar("T")
 MODEL_KEY = "embedding_model"
@@ -58,7 +58,8 @@ class SqliteTx:
 
 class SqliteStore(SqliteTx):
     def __init__(self, path: Path, *, dimension: int, model_id: str,
-                 synchronous: str = "full", check_model: bool = True) -> None:
+                 synchronous: str = "full", check_model: bool = True,
+                 on_commit: CommitObserver | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.location = str(path)
@@ -74,7 +75,7 @@ class SqliteStore(SqliteTx):
             conn.close()
             raise
         self._writer_conn = conn
-        self.writer = Writer(conn)
+        self.writer = Writer(conn, on_commit)
         self._local = threading.local()
         self._readers: list[Connection] = []
         self._readers_lock = threading.Lock()
@@ -104,6 +105,9 @@ class SqliteStore(SqliteTx):
 
     def ping(self) -> None:
         self.reader().execute("SELECT 1 FROM memories LIMIT 1").fetchall()
+
+    def pending_writes(self) -> int:
+        return self.writer.pending()
 
     def close(self) -> None:
         self.writer.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -21,13 +22,16 @@ log = logging.getLogger("dakera.writer")
 
 Job = Callable[[Connection], Any]
 AfterCommit = Callable[[Any], None]
+# (seconds from BEGIN to COMMIT, jobs committed): told after each group commit
+CommitObserver = Callable[[float, int], None]
 
 MAX_GROUP = 64
 
 
 class Writer:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, on_commit: CommitObserver | None = None) -> None:
         self._conn = conn
+        self._on_commit = on_commit
         self._queue: queue.Queue[tuple[Job, AfterCommit | None, Future[Any]] | None] = (
             queue.Queue()
         )
@@ -43,6 +47,10 @@ class Writer:
             return future
         self._queue.put((job, after_commit, future))
         return future
+
+    def pending(self) -> int:
+        """Jobs queued and not yet taken into a transaction."""
+        return self._queue.qsize()
 
     def run(self, job: Job, after_commit: AfterCommit | None = None) -> Any:
         """Submit and wait for the committed result."""
@@ -76,6 +84,7 @@ class Writer:
     def _commit_group(self, group: list[tuple[Job, AfterCommit | None, Future[Any]]]) -> None:
         conn = self._conn
         done: list[tuple[Any, AfterCommit | None, Future[Any]]] = []
+        start = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except Exception as exc:  # cannot even start: fail the whole group
@@ -103,6 +112,11 @@ class Writer:
             for _, _, fut in done:
                 fut.set_exception(exc)
             return
+        if self._on_commit is not None:
+            try:
+                self._on_commit(time.perf_counter() - start, len(done))
+            except Exception:
+                log.exception("commit observer failed")
         for result, after, fut in done:
             if after is not None:
                 try:
