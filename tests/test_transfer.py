@@ -367,3 +367,26 @@ def test_vectors_are_checked(make_service: MakeService, tmp_path: Path) -> None:
     job = run_import(svc, AGENT, tmp_path / "f.jsonl", data=data)
     assert job["invalid"] == 2
     assert "2 dimensions, not 384" in job["errors"][0]
+
+
+def test_old_memories_decay_from_their_import_not_from_their_creation(
+        make_service: MakeService, tmp_path: Path, clock: Clock) -> None:
+    """A memory written years ago keeps the importance the file gives it: the decay that
+    follows an import counts from the import (or from when the export says it last
+    decayed), not from its creation, which would delete it at the next pass."""
+    svc = make_service(decay_interval=3600)
+    years_ago = int(clock.now) - 3 * 365 * 86_400
+    data = "\n".join(json.dumps({"content": f"an old note {i}", "created_at": years_ago,
+                                 "importance": 0.6}) for i in range(20))
+    job = run_import(svc, AGENT, tmp_path / "old.jsonl", data=data)
+    assert job["imported"] == 20
+    clock.now += 3600
+    svc.decay.run()
+    kept = lines(export(svc, AGENT))
+    assert len(kept) == 20
+    assert all(0.5 < m["importance"] < 0.6 and m["created_at"] == years_ago for m in kept)
+    assert all(m["decayed_at"] == int(clock.now) for m in kept)  # this pass
+    b = make_service(data_dir=tmp_path / "b")
+    run_import(b, AGENT, tmp_path / "again.jsonl", data=export(svc, AGENT))
+    assert [m["decayed_at"] for m in lines(export(b, AGENT))] == \
+        [m["decayed_at"] for m in kept]

@@ -28,9 +28,9 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "mem0": "mem0.json", "zep": "zep.json"}
 CSV_COLUMNS = ("id", "agent_id", "content", "memory_type", "importance", "tags", "metadata",
                "session_id", "created_at", "updated_at", "last_accessed_at", "access_count",
-               "ttl_seconds", "expires_at")
+               "ttl_seconds", "expires_at", "decayed_at")
 
-Page = list[tuple[Memory, bytes | None]]
+Page = list[tuple[Memory, bytes | None, int | None]]  # memory, vector, decayed_at
 
 
 def mem0_item(m: Memory) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def write(fmt: str, pages: Iterable[Page], sessions: Iterable[list[Session]],
         for group in sessions:
             yield b"".join(_encode(session_line(s)) + b"\n" for s in group)
         for page in pages:
-            yield b"".join(_encode(memory_line(m, v, model_id)) + b"\n" for m, v in page)
+            yield b"".join(_encode(memory_line(m, v, d, model_id)) + b"\n" for m, v, d in page)
     elif fmt == "csv":
         yield from _csv(pages, model_id, with_vectors)
     else:
@@ -79,7 +79,7 @@ def write(fmt: str, pages: Iterable[Page], sessions: Iterable[list[Session]],
         for page in pages:
             if not page:
                 continue
-            chunk = b",\n".join(_encode(item(m)) for m, _ in page)
+            chunk = b",\n".join(_encode(item(m)) for m, _, _ in page)
             yield (b"\n" if first else b",\n") + chunk
             first = False
         yield b"\n]}\n"
@@ -93,12 +93,13 @@ def _csv(pages: Iterable[Page], model_id: str, with_vectors: bool) -> Iterator[b
     buf.seek(0)
     buf.truncate()
     for page in pages:
-        for m, v in page:
+        for m, v, decayed in page:
             row = [m.id, m.agent_id, m.content, m.memory_type, repr(m.importance),
                    _encode(m.tags).decode(), _encode(m.metadata).decode(), m.session_id or "",
                    m.created_at, m.updated_at, m.last_accessed_at, m.access_count,
                    "" if m.ttl_seconds is None else m.ttl_seconds,
-                   "" if m.expires_at is None else m.expires_at]
+                   "" if m.expires_at is None else m.expires_at,
+                   "" if decayed is None else decayed]
             if with_vectors:
                 row += [encode_vector(v), model_id] if v is not None else ["", ""]
             out.writerow(row)

@@ -143,7 +143,8 @@ def derived_id(prefix: str, *parts: Any) -> str:
 
 DAKERA_FIELDS = ("id", "content", "memory_type", "importance", "tags", "metadata",
                  "session_id", "created_at", "updated_at", "last_accessed_at", "access_count",
-                 "ttl_seconds", "expires_at", "event_time", "vector", "vector_model")
+                 "ttl_seconds", "expires_at", "event_time", "decayed_at", "vector",
+                 "vector_model")
 
 
 def from_dakera(raw: dict[str, Any]) -> dict[str, Any]:
@@ -400,7 +401,7 @@ class Csv:
 
     NUMBERS = {"importance": float, "created_at": int, "updated_at": int,
                "last_accessed_at": int, "access_count": int, "ttl_seconds": int,
-               "expires_at": int, "event_time": int}
+               "expires_at": int, "event_time": int, "decayed_at": int}
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -23,10 +23,13 @@ MAX_IDLE_TIMEOUT = 2_592_000
 @dataclass(slots=True)
 class Imported:
     """A memory ready to be written, with the vector it came with when that can be used
-    as it is (same model, same dimension)."""
+    as it is (same model, same dimension), and when its importance last decayed: as the
+    export says, else the import (its importance is the one it has now: it decays from
+    here, not for all the time since it was created)."""
 
     memory: Memory
     vector: np.ndarray | None
+    decayed_at: int
 
 
 def _int(value: Any, field: str, *, low: int = 0, high: int = validate.MAX_EVENT_TIME
@@ -105,7 +108,8 @@ def to_memory(data: dict[str, Any], *, agent_id: str, line: int, now: int,
     vector = None
     if data.get("vector") is not None and data.get("vector_model") == model_id:
         vector = decode_vector(data["vector"], dimension)
-    return Imported(memory, vector)
+    decayed = _int(data.get("decayed_at"), "decayed_at")
+    return Imported(memory, vector, now if decayed is None else min(decayed, now))
 
 
 def to_session(data: dict[str, Any], *, agent_id: str, now: int) -> Session:
@@ -130,9 +134,11 @@ def to_session(data: dict[str, Any], *, agent_id: str, now: int) -> Session:
         summary=summary)
 
 
-def memory_line(m: Memory, vector: bytes | None, model_id: str) -> dict[str, Any]:
+def memory_line(m: Memory, vector: bytes | None, decayed_at: int | None,
+                model_id: str) -> dict[str, Any]:
     """A memory as a dakera export line: everything needed to bring it back as it was
-    (importance unrounded; the vector as base64 float32 with the model that made it)."""
+    (importance unrounded, when it last decayed; the vector as base64 float32 with the
+    model that made it)."""
     out: dict[str, Any] = {
         "id": m.id, "agent_id": m.agent_id, "content": m.content,
         "memory_type": m.memory_type, "importance": m.importance, "tags": m.tags,
@@ -140,6 +146,8 @@ def memory_line(m: Memory, vector: bytes | None, model_id: str) -> dict[str, Any
         "updated_at": m.updated_at, "last_accessed_at": m.last_accessed_at,
         "access_count": m.access_count, "ttl_seconds": m.ttl_seconds,
         "expires_at": m.expires_at}
+    if decayed_at is not None:
+        out["decayed_at"] = decayed_at
     if vector is not None:
         out["vector"] = encode_vector(vector)
         out["vector_model"] = model_id

@@ -165,7 +165,7 @@ class Transfer:
                       count, chunks)
 
     def _pages(self, agent: str, now: int, with_vectors: bool
-               ) -> Iterator[list[tuple[Memory, bytes | None]]]:
+               ) -> Iterator[list[tuple[Memory, bytes | None, int | None]]]:
         after = 0
         while page := self.db.memories.page(agent, now, after, PAGE, with_vectors):
             yield page
@@ -444,8 +444,8 @@ class Transfer:
                 item.vector = vector
             with self._changed:
                 job["reembedded"] += len(need)
-        batch.rows = [MemoryRow(i.memory, i.vector, content_hash(i.memory.content))
-                      for i in fresh if i.vector is not None]
+        batch.rows = [MemoryRow(i.memory, i.vector, content_hash(i.memory.content),
+                                i.decayed_at) for i in fresh if i.vector is not None]
         return batch
 
     def _invalid(self, job: dict[str, Any], line: int, message: str) -> None:

@@ -219,19 +219,20 @@ class SqliteMemories:
         return int(row[0]), (None if row[1] is None else float(row[1]))
 
     def page(self, agent_id: str, now: int, after_rowid: int, limit: int,
-             with_vectors: bool) -> list[tuple[Memory, bytes | None]]:
+             with_vectors: bool) -> list[tuple[Memory, bytes | None, int | None]]:
         """The agent's live memories after `after_rowid` in rowid (stored) order, with their
-        float32 vectors as stored when asked: an export reads these one page at a time."""
+        float32 vectors as stored when asked and when they last decayed: an export reads
+        these one page at a time."""
         if with_vectors:
-            sql = (f"SELECT {MEMORY_COLUMNS}, v.embedding FROM memories m LEFT JOIN "
-                   "memory_vectors v ON v.rowid = m.rowid ")
+            sql = (f"SELECT {MEMORY_COLUMNS}, m.decayed_at, v.embedding FROM memories m "
+                   "LEFT JOIN memory_vectors v ON v.rowid = m.rowid ")
         else:
-            sql = f"SELECT {MEMORY_COLUMNS}, NULL FROM memories m "
+            sql = f"SELECT {MEMORY_COLUMNS}, m.decayed_at, NULL FROM memories m "
         # by rowid range (+agent_id keeps the planner off the agent index, which would sort
         # every memory of the agent for each page)
         sql += f"WHERE m.rowid > ? AND +m.agent_id = ? AND {LIVE} ORDER BY m.rowid LIMIT ?"
         rows = self._conn().execute(sql, (after_rowid, agent_id, now, limit)).fetchall()
-        return [(row_to_memory(r), r[16]) for r in rows]
+        return [(row_to_memory(r), r[17], r[16]) for r in rows]
 
     # -- writes (on the writer's connection, inside its transaction) -------------------
 
@@ -250,7 +251,8 @@ class SqliteMemories:
             (m.id, m.agent_id, m.content, m.memory_type, m.importance,
              _encode(m.tags).decode(), _encode(m.metadata).decode(),
              m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count,
-             m.ttl_seconds, m.expires_at, m.event_time, row.content_hash, m.created_at,
+             m.ttl_seconds, m.expires_at, m.event_time, row.content_hash,
+             m.created_at if row.decayed_at is None else row.decayed_at,
              normal_hash(m.content)))
         m.rowid = int(cur.lastrowid)
         self._write_text_and_vector(conn, m, row, replace=False)

@@ -25,11 +25,14 @@ ConnSource = Callable[[], Any]  # a backend's connection for the calling thread
 
 @dataclass(slots=True)
 class MemoryRow:
-    """Everything an insert writes: the memory, its vector and the hash of its content."""
+    """Everything an insert writes: the memory, its vector and the hash of its content;
+    `decayed_at`, when its importance was last decayed or reinforced (default: when it was
+    created; an import sets it, so that old memories do not decay for the years before)."""
 
     memory: Memory
     vector: np.ndarray
     content_hash: str
+    decayed_at: int | None = None
 
 
 class MemoryReads(Protocol):
@@ -54,7 +57,7 @@ class MemoryReads(Protocol):
                   now: int) -> int | None: ...
     def importance_stats(self, agent_id: str, now: int) -> tuple[int, float | None]: ...
     def page(self, agent_id: str, now: int, after_rowid: int, limit: int,
-             with_vectors: bool) -> list[tuple[Memory, bytes | None]]: ...
+             with_vectors: bool) -> list[tuple[Memory, bytes | None, int | None]]: ...
     def ids(self, rowids: Sequence[int]) -> dict[int, str]: ...
     def created_since(self, since: int) -> int: ...
 
