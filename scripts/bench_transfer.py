@@ -127,7 +127,10 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--memories", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=None,
-                        help="Working directory (default: a temporary one, removed).")
+                        help="Working directory (default: a temporary one).")
+    parser.add_argument("--model", default=None,
+                        help="DAKERA_EMBEDDING_MODEL of both servers (default: the real "
+                             "model; 'hash' measures everything but the embedding itself).")
     args = parser.parse_args()
     n = args.memories
     work = args.work or Path(tempfile.mkdtemp(prefix="dakera-bench-transfer-"))
@@ -136,8 +139,10 @@ def main() -> None:
     source = work / "generated.jsonl"
     generate(source, n)
     results: list[dict[str, Any]] = []
-    a = Server(work / "a" / "data").start()
-    b = Server(work / "b" / "data").start()
+    env = {"DAKERA_EMBEDDING_MODEL": args.model} if args.model else {}
+    print(f"model: {args.model or 'the default (all-minilm-l6-v2)'}")
+    a = Server(work / "a" / "data", env=env).start()
+    b = Server(work / "b" / "data", env=env).start()
     try:
         job = phase(results, "import, embedding every memory", a, n,
                     lambda: import_file(a, source))

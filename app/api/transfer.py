@@ -66,7 +66,8 @@ class TransferController(Controller):
             raise ValidationError("the 'agent_id' query parameter is required")
         out = service.transfer.export(agent_id, format, include_vectors=include_vectors,
                                       include_sessions=include_sessions)
-        return Stream(uploads.stream(out.chunks), media_type=out.media_type, headers={
+        return Stream(uploads.stream(out.chunks, out.reader), media_type=out.media_type,
+                      headers={
             "Content-Disposition": f'attachment; filename="{out.filename}"',
             "x-dakera-export-skipped": "0", "x-dakera-export-count": str(out.count)})
 

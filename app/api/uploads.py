@@ -8,7 +8,9 @@ Also: large response bodies streamed from a blocking iterator, a chunk at a time
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any, Protocol
 
 import anyio
@@ -105,17 +107,25 @@ async def receive(request: Request[Any, Any, Any], sink: Sink) -> str | None:
     return filename
 
 
-async def stream(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """The chunks of a blocking iterator (database reads), each read on a worker thread."""
+async def stream(iterator: Iterator[bytes], pool: Executor | None = None
+                 ) -> AsyncIterator[bytes]:
+    """The chunks of a blocking iterator, each read on a worker thread: of `pool` when given
+    (database reads: a few threads, so a few reader connections and their caches, however
+    many exports run), else of the event loop's."""
     done = object()
 
     def step() -> Any:
         return next(iterator, done)
 
+    async def call(fn: Callable[[], Any]) -> Any:
+        if pool is None:
+            return await anyio.to_thread.run_sync(fn)
+        return await asyncio.wrap_future(pool.submit(fn))
+
     try:
-        while (chunk := await anyio.to_thread.run_sync(step)) is not done:
+        while (chunk := await call(step)) is not done:
             yield chunk
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
-            await anyio.to_thread.run_sync(close)
+            await call(close)

@@ -19,6 +19,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,7 @@ from app.store import MemoryRow, Store, Tx
 log = logging.getLogger("dakera.transfer")
 
 PAGE = 1000  # memories per export page
+EXPORT_THREADS = 2
 BATCH = 256  # records per import transaction (and embedding call)
 MAX_ERRORS = 100  # error lines a job keeps (it counts them all)
 KEEP_JOBS = 200  # finished jobs remembered
@@ -59,7 +61,8 @@ class Export:
     media_type: str
     filename: str
     count: int  # live memories of the agent when the export began
-    chunks: Iterator[bytes]
+    chunks: Iterator[bytes]  # read them on `reader`'s threads (see Transfer.readers)
+    reader: Executor
 
 
 class Spool:
@@ -141,6 +144,10 @@ class Transfer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Exports read on these threads only: each thread has its own reader connection
+        # (and page cache), so exports hold a bounded amount of memory however many run.
+        self.readers = ThreadPoolExecutor(max_workers=EXPORT_THREADS,
+                                          thread_name_prefix="dakera-export")
 
     # -- export -------------------------------------------------------------------------
 
@@ -162,7 +169,7 @@ class Transfer:
             self._session_pages(agent) if include_sessions and name == "jsonl" else [],
             self.embedder.model_id, with_vectors)
         return Export(name, exports.MEDIA_TYPES[name], f"{agent}.{exports.EXTENSIONS[name]}",
-                      count, chunks)
+                      count, chunks, self.readers)
 
     def _pages(self, agent: str, now: int, with_vectors: bool
                ) -> Iterator[list[tuple[Memory, bytes | None, int | None]]]:
@@ -269,6 +276,7 @@ class Transfer:
 
     def close(self) -> None:
         """Stop after the batch in progress; the running job is marked interrupted."""
+        self.readers.shutdown(wait=False, cancel_futures=True)
         self._stop.set()
         self._queue.put(None)
         if self._thread is not None:
