@@ -16,7 +16,7 @@ FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyp
                 build/dakera.spec build/dakera.service
 
 .PHONY: help install models serve test lint clean binary bench-locomo bench bench-quick \
-        crash-test fuzz soak concurrency-test
+        crash-test fuzz soak concurrency-test fault-test
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,12 @@ dist/dakera: $(ONEDIR)/dakera .build/launcher build/pack.py
 
 test: binary ## Set up, build the binary and run every test (end-to-end ones on both builds)
 	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera $(BIN)/python -m pytest
+
+# The same tests run in `make test`; skipped (with the reason) where tmpfs or loop mounts
+# are not allowed (they need root).
+fault-test: binary ## Full disk, read-only disk, damaged files, SIGTERM in each (source + binary; root)
+	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera $(BIN)/python -m pytest tests/test_faults.py \
+		tests/test_faults_store.py -v
 
 # Default data: the development split in the shared/ folder beside the checkout
 # (../shared/locomo/locomo_dev.json, else /work/shared/locomo/locomo_dev.json).

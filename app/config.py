@@ -45,6 +45,30 @@ def _preset_name(value: str) -> str:
     raise SettingError(f"one of {', '.join(sorted(PRESETS))}")
 
 
+def _host_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for value in values:
+        name = value.lower().rstrip(".")
+        if not name or any(c in name for c in "/ @?#"):
+            raise SettingError("a comma-separated list of host names (e.g. dakera.lan,"
+                               "10.0.0.5), or '*'")
+        out.append(name)
+    return tuple(out)
+
+
+def _origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for value in values:
+        origin = value.lower().rstrip("/")
+        scheme, sep, rest = origin.partition("://")
+        if origin != "*" and (not sep or scheme not in ("http", "https") or not rest
+                              or any(c in rest for c in "/ @?#")):
+            raise SettingError("a comma-separated list of origins such as "
+                               "https://app.example.com or http://localhost:3000, or '*'")
+        out.append(origin)
+    return tuple(out)
+
+
 def setting(*env: str, help: str, check: Callable[[Any], Any] | None = None,
             **constraints: Any) -> msgspec.Meta:
     """A field's declaration: its environment variables (the first is its name), help text,
@@ -72,6 +96,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_API_KEY", "DAKERA_ROOT_API_KEY",
         help="Bearer key every request but the health probes must carry. Unset: loopback "
              "only.")] = None
+    allowed_hosts: Annotated[tuple[str, ...], setting(
+        "DAKERA_ALLOWED_HOSTS", check=_host_names,
+        help="Without an API key, requests must name a loopback or private-address Host "
+             "(any port); this comma-separated list adds host names (e.g. dakera.lan; '*' "
+             "accepts any). Other Hosts are refused with 421.")] = ()
+    cors_origins: Annotated[tuple[str, ...], setting(
+        "DAKERA_CORS_ORIGINS", check=_origins,
+        help="Comma-separated web origins (scheme://host[:port], or '*') whose pages may call "
+             "the API: their CORS preflights are answered. Other cross-site requests are "
+             "refused with 403.")] = ()
+    rate_limit: Annotated[int, setting(
+        "DAKERA_RATE_LIMIT_PER_MINUTE", ge=0,
+        help="Requests one API key (without keys: one client address) may make per minute, "
+             "over a sliding window; beyond it 429 with Retry-After. 0 = no limit.")] = 12_000
+    request_timeout: Annotated[int, setting(
+        "DAKERA_REQUEST_TIMEOUT", ge=0, le=86_400,
+        help="Seconds a request may take until its response starts: a body still arriving "
+             "is refused with 408, a slower answer with 504. 0 = no limit.")] = 120
     log_level: Annotated[Literal["debug", "info", "warning", "error"], setting(
         "DAKERA_LOG_LEVEL", help="debug, info, warning or error.")] = "info"
     embedding_model: Annotated[str, setting(
@@ -90,6 +132,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_content_bytes: Annotated[int, setting(
         "DAKERA_MAX_MEMORY_CONTENT_BYTES", ge=1,
         help="Largest memory content in UTF-8 bytes.")] = 100_000
+    max_metadata_bytes: Annotated[int, setting(
+        "DAKERA_MAX_METADATA_BYTES", ge=1,
+        help="Largest metadata object of a memory or session, in bytes of its JSON.")] = 65_536
     max_body_size: Annotated[int, setting(
         "DAKERA_MAX_BODY_SIZE", ge=1024, help="Largest request body in bytes.")] = 16 * 1024 * 1024
     recall_candidates: Annotated[int, setting(
@@ -226,11 +271,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_EVENTS_KEEPALIVE_SECS", ge=1, le=3600,
         help="Seconds between keep-alive comments on an idle event stream.")] = 15
 
-    def __repr__(self) -> str:  # never show the key
+    def shown(self) -> dict[str, Any]:
+        """The settings as they may be shown: the key masked."""
         shown = {f: getattr(self, f) for f in self.__struct_fields__}
         if shown["api_key"]:
             shown["api_key"] = "***"
-        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+        return shown
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.shown().items())})"
+
+    __str__ = __repr__
+
+    def __rich_repr__(self) -> Any:
+        yield from self.shown().items()
 
     @classmethod
     def from_env(cls, env: typing.Mapping[str, str] | None = None,
@@ -319,7 +373,9 @@ class Field:
             elif self._choices() or self.base is bool:
                 value = value.lower()
             if typing.get_origin(self.base) is tuple:
-                value = [v.strip().lower() for v in value.split(",") if v.strip()]
+                value = [v.strip() for v in value.split(",") if v.strip()]
+                if self._choices():
+                    value = [v.lower() for v in value]
         try:
             value = msgspec.convert(value, self.type, strict=False)
             return self.check(value) if self.check else value
@@ -341,6 +397,8 @@ class Field:
             return ("a comma-separated list of " if many else "one of ") + ", ".join(choices)
         if self.base is bool:
             return "true or false (also 1/0, yes/no, on/off)"
+        if typing.get_origin(self.base) is tuple:
+            return "a comma-separated list"
         kind = {int: "an integer", float: "a number"}.get(self.base, "a non-empty string")
         c = self.constraints
         low = c.get("ge", c.get("gt"))

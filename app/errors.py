@@ -48,6 +48,21 @@ class AuthenticationError(DakeraError):
     code = "INVALID_API_KEY"
 
 
+class AuthorizationError(DakeraError):
+    """The key is valid but may not do this (INSUFFICIENT_SCOPE, NAMESPACE_ACCESS_DENIED)."""
+
+    status = 403
+    code = "INSUFFICIENT_SCOPE"
+
+
+class NamespaceAccessDenied(AuthorizationError):
+    code = "NAMESPACE_ACCESS_DENIED"
+
+
+class CrossOriginRefused(AuthorizationError):
+    code = "CROSS_ORIGIN_REQUEST_REFUSED"
+
+
 class NotFoundError(DakeraError):
     status = 404
     code = "VECTOR_NOT_FOUND"
@@ -60,6 +75,15 @@ class RouteNotFoundError(NotFoundError):
 class MethodNotAllowedError(DakeraError):
     status = 405
     code = "METHOD_NOT_ALLOWED"
+
+
+class KeyNotFoundError(NotFoundError):
+    code = "API_KEY_NOT_FOUND"
+
+
+class RequestTimeoutError(DakeraError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
 
 
 class ConflictError(DakeraError):
@@ -77,11 +101,19 @@ class UnsupportedMediaTypeError(DakeraError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
-class UnprocessableError(DakeraError):
-    """A body the route refuses as a whole (unknown fields where the contract says so)."""
+class HostNotAllowedError(DakeraError):
+    status = 421
+    code = "HOST_NOT_ALLOWED"
 
+
+class UnprocessableError(DakeraError):
     status = 422
     code = "UNPROCESSABLE_CONTENT"
+
+
+class RateLimitError(DakeraError):
+    status = 429
+    code = "RATE_LIMIT_EXCEEDED"
 
 
 class NotImplementedFeature(DakeraError):
@@ -89,13 +121,6 @@ class NotImplementedFeature(DakeraError):
 
     status = 501
     code = "NOT_IMPLEMENTED"
-
-
-class InsufficientStorageError(DakeraError):
-    """The disk is full (or the file system refused the write): nothing was written."""
-
-    status = 507
-    code = "STORAGE_ERROR"
 
 
 class ServiceUnavailableError(DakeraError):
@@ -115,6 +140,31 @@ class DataDirInUse(DataDirError):
     """Another process holds the data dir's lock."""
 
 
+class StorageError(ServiceUnavailableError):
+    """The database could not be written (an I/O error of the disk under the data dir).
+    Nothing of the request was applied. `reason` is the short form health probes show."""
+
+    reason = "storage error"
+
+
+class StorageFullError(StorageError):
+    """The filesystem holding the data dir is full: nothing of the request was applied;
+    writes resume by themselves once space is freed."""
+
+    status = 507
+    code = "STORAGE_FULL"
+    reason = "disk full"
+
+
+class StorageReadOnlyError(StorageError):
+    """The filesystem holding the data dir is read-only: nothing of the request was applied;
+    writes resume by themselves once it is writable again."""
+
+    status = 507
+    code = "STORAGE_READ_ONLY"
+    reason = "read-only filesystem"
+
+
 class FeatureDisabledError(DakeraError):
     """A feature turned off by a setting: `details` names the DAKERA_* switch."""
 
@@ -125,3 +175,8 @@ class FeatureDisabledError(DakeraError):
 class InternalError(DakeraError):
     status = 500
     code = "INTERNAL_ERROR"
+
+
+class QueryTimeoutError(DakeraError):
+    status = 504
+    code = "QUERY_TIMEOUT"

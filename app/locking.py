@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from app.errors import DataDirInUse
+from app.errors import DataDirError, DataDirInUse
 
 
 class DataDirLock:
@@ -15,8 +15,14 @@ class DataDirLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self.path.open("a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            f = self.path.open("a+")
+        except OSError as exc:  # a read-only or full filesystem, no permission
+            raise DataDirError(
+                f"cannot write in the data dir {self.path.parent} ({exc.strerror}): dakera "
+                "needs it writable; fix the filesystem or point --data-dir / DAKERA_DATA_DIR "
+                "elsewhere", retry_after=30) from None
         try:
             _lock(f)
         except OSError:

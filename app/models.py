@@ -234,9 +234,29 @@ class VectorSource(Protocol):
 
     def agents(self) -> list[str]: ...
     def has(self, agent_id: str) -> bool: ...
+    def count(self, agent_id: str) -> int: ...
     def of_agent(self, agent_id: str, batch: int = 10_000
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
     def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
     def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]: ...
     def log_head(self, agent_id: str) -> int: ...
     def log_trimmed(self, agent_id: str) -> int: ...
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An API key as stored: never the key itself, only its SHA-256."""
+
+    key_id: str
+    key_hash: str
+    name: str
+    scope: str
+    namespaces: list[str] | None  # None = every namespace; [] = none
+    created_at: int
+    expires_at: int | None = None
+    active: bool = True
+    created_by: str | None = None
+    rotated_to: str | None = None
+    last_used_at: int | None = None
+    total_requests: int = 0
+    failed_requests: int = 0

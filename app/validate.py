@@ -8,6 +8,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from app.errors import ValidationError
 from app.models import MEMORY_TYPES
 
@@ -105,11 +107,17 @@ def tags(value: Any, field: str = "tags", *, storing: bool = True) -> list[str] 
     return list(dict.fromkeys(value))
 
 
-def metadata(value: Any, field: str = "metadata") -> dict[str, Any] | None:
+def metadata(value: Any, field: str = "metadata", max_bytes: int | None = None
+             ) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise ValidationError(f"'{field}' must be an object")
+    if max_bytes is not None:
+        size = len(msgspec.json.encode(value))
+        if size > max_bytes:
+            raise ValidationError(f"'{field}' is {size} bytes of JSON; at most {max_bytes} "
+                                  "are allowed (DAKERA_MAX_METADATA_BYTES)")
     if len(value) > MAX_METADATA_FIELDS:
         raise ValidationError(f"'{field}' has {len(value)} fields; at most "
                               f"{MAX_METADATA_FIELDS} are allowed")

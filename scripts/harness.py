@@ -60,7 +60,9 @@ class Server:
         env.update({"DAKERA_API_KEY": KEY, "DAKERA_PORT": str(self.port),
                     "DAKERA_DATA_DIR": str(self.data_dir), "DAKERA_LOG_LEVEL": "info",
                     "DAKERA_MODELS_DIR": str(ROOT / "models"),
-                    "DAKERA_GC_PROBE_FILE": str(self.gc_file)})
+                    "DAKERA_GC_PROBE_FILE": str(self.gc_file),
+                    # the load tools measure the server, not the per-key rate limiter
+                    "DAKERA_RATE_LIMIT_PER_MINUTE": "0"})
         for name in ("DAKERA_EMBED_THREADS", "DAKERA_SQLITE_SYNCHRONOUS"):
             if name in os.environ:
                 env[name] = os.environ[name]

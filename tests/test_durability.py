@@ -25,13 +25,14 @@ TEXTS = [f"Fact number {i}: the {w} is kept in drawer {i % 7}" for i, w in
 
 def test_not_ready_until_the_model_is_loaded(tmp_path: Path) -> None:
     service = Service(make_settings(tmp_path))  # never started: still "loading"
-    with TestClient(create_app(service, manage_lifecycle=False)) as client:
+    with TestClient(create_app(service, manage_lifecycle=False),
+                    base_url="http://127.0.0.1:7700") as client:
         for path in ("/health", "/health/ready"):
             r = client.get(path)
             assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert client.get("/health/ready").json()["starting"] is True
         live = client.get("/health/live").json()
-        assert isinstance(live.pop("uptime_seconds"), int)  # (seconds pass on a busy machine)
+        assert isinstance(live.pop("uptime_seconds"), int)  # no wall clock: a busy machine
         assert live == {"alive": True, "version": service.version, "starting": True}
         r = client.post("/v1/memory/store", json={"agent_id": "a", "content": "x"})
         assert r.status_code == 503 and r.json()["code"] == "SERVICE_UNAVAILABLE"
@@ -43,7 +44,8 @@ def test_a_failed_start_is_reported(tmp_path: Path) -> None:
     service.start()
     service.wait_ready_quietly()
     assert service.failure is not None and "make models" in str(service.failure)
-    with TestClient(create_app(service, manage_lifecycle=False)) as client:
+    with TestClient(create_app(service, manage_lifecycle=False),
+                    base_url="http://127.0.0.1:7700") as client:
         body = client.get("/health/ready").json()
         assert body["ready"] is False and "make models" in body["reason"]
     service.close()

@@ -1,5 +1,7 @@
-"""Litestar: create_app(service) assembles controllers, auth, error rendering, the access
-log and request metrics, and the OpenAPI document (/openapi.json, /docs)."""
+"""Litestar: create_app(service) assembles controllers, the gate (where a request may come
+from, its key, its rate and its time), the scope guard (what each route needs), error
+rendering, the access log and request metrics, and the OpenAPI document (/openapi.json,
+/docs)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
 from litestar.middleware import DefineMiddleware
@@ -19,20 +22,23 @@ from app import __version__
 from app.api.access import AccessMiddleware
 from app.api.activity import Activity
 from app.api.agents import AgentController
-from app.api.auth import BearerAuth
 from app.api.backups import BackupAdminController
 from app.api.decay import DecayAdminController
 from app.api.errors import handle
 from app.api.events import EventController
 from app.api.feedback import FeedbackController
+from app.api.gate import Gate, RateLimiter
 from app.api.health import CapabilitiesController, HealthController
+from app.api.keys import KeyAdminController, NamespaceKeyController, WhoamiController
 from app.api.memories import BatchController, MemoryController
 from app.api.ops import OpsController
 from app.api.policies import PolicyController
 from app.api.recall import RecallController
+from app.api.scopes import authorize, need, principal_of
 from app.api.sessions import SessionController
 from app.api.transfer import TransferController
 from app.service import Service
+from app.service.keys import Principal
 
 
 class Mount(Protocol):
@@ -52,6 +58,9 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
     def provide_service() -> Service:
         return service
 
+    def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        return principal_of(request)
+
     on_startup: list[Any] = []
     on_shutdown: list[Any] = []
     if manage_lifecycle:
@@ -67,11 +76,16 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         route_handlers=[HealthController, CapabilitiesController, MemoryController,
                         RecallController, BatchController, SessionController, AgentController,
                         FeedbackController, PolicyController, OpsController, EventController,
-                        TransferController, *admin_routers, *(m.route_handler for m in mounts)],
-        dependencies={"service": Provide(provide_service, sync_to_thread=False)},
-        middleware=[DefineMiddleware(BearerAuth, api_key=settings.api_key,
-                                     metrics_open_on_loopback=settings.metrics_open_on_loopback),
+                        TransferController, *admin_routers, KeyAdminController,
+                        NamespaceKeyController, WhoamiController,
+                        *(m.route_handler for m in mounts)],
+        dependencies={"service": Provide(provide_service, sync_to_thread=False),
+                      "principal": Provide(provide_principal, sync_to_thread=False)},
+        middleware=[DefineMiddleware(Gate, service=service,
+                                     rate=RateLimiter(settings.rate_limit)),
                     DefineMiddleware(Activity, service=service)],
+        guards=[authorize],
+        state=State({"service": service}),
         exception_handlers={Exception: handle},
         on_startup=on_startup,
         on_shutdown=on_shutdown,
@@ -93,10 +107,14 @@ def openapi_config() -> OpenAPIConfig:
         title="dakera", version=__version__,
         description="A self-hosted memory server for AI agents, wire-compatible with the "
                     "Dakera clients. Every route but the health probes and this document "
-                    "takes `Authorization: Bearer <key>` when DAKERA_API_KEY is set. Errors "
+                    "takes `Authorization: Bearer <key>` (the root key DAKERA_API_KEY or a key "
+                    "it made) when DAKERA_API_KEY is set. Errors "
                     "are the envelope {error, code, status, details?, resource?}.",
-        path="/", render_plugins=[JsonRenderPlugin(path="/openapi.json"),
-                                  SwaggerRenderPlugin(path="/docs")],
+        render_plugins=[JsonRenderPlugin(path="/openapi.json"), SwaggerRenderPlugin(path="/docs")],
+        # the document and its page are open, like the health probes; the router's other
+        # routes (its catch-all) take a key (app/api/scopes.py)
+        openapi_router=Router(path="/", route_handlers=[], include_in_schema=False, opt={
+            **need("read"), "open_paths": ("/openapi.json", "/docs")}),
         components=Components(security_schemes={
             "bearer": SecurityScheme(type="http", scheme="bearer",
                                      description="DAKERA_API_KEY")}),

@@ -15,6 +15,7 @@ from litestar.response import Stream
 from app.api import uploads
 from app.api.deps import Service
 from app.api.schemas import error_responses
+from app.api.scopes import need
 from app.errors import UnprocessableError, ValidationError
 
 CREATE_FIELDS = {"name", "backup_type", "namespaces", "encrypt", "compression"}
@@ -100,10 +101,15 @@ async def _object(request: Request[Any, Any, Any], fields: set[str] | None) -> d
     return body
 
 
+# Backups hold every agent: each route needs admin over every namespace; a restore, which
+# replaces every agent and the stored keys, needs super_admin (as the SDK documents).
+ADMIN = need("admin", every_namespace=True)
+
+
 class BackupAdminController(Controller):
     path = "/backups"
 
-    @post("/", status_code=201, responses=error_responses(422, 501, 507))
+    @post("/", status_code=201, responses=error_responses(422, 501, 507), opt=ADMIN)
     async def create(self, request: Request[Any, Any, Any], service: Service) -> BackupCreated:
         """A full, consistent backup of the database, taken while writes go on."""
         body = await _object(request, CREATE_FIELDS)
@@ -114,16 +120,16 @@ class BackupAdminController(Controller):
             compression=body.get("compression")))
         return BackupCreated(backup=info_out(info))
 
-    @get("/", sync_to_thread=True, responses=error_responses())
+    @get("/", sync_to_thread=True, responses=error_responses(), opt=ADMIN)
     def list_backups(self, service: Service) -> BackupList:
         backups = service.backups.list()
         return BackupList(backups=[info_out(b) for b in backups], total=len(backups))
 
-    @get("/schedule", sync_to_thread=True, responses=error_responses())
+    @get("/schedule", sync_to_thread=True, responses=error_responses(), opt=ADMIN)
     def schedule(self, service: Service) -> BackupSchedule:
         return msgspec.convert(service.backups.schedule_info(), BackupSchedule)
 
-    @post("/schedule", status_code=200, responses=error_responses(422))
+    @post("/schedule", status_code=200, responses=error_responses(422), opt=ADMIN)
     async def set_schedule(self, request: Request[Any, Any, Any], service: Service
                            ) -> BackupSchedule:
         """Change the schedule until restart (interval_hours, keep, enabled)."""
@@ -131,7 +137,8 @@ class BackupAdminController(Controller):
         info = await anyio.to_thread.run_sync(service.backups.set_schedule, body)
         return msgspec.convert(info, BackupSchedule)
 
-    @post("/restore", status_code=200, responses=error_responses(404, 409, 422, 501, 507))
+    @post("/restore", status_code=200, responses=error_responses(404, 409, 422, 501, 507),
+          opt=need("super_admin", every_namespace=True))
     async def restore(self, request: Request[Any, Any, Any], service: Service,
                       wait: FromQuery[float] = 60.0) -> Response[RestoreStatus]:
         """Replace the whole database with a backup (a backup of the current data is taken
@@ -146,12 +153,14 @@ class BackupAdminController(Controller):
         return Response(msgspec.convert(status, RestoreStatus),
                         status_code=202 if status["status"] == "running" else 200)
 
-    @get("/restore/{restore_id:str}", sync_to_thread=True, responses=error_responses(404))
+    @get("/restore/{restore_id:str}", sync_to_thread=True, responses=error_responses(404),
+         opt=ADMIN)
     def restore_status(self, restore_id: FromPath[str], service: Service) -> RestoreStatus:
         return msgspec.convert(service.restores.status(restore_id), RestoreStatus)
 
     @post("/upload", status_code=201, request_max_body_size=None,
-          responses=error_responses(413, 507))
+          responses=error_responses(413, 507),
+          opt=need("admin", every_namespace=True, upload=True))
     async def upload(self, request: Request[Any, Any, Any], service: Service,
                      name: FromQuery[str | None] = None) -> BackupCreated:
         """Keep an uploaded backup (application/gzip as downloaded, or a bare SQLite file),
@@ -169,17 +178,17 @@ class BackupAdminController(Controller):
         info = await anyio.to_thread.run_sync(backups.receive, path, name)
         return BackupCreated(backup=info_out(info))
 
-    @get("/{backup_id:str}", sync_to_thread=True, responses=error_responses(404))
+    @get("/{backup_id:str}", sync_to_thread=True, responses=error_responses(404), opt=ADMIN)
     def get_backup(self, backup_id: FromPath[str], service: Service) -> BackupInfo:
         return info_out(service.backups.get(backup_id))
 
     @delete("/{backup_id:str}", status_code=200, sync_to_thread=True,
-            responses=error_responses(404))
+            responses=error_responses(404), opt=ADMIN)
     def delete_backup(self, backup_id: FromPath[str], service: Service) -> BackupDeleted:
         return msgspec.convert(service.backups.delete(backup_id), BackupDeleted)
 
     @get("/{backup_id:str}/download", sync_to_thread=True, media_type="application/gzip",
-         responses=error_responses(404))
+         responses=error_responses(404), opt=ADMIN)
     def download(self, backup_id: FromPath[str], service: Service) -> Stream:
         """The backup's database file, gzipped."""
         filename, chunks = service.backups.download(backup_id)

@@ -8,6 +8,7 @@ from litestar.params import JSONBody
 
 from app.api.deps import Service
 from app.api.schemas import DecayConfigRequest, error_responses
+from app.api.scopes import need
 
 
 class DecayConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,22 +45,26 @@ class DecayRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class DecayAdminController(Controller):
     path = "/decay"
 
-    @get("/config", sync_to_thread=True, responses=error_responses())
+    @get("/config", sync_to_thread=True, responses=error_responses(),
+         opt=need("read"))
     def config(self, service: Service) -> DecayConfig:
         return msgspec.convert(service.decay.config(), DecayConfig)
 
-    @put("/config", sync_to_thread=True, responses=error_responses(415))
+    @put("/config", sync_to_thread=True, responses=error_responses(415),
+         opt=need("admin", every_namespace=True))
     def set_config(self, data: JSONBody[DecayConfigRequest], service: Service) -> DecayConfig:
         return msgspec.convert(service.decay.set_config(
             strategy=data.strategy, half_life_hours=data.half_life_hours,
             min_importance=data.min_importance, delete_below_floor=data.delete_below_floor),
             DecayConfig)
 
-    @get("/stats", sync_to_thread=True, responses=error_responses())
+    @get("/stats", sync_to_thread=True, responses=error_responses(),
+         opt=need("admin", every_namespace=True))
     def stats(self, service: Service) -> DecayStats:
         return msgspec.convert(service.decay.stats(), DecayStats)
 
-    @post("/run", status_code=200, sync_to_thread=True, responses=error_responses())
+    @post("/run", status_code=200, sync_to_thread=True, responses=error_responses(),
+          opt=need("admin", every_namespace=True))
     def run(self, service: Service) -> DecayRun:
         """Run a decay pass now (also removes expired memories)."""
         return msgspec.convert({**service.decay.run(), "stats": service.decay.stats()},

@@ -22,6 +22,7 @@ from app.errors import (
     MethodNotAllowedError,
     PayloadTooLargeError,
     RouteNotFoundError,
+    StorageError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
@@ -110,6 +111,9 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(error, InternalError):  # unexpected: the traceback is for us
         log.error("%s %s failed (request_id %s)", request.method, request.url.path,
                   request_id, exc_info=exc)
+    elif isinstance(error, StorageError):  # the writer logs the fault once, not per request
+        log.debug("%s %s: %s %s (request_id %s)", request.method, request.url.path,
+                  error.status, error.message, request_id)
     elif error.status >= 500:
         log.warning("%s %s: %s %s (request_id %s)", request.method, request.url.path,
                     error.status, error.message, request_id)

@@ -19,8 +19,9 @@ from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from app.api.deps import Service
+from app.api.deps import Principal, Service
 from app.api.schemas import error_responses
+from app.api.scopes import namespace_in_path, need
 from app.service.events import MEMORY, NAMESPACE, Accept, Event, EventBus
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -80,8 +81,8 @@ STREAM_DOC: dict[str, Any] = {"media_type": "text/event-stream",
 
 
 class EventController(Controller):
-    @get("/v1/events/stream", **STREAM_DOC)
-    async def memory_stream(self, service: Service) -> Stream:
+    @get("/v1/events/stream", **STREAM_DOC, opt=need("read", listing=True))
+    async def memory_stream(self, service: Service, principal: Principal) -> Stream:
         """Memory lifecycle events: first `{type: "connected"}`, then one frame `{event_type,
         timestamp, agent_id, memory_id, content, importance, tags, session_id, reason}` per
         event; event_type is stored, recalled, forgotten, deduplicated, restored,
@@ -94,9 +95,14 @@ class EventController(Controller):
 
         hello = _frame({"type": "connected", "event_type": "connected",
                         "timestamp": now(), "agent_id": ""})
-        return _stream(service, _memory_events, hello, lagged)
+        def accept(event: Event) -> bool:  # a key limited to some agents sees theirs
+            return _memory_events(event) and (principal.unrestricted or (
+                event.agent_id is not None and principal.reaches_agent(event.agent_id)))
 
-    @get("/v1/namespaces/{namespace:str}/events", **STREAM_DOC)
+        return _stream(service, accept, hello, lagged)
+
+    @get("/v1/namespaces/{namespace:str}/events", **STREAM_DOC,
+         opt=need("read", namespace=namespace_in_path()))
     async def namespace_stream(self, namespace: FromPath[str], service: Service) -> Stream:
         """One namespace's events `{type, namespace, ...}`: namespace_created,
         namespace_deleted, vectors_mutated (op, count), operation_progress, job_progress,
@@ -107,7 +113,7 @@ class EventController(Controller):
 
         return _stream(service, accept, b": connected\n\n", _namespace_lag)
 
-    @get("/ops/events", **STREAM_DOC)
+    @get("/ops/events", **STREAM_DOC, opt=need("admin", every_namespace=True))
     async def ops_stream(self, service: Service) -> Stream:
         """Every namespace's events and server operations (decay passes as
         operation_progress), `{type, ...}` as on the namespace streams."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET, UnsetType
 
 from app.api.deps import Service
 from app.api.schemas import error_responses
+from app.api.scopes import OPEN, PRINCIPAL, need
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -28,9 +29,11 @@ class Health(msgspec.Struct, kw_only=True):
 
 
 class Check(msgspec.Struct, kw_only=True):
-    status: str  # ok, loading or error
+    status: str  # ok, loading, degraded (reads work, writes fail) or error
     model: str | UnsetType = UNSET
     error: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET  # short: "writes fail: disk full"
+    rebuilding: str | UnsetType = UNSET  # vector indexes being rebuilt in the background
 
 
 class Readiness(msgspec.Struct, kw_only=True):
@@ -39,6 +42,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     ready: bool
     version: str
     checks: dict[str, Check] | UnsetType = UNSET
+    degraded: bool | UnsetType = UNSET  # not ready, but reads are served (writes fail)
     reason: str | UnsetType = UNSET
     starting: bool | UnsetType = UNSET
     downloads: list[Any] | UnsetType = UNSET
@@ -57,41 +61,66 @@ def _not_ready(model: type) -> dict[int, ResponseSpec]:
                                           "check failing (Retry-After: 5).")}
 
 
-def _starting(service: Service) -> dict[str, Any]:
+def _trusted(request: Request[Any, Any, Any]) -> bool:
+    """Whether the caller may read internal error text: it sent a valid key, or the server
+    has none (then the gate admits local hosts only)."""
+    return request.scope.get("state", {}).get(PRINCIPAL) is not None
+
+
+def _starting(service: Service, trusted: bool) -> dict[str, Any]:
     failure = service.failure
-    return {"reason": f"start-up failed: {failure}" if failure else "loading models",
-            "starting": failure is None}
+    reason = "loading models"
+    if failure:
+        reason = (f"start-up failed: {failure}" if trusted
+                  else "start-up failed (the server log says why)")
+    return {"reason": reason, "starting": failure is None}
 
 
 class HealthController(Controller):
     path = "/health"
     security: Any = [{}]  # open: no key needed
 
-    @get("/", sync_to_thread=False, responses=_not_ready(Health))
-    def health(self, service: Service) -> Response[Health]:
+    @get("/", sync_to_thread=False, responses=_not_ready(Health),
+         opt=OPEN)
+    def health(self, service: Service, request: Request[Any, Any, Any]) -> Response[Health]:
         if not service.ready:
             return Response(Health(status="starting", version=service.version,
-                                   **_starting(service)),
+                                   **_starting(service, _trusted(request))),
                             status_code=503, headers={"Retry-After": "1"})
+        # Alive and serving reads: "healthy" (clients test it), with `degraded` and a short
+        # reason while writes fail.
+        reason = service.degraded()
         return Response(Health(status="healthy", service="dakera", version=service.version,
-                               uptime_seconds=service.uptime(), degraded=False,
-                               config_warnings=[]))
+                               uptime_seconds=service.uptime(), degraded=reason is not None,
+                               config_warnings=[],
+                               reason=UNSET if reason is None else reason))
 
-    @get("/ready", sync_to_thread=True, responses=_not_ready(Readiness))
-    def ready(self, service: Service) -> Response[Readiness]:
+    @get("/ready", sync_to_thread=True, responses=_not_ready(Readiness),
+         opt=OPEN)
+    def ready(self, service: Service, request: Request[Any, Any, Any]
+              ) -> Response[Readiness]:
+        trusted = _trusted(request)
         if not service.ready:
             return Response(Readiness(ready=False, version=service.version, downloads=[],
-                                      **_starting(service)),
+                                      **_starting(service, trusted)),
                             status_code=503, headers={"Retry-After": "1"})
         checks = service.readiness_checks()
+        if not trusted:  # internal error text only for a caller with a key
+            checks = {name: {k: v for k, v in check.items() if k != "error"}
+                      for name, check in checks.items()}
         ok = all(c["status"] == "ok" for c in checks.values())
         body = Readiness(ready=ok, version=service.version,
                          checks=msgspec.convert(checks, dict[str, Check]))
         if ok:
             return Response(body)
+        # Not ready: reads may still be served ("degraded": writes fail), and the reason
+        # is short; the full error is in the server's log.
+        body.degraded = all(c["status"] in ("ok", "degraded") for c in checks.values())
+        body.reason = "; ".join(c["reason"] for c in checks.values() if "reason" in c)
         return Response(body, status_code=503, headers={"Retry-After": "5"})
 
-    @get("/live", sync_to_thread=False)
+    @get("/live", sync_to_thread=False,
+         opt=OPEN)
     def live(self, service: Service) -> Liveness:
         return Liveness(alive=True, version=service.version, uptime_seconds=service.uptime(),
                         starting=not service.ready)
@@ -136,6 +165,8 @@ class Limits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     batch_store_max_items: int
     max_top_k: int
     max_metadata_fields: int
+    max_metadata_bytes: int
+    request_timeout_secs: int | None
     max_ttl_seconds: int
 
 
@@ -171,6 +202,7 @@ class Capabilities(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class CapabilitiesController(Controller):
     path = "/v1/capabilities"
 
-    @get("/", sync_to_thread=False, responses=error_responses())
+    @get("/", sync_to_thread=False, responses=error_responses(),
+         opt=need("read"))
     def capabilities(self, service: Service) -> Capabilities:
         return msgspec.convert(service.capabilities.describe(), Capabilities)

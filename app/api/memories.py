@@ -21,6 +21,7 @@ from app.api.schemas import (
     error_responses,
     memory_out,
 )
+from app.api.scopes import in_body, in_query, memory_in_path, need
 from app.errors import ValidationError
 
 
@@ -96,7 +97,8 @@ class MemoryController(Controller):
     path = "/v1/memory"
 
     @post("/store", status_code=200, sync_to_thread=True,
-          responses=error_responses(409, 413, 415))
+          responses=error_responses(409, 413, 415),
+          opt=need("write", agent=in_body()))
     def store(self, data: JSONBody[StoreRequest], service: Service) -> StoreResponse:
         result = service.memories.store(
             data.agent_id, data.content, memory_type=data.memory_type,
@@ -115,13 +117,15 @@ class MemoryController(Controller):
                              f"restore"]
         return body
 
-    @get("/get/{memory_id:str}", sync_to_thread=True, responses=error_responses(404))
+    @get("/get/{memory_id:str}", sync_to_thread=True, responses=error_responses(404),
+         opt=need("read", agent=memory_in_path()))
     def get_memory(self, memory_id: FromPath[str], service: Service,
                    agent_id: FromQuery[str | None] = None) -> MemoryOut:
         return memory_out(service.memories.get(memory_id, agent_id))
 
     @put("/update/{memory_id:str}", sync_to_thread=True,
-         responses=error_responses(404, 413, 415))
+         responses=error_responses(404, 413, 415),
+         opt=need("write", agent=in_query()))
     def update(self, memory_id: FromPath[str], data: JSONBody[UpdateRequest],
                service: Service, agent_id: FromQuery[str | None] = None) -> MemoryOut:
         return memory_out(service.memories.update(
@@ -129,21 +133,24 @@ class MemoryController(Controller):
             memory_type=data.memory_type, importance=data.importance, tags=data.tags,
             ttl_seconds=data.ttl_seconds, expires_at=data.expires_at))
 
-    @post("/forget", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/forget", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("write", agent=in_body()))
     def forget(self, data: JSONBody[ForgetRequest], service: Service) -> DeletedCount:
         count = service.memories.forget(data.agent_id, memory_ids=data.memory_ids,
                                         tags=data.tags, session_id=data.session_id,
                                         before_timestamp=data.before_timestamp)
         return DeletedCount(deleted_count=count)
 
-    @get("/deduplicated", sync_to_thread=True, responses=error_responses())
+    @get("/deduplicated", sync_to_thread=True, responses=error_responses(),
+         opt=need("read", agent=in_query()))
     def deduplicated(self, service: Service, agent_id: FromQuery[str | None] = None
                      ) -> DeduplicatedList:
         return msgspec.convert(service.memories.list_deduplicated(required_agent(agent_id)),
                                DeduplicatedList)
 
     @post("/deduplicated/{memory_id:str}/restore", status_code=200, sync_to_thread=True,
-          responses=error_responses(404, 409))
+          responses=error_responses(404, 409),
+          opt=need("write", agent=in_query()))
     def restore(self, memory_id: FromPath[str], service: Service,
                 agent_id: FromQuery[str | None] = None) -> Restored:
         memory = service.memories.restore_deduplicated(required_agent(agent_id), memory_id)
@@ -154,7 +161,8 @@ class BatchController(Controller):
     path = "/v1/memories"
 
     @post("/store/batch", status_code=200, sync_to_thread=True,
-          responses=error_responses(409, 413, 415))
+          responses=error_responses(409, 413, 415),
+          opt=need("write", agent=in_body()))
     def store_batch(self, data: JSONBody[BatchStoreRequest],
                     service: Service) -> BatchStoreResponse:
         result = service.memories.store_batch(data.agent_id,
@@ -173,7 +181,8 @@ class BatchController(Controller):
                                   if state == "ended"))
 
     @post("/recall/batch", status_code=200, sync_to_thread=True,
-          responses=error_responses(415))
+          responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def recall_batch(self, data: JSONBody[BatchRecallRequest],
                      service: Service) -> BatchRecallResponse:
         out = service.memories.batch_recall(data.agent_id, as_dict(data.filter), data.limit)
@@ -182,7 +191,8 @@ class BatchController(Controller):
                                    truncated=out["truncated"])
 
     @delete("/forget/batch", status_code=200, sync_to_thread=True,
-            responses=error_responses(415))
+            responses=error_responses(415),
+            opt=need("write", agent=in_body()))
     def forget_batch(self, data: JSONBody[BatchForgetRequest],
                      service: Service) -> DeletedCount:
         return DeletedCount(deleted_count=service.memories.batch_forget(

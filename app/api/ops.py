@@ -11,6 +11,7 @@ from litestar import Controller, Response, get
 
 from app.api.deps import Service
 from app.api.schemas import error_responses
+from app.api.scopes import need
 from app.errors import FeatureDisabledError
 from app.service.metrics import CONTENT_TYPE
 
@@ -113,24 +114,30 @@ METRICS_DOC: dict[str, Any] = {
                    "uptime and the build."}
 
 
+# Server-wide figures: an admin key for every namespace. /metrics is also open to loopback
+# clients when DAKERA_METRICS_OPEN_ON_LOOPBACK is set (the gate reads open_on_loopback).
+ADMIN_ALL = need("admin", every_namespace=True)
+
+
 class OpsController(Controller):
-    @get("/metrics", **METRICS_DOC)
+    @get("/metrics", **METRICS_DOC, opt={**ADMIN_ALL, "open_on_loopback": True})
     def metrics(self, service: Service) -> Response[bytes]:
         return _metrics(service)
 
-    @get("/v1/ops/metrics", **METRICS_DOC)
+    @get("/v1/ops/metrics", **METRICS_DOC, opt=ADMIN_ALL)
     def ops_metrics(self, service: Service) -> Response[bytes]:
         return _metrics(service)
 
-    @get("/v1/ops/stats", sync_to_thread=True, responses=error_responses())
+    @get("/v1/ops/stats", sync_to_thread=True, responses=error_responses(), opt=ADMIN_ALL)
     def stats(self, service: Service) -> OpsStats:
         return msgspec.convert(service.ops.stats(), OpsStats)
 
-    @get("/ops/diagnostics", sync_to_thread=True, responses=error_responses())
+    @get("/ops/diagnostics", sync_to_thread=True, responses=error_responses(),
+         opt=ADMIN_ALL)
     def diagnostics(self, service: Service) -> Diagnostics:
         return msgspec.convert(service.ops.diagnostics(), Diagnostics)
 
-    @get("/v1/kpis", sync_to_thread=True, responses=error_responses(501))
+    @get("/v1/kpis", sync_to_thread=True, responses=error_responses(501), opt=ADMIN_ALL)
     def kpis(self, service: Service) -> KpiSnapshot:
         return msgspec.convert(service.ops.kpis(), KpiSnapshot)
 

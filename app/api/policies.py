@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from app.api.deps import Service
 from app.api.schemas import error_responses
+from app.api.scopes import namespace_in_path, need
 
 
 class MemoryPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -36,11 +37,13 @@ class MemoryPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class PolicyController(Controller):
     path = "/v1/namespaces/{namespace:str}/memory_policy"
 
-    @get("/", sync_to_thread=True, responses=error_responses(404))
+    @get("/", sync_to_thread=True, responses=error_responses(404),
+         opt=need("read", namespace=namespace_in_path()))
     def get_policy(self, namespace: FromPath[str], service: Service) -> MemoryPolicy:
         return msgspec.convert(service.policies.get(namespace), MemoryPolicy)
 
-    @put("/", sync_to_thread=True, responses=error_responses(404, 415))
+    @put("/", sync_to_thread=True, responses=error_responses(404, 415),
+         opt=need("admin", namespace=namespace_in_path()))
     def put_policy(self, namespace: FromPath[str], data: JSONBody[dict[str, Any]],
                    service: Service) -> MemoryPolicy:
         return msgspec.convert(service.policies.set(namespace, data), MemoryPolicy)

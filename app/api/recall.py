@@ -9,6 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from app.api.deps import Service
 from app.api.schemas import MemoryOut, RecallRequest, SearchRequest, error_responses, memory_out
+from app.api.scopes import in_body, need
 from app.errors import ValidationError
 from app.models import RecallHit
 
@@ -70,7 +71,8 @@ def hit_out(h: RecallHit, inline: bool = False) -> Hit:
 class RecallController(Controller):
     path = "/v1/memory"
 
-    @post("/recall", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/recall", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def recall(self, data: JSONBody[RecallRequest], service: Service) -> RecallResponse:
         if data.rerank_candidates is not None and data.rerank_candidates < 1:
             raise ValidationError("'rerank_candidates' must be at least 1")
@@ -94,7 +96,8 @@ class RecallController(Controller):
             body.associated_memories = []
         return body
 
-    @post("/search", status_code=200, sync_to_thread=True, responses=error_responses(415))
+    @post("/search", status_code=200, sync_to_thread=True, responses=error_responses(415),
+          opt=need("read", agent=in_body()))
     def search(self, data: JSONBody[SearchRequest], service: Service) -> SearchResponse:
         out = service.recall.search(
             data.agent_id, data.query, top_k=data.top_k, memory_type=data.memory_type,

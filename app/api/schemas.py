@@ -184,22 +184,32 @@ def as_dict(value: msgspec.Struct | None) -> dict[str, Any] | None:
 
 ERROR_CODES: dict[int, tuple[str, str]] = {
     400: ("Invalid request: the message names the field.", "INVALID_REQUEST"),
-    401: ("Missing or wrong API key (when DAKERA_API_KEY is set).",
-          "INVALID_API_KEY, AUTHENTICATION_REQUIRED"),
-    404: ("Not found: the memory, session, agent or namespace (`resource` says which).",
-          "VECTOR_NOT_FOUND, NAMESPACE_NOT_FOUND, ROUTE_NOT_FOUND"),
+    401: ("Missing, wrong, expired or revoked API key (when DAKERA_API_KEY is set).",
+          "INVALID_API_KEY, AUTHENTICATION_REQUIRED, API_KEY_EXPIRED"),
+    403: ("The key lacks the scope or the namespace, or a cross-site request.",
+          "INSUFFICIENT_SCOPE, NAMESPACE_ACCESS_DENIED, CROSS_ORIGIN_REQUEST_REFUSED"),
+    404: ("Not found: the memory, session, agent, namespace or key (`resource` says which).",
+          "VECTOR_NOT_FOUND, NAMESPACE_NOT_FOUND, ROUTE_NOT_FOUND, API_KEY_NOT_FOUND"),
     405: ("Method not allowed on this route.", "METHOD_NOT_ALLOWED"),
     409: ("Conflict with what is stored.", "CONFLICT"),
     413: ("Body or content too large.", "PAYLOAD_TOO_LARGE"),
+    408: ("The request body did not arrive within DAKERA_REQUEST_TIMEOUT.",
+          "REQUEST_TIMEOUT"),
     415: ("The body is not JSON.", "UNSUPPORTED_MEDIA_TYPE"),
+    421: ("Without an API key, a Host that is not local (DAKERA_ALLOWED_HOSTS).",
+          "HOST_NOT_ALLOWED"),
+    422: ("An unknown field where the route refuses them.", "UNPROCESSABLE_CONTENT"),
+    429: ("Over the key's rate limit: retry after `Retry-After` seconds.",
+          "RATE_LIMIT_EXCEEDED"),
     500: ("Unexpected server error (logged with the request id).", "INTERNAL_ERROR"),
-    422: ("Unknown fields where the route refuses them.", "UNPROCESSABLE_CONTENT"),
     501: ("Turned off by a setting (`details` names the DAKERA_* switch), or an option this "
           "server does not offer.", "FEATURE_DISABLED, NOT_IMPLEMENTED"),
     503: ("Starting (the model loads), restoring a backup, or overloaded: retry after "
           "`Retry-After` seconds.", "SERVICE_UNAVAILABLE"),
-    507: ("The disk is full (or too full for the operation): nothing was written.",
-          "STORAGE_ERROR"),
+    504: ("No answer within DAKERA_REQUEST_TIMEOUT (a write may still complete).",
+          "QUERY_TIMEOUT"),
+    507: ("The disk is full (or too full for the operation) or read-only: nothing was "
+          "written.", "STORAGE_FULL, STORAGE_READ_ONLY"),
 }
 
 
@@ -216,10 +226,11 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
 def error_responses(*statuses: int) -> dict[int, Any]:
     """OpenAPI descriptions of the error envelope for these statuses, plus those every
-    route may answer (400 bad input, 401 key, 500, 503 starting)."""
+    route may answer (400 bad input, 401 key, 403 scope or namespace, 429 rate, 500, 503
+    starting)."""
     from litestar.openapi.datastructures import ResponseSpec
 
-    wanted = sorted({400, 401, 500, 503, *statuses})
+    wanted = sorted({400, 401, 403, 429, 500, 503, *statuses})
     return {status: ResponseSpec(
         data_container=ErrorBody, generate_examples=False,
         description=f"{ERROR_CODES[status][0]} Codes: {ERROR_CODES[status][1]}.")

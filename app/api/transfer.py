@@ -9,13 +9,17 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from app.api import uploads
-from app.api.deps import Service
+from app.api.deps import Principal, Service
 from app.api.schemas import error_responses
-from app.errors import ValidationError
+from app.api.scopes import Locator, in_query, need
+from app.errors import NotFoundError, ValidationError
+from app.service import Service as ServiceType
+from app.service.keys import agent_namespace
 
 MAX_WAIT_SECS = 300.0
 
@@ -52,9 +56,23 @@ def job_out(job: dict[str, Any]) -> ImportJob:
     return msgspec.convert(job, ImportJob)
 
 
+def job_in_path(param: str = "job_id") -> tuple[str, Locator]:
+    """The agent an import job imports into (an unknown job touches nothing: the handler
+    answers 404 for it)."""
+    async def locate(connection: ASGIConnection[Any, Any, Any, Any],
+                     service: ServiceType) -> list[str]:
+        job_id = connection.path_params.get(param)
+        try:
+            job = await anyio.to_thread.run_sync(lambda: service.transfer.status(job_id))
+        except NotFoundError:
+            return []
+        return [agent_namespace(job["agent_id"])]
+    return f"agent of import job {{{param}}}", locate
+
+
 class TransferController(Controller):
     @get("/v1/export", sync_to_thread=True, media_type="application/x-ndjson",
-         responses=error_responses())
+         responses=error_responses(), opt=need("read", agent=in_query()))
     def export(self, service: Service, agent_id: FromQuery[str | None] = None,
                format: FromQuery[str] = "jsonl", include_vectors: FromQuery[bool] = False,
                include_sessions: FromQuery[bool] = False) -> Stream:
@@ -66,12 +84,13 @@ class TransferController(Controller):
             raise ValidationError("the 'agent_id' query parameter is required")
         out = service.transfer.export(agent_id, format, include_vectors=include_vectors,
                                       include_sessions=include_sessions)
-        return Stream(uploads.stream(out.chunks, out.reader), media_type=out.media_type,
+        return Stream(uploads.stream(out.chunks, out.pool), media_type=out.media_type,
                       headers={
             "Content-Disposition": f'attachment; filename="{out.filename}"',
             "x-dakera-export-skipped": "0", "x-dakera-export-count": str(out.count)})
 
-    @post("/v1/import", request_max_body_size=None, responses=error_responses(413, 507))
+    @post("/v1/import", request_max_body_size=None, responses=error_responses(413, 507),
+          opt=need("write", agent=in_query(), upload=True))
     async def import_file(self, request: Request[Any, Any, Any], service: Service,
                           agent_id: FromQuery[str | None] = None,
                           format: FromQuery[str | None] = None,
@@ -99,12 +118,16 @@ class TransferController(Controller):
         return Response(job_out(job), status_code=202 if running else 200)
 
     @get("/v1/import/{job_id:str}/status", sync_to_thread=True,
-         responses=error_responses(404))
+         responses=error_responses(404), opt=need("read", agent=job_in_path()))
     def status(self, job_id: FromPath[str], service: Service) -> ImportJob:
         return job_out(service.transfer.status(job_id))
 
-    @get("/v1/import/jobs", sync_to_thread=True, responses=error_responses())
-    def jobs(self, service: Service, limit: FromQuery[int] = 50) -> ImportJobList:
-        """Recent import jobs, newest first (running ones first of all)."""
-        jobs = service.transfer.jobs(max(1, min(limit, 200)))
+    @get("/v1/import/jobs", sync_to_thread=True, responses=error_responses(),
+         opt=need("read", listing=True))
+    def jobs(self, service: Service, principal: Principal,
+             limit: FromQuery[int] = 50) -> ImportJobList:
+        """Recent import jobs, newest first (running ones first of all): those into the
+        agents the key reaches."""
+        jobs = [j for j in service.transfer.jobs(max(1, min(limit, 200)))
+                if principal.reaches_agent(j["agent_id"])]
         return ImportJobList(jobs=[job_out(j) for j in jobs], total=len(jobs))

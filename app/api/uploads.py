@@ -19,7 +19,7 @@ from litestar import Request
 from litestar.exceptions import HTTPException
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-from app.errors import InsufficientStorageError, PayloadTooLargeError, ValidationError
+from app.errors import PayloadTooLargeError, StorageFullError, ValidationError
 
 FLUSH_BYTES = 1 << 20
 
@@ -40,8 +40,8 @@ def check_length(request: Request[Any, Any, Any], limit: int, free: int | None) 
         raise PayloadTooLargeError(f"the upload is {length} bytes; the limit is {limit} "
                                    "(DAKERA_MAX_IMPORT_BYTES)", details="DAKERA_MAX_IMPORT_BYTES")
     if free is not None and length > free:
-        raise InsufficientStorageError(f"the upload is {length} bytes but only {free} are free "
-                                       "on the data dir's disk; nothing was imported")
+        raise StorageFullError(f"the upload is {length} bytes but only {free} are free "
+                               "on the data dir's disk; nothing was imported")
 
 
 async def _chunks(request: Request[Any, Any, Any]) -> AsyncIterator[bytes]:

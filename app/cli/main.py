@@ -54,7 +54,8 @@ def setup_logging(level: str, fmt: str = "text") -> None:
 
 
 EPILOG = """\b
-Server:  serve, mcp, reindex, settings, service install
+Server:  serve, mcp, reindex, check, settings, service install
+Keys:    keys create, list, revoke, rotate (on a running server, root key)
 Client:  store, recall, forget, agents, stats, export, import, backup
 The client commands talk to a running server (--url, DAKERA_URL; key from
 DAKERA_API_KEY) or, when no server holds the data dir, open it themselves.

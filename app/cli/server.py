@@ -1,4 +1,4 @@
-"""The server side of the command: serve, mcp, reindex, settings, service install."""
+"""The server side of the command: serve, mcp, reindex, check, settings, service install."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,12 @@ import click
 from app import __version__
 from app.cli.main import is_loopback, load_settings, main, setup_logging
 from app.config import Settings, describe
+
+# A signalled server exits within this many seconds whatever happens (service.close() takes
+# at most 7 of them).
+SHUTDOWN_DEADLINE = 9.0
+GRACE = 3.0  # seconds the HTTP server gets to finish its requests after a signal
+CLOSE_BY = 8.0  # the service is closed by then (queued writes drained or failed)
 
 
 @main.command()
@@ -39,8 +47,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None,
           log_level: str | None, get_path: str | None) -> None:
     """Run the memory server (HTTP API on one port).
 
-    Every request but the health probes needs `Authorization: Bearer $DAKERA_API_KEY`.
-    Without a key the server only binds loopback.
+    Every request but the health probes needs `Authorization: Bearer <key>`: the root key
+    DAKERA_API_KEY or a key made with `dakera keys create`. Without a root key the server
+    only binds loopback and answers only local Host names and same-origin requests.
     """
     settings = load_settings(host=host, port=port, data_dir=data_dir, log_level=log_level)
     setup_logging(settings.log_level, settings.log_format)
@@ -81,12 +90,38 @@ async def _serve(settings: Settings) -> int:
                     backlog=1024)
     loop = asyncio.get_running_loop()
     exit_code = 0
+    signalled_at: float | None = None
+    closing: asyncio.Future[None] | None = None
+
+    def close_service() -> asyncio.Future[None]:
+        """Close the service once, within what is left of the shutdown budget."""
+        nonlocal closing
+        if closing is None:
+            start = signalled_at if signalled_at is not None else time.monotonic()
+            budget = max(1.0, start + CLOSE_BY - time.monotonic())
+            closing = asyncio.ensure_future(asyncio.to_thread(service.close, budget))
+        return closing
+
+    def clients_linger() -> None:
+        """The HTTP server still waits for clients GRACE seconds after the signal (a slow
+        or stuck client): close the service without them, and exit."""
+        if closing is not None:
+            return
+        log.warning("client connections still open %.0f s after the signal: closing "
+                    "without them", GRACE)
+        close_service().add_done_callback(lambda _: _exit_now(exit_code))
 
     def stop(*_: Any) -> None:
+        nonlocal signalled_at
+        if signalled_at is not None:
+            return
+        signalled_at = time.monotonic()
         log.info("shutting down")
+        _exit_by_deadline(SHUTDOWN_DEADLINE)
         notifier.stopping()
         service.events.close()  # end the event streams: open ones would hold the server up
         server.stop()
+        loop.call_later(GRACE, clients_linger)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -126,8 +161,28 @@ async def _serve(settings: Settings) -> int:
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.to_thread(service.close)
+        await close_service()
     return exit_code
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_by_deadline(seconds: float) -> None:
+    """However the disk or the clients behave, a signalled server is gone within `seconds`.
+    Exiting then loses nothing acknowledged: a write is acknowledged only once committed."""
+
+    def hard_exit() -> None:
+        logging.getLogger("dakera").error(
+            "shutdown did not finish within %.0f s: exiting now (writes not yet answered "
+            "were not stored; every acknowledged write is on disk)", seconds)
+        _exit_now(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 async def watchdog(service: Any, notifier: Any, interval: float) -> None:
@@ -408,6 +463,35 @@ def reindex_cmd(data_dir: str | None, log_level: str | None) -> None:
             bar.__exit__(None, None, None)
     click.echo(f"done: {count} memories now embedded with {settings.embedding_model}; "
                "the vector indexes are rebuilt when the server starts")
+
+
+@main.command("check")
+@click.option("--data-dir", default=None,
+              help="The data dir to check [default: per-user data dir; env DAKERA_DATA_DIR].")
+@click.option("--quick", is_flag=True,
+              help="SQLite's quick_check instead of the full integrity_check (faster on a "
+                   "large database; misses damaged indexes inside the file).")
+def check_cmd(data_dir: str | None, quick: bool) -> None:
+    """Check a data dir: the database, the saved vector indexes and the model files.
+
+    Prints what it finds and exits 0 when everything is sound, 1 otherwise. It changes
+    nothing and can run while a server uses the data dir.
+    """
+    from app.service.check import check_data_dir
+
+    settings = load_settings(data_dir=data_dir)
+    click.echo(f"checking {settings.data_dir}", err=True)
+    bad = 0
+    for finding in check_data_dir(settings, full=not quick,
+                                  on_step=lambda step: click.echo(f"  {step} ...", err=True)):
+        if finding.ok:
+            click.echo(f"ok       {finding.part}: {finding.text}")
+        else:
+            bad += 1
+            click.echo(f"PROBLEM  {finding.part}: {finding.text}")
+            click.echo(f"         what to do: {finding.remedy}")
+    click.echo(f"{bad} problem(s) found" if bad else "everything is sound")
+    sys.exit(1 if bad else 0)
 
 
 @main.command("settings")

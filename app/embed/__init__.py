@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.embed.base import Embedder
 from app.embed.hashing import HashEmbedder
-from app.embed.onnx import ModelFilesMissing, OnnxEmbedder
+from app.embed.onnx import ModelFilesMissing, OnnxEmbedder, verify_model_files
 from app.embed.presets import PRESETS, Preset, resolve
 
 
@@ -18,4 +18,4 @@ def load_embedder(name: str, models_dir: Path, threads: int = 0) -> Embedder:
 
 
 __all__ = ["PRESETS", "Embedder", "HashEmbedder", "ModelFilesMissing", "OnnxEmbedder", "Preset",
-           "load_embedder", "resolve"]
+           "load_embedder", "resolve", "verify_model_files"]

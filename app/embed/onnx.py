@@ -28,6 +28,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verify_model_files(folder: Path) -> list[str]:
+    """Each model file missing or unlike the sha256 its manifest records (empty: all good)."""
+    manifest_path = folder / "manifest.json"
+    try:
+        files = json.loads(manifest_path.read_text())["files"]
+    except FileNotFoundError:
+        return [f"{manifest_path} is missing"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"{manifest_path} is unreadable ({exc})"]
+    problems = []
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"the model file {path} is missing (expected sha256 {expected})")
+            continue
+        actual = _sha256(path)
+        if actual != expected:
+            problems.append(f"the model file {path} is altered: sha256 {actual}, expected "
+                            f"{expected}")
+    return problems
+
+
 class OnnxEmbedder:
     def __init__(self, preset: Preset, models_dir: Path, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -40,12 +62,12 @@ class OnnxEmbedder:
             raise ModelFilesMissing(
                 f"model files for {preset.name} not found in {folder}; "
                 "run `make models` (python scripts/fetch_models.py) to fetch them")
+        problems = verify_model_files(folder)
+        if problems:
+            raise ModelFilesMissing(f"{problems[0]}; dakera will not start with a damaged "
+                                    "model: run `make models` to rebuild it (a binary: "
+                                    "download it again)")
         manifest = json.loads(manifest_path.read_text())
-        for name, expected in manifest["files"].items():
-            if _sha256(folder / name) != expected:
-                raise ModelFilesMissing(
-                    f"{folder / name} does not match its manifest sha256; "
-                    "run `make models` to rebuild it")
         self._model_id = f"{preset.name}-int8-{manifest['files']['model.onnx'][:12]}"
 
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))

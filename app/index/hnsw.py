@@ -11,6 +11,8 @@ alongside queries: each index has a lock.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -27,6 +29,7 @@ M = 16
 EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
+EXACT_FALLBACK_UP_TO = 50_000
 ADD_THREADS = os.cpu_count() or 1
 
 
@@ -92,41 +95,80 @@ class AgentIndex:
             # dense cluster before reaching an outlier, and exploring a few thousand nodes
             # costs well under a millisecond.
             self._index.set_ef(live if live <= EXHAUSTIVE_BELOW else max(self.ef, k))
-            labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
-        return labels[0].astype(np.int64), 1.0 - distances[0]
+            while True:
+                try:
+                    labels, distances = self._index.knn_query(vector.reshape(1, -1), k=k)
+                    return labels[0].astype(np.int64), 1.0 - distances[0]
+                except RuntimeError:
+                    # The graph reached fewer than k live nodes (many identical vectors, or
+                    # deletions, can cut it): score exactly when that is cheap, else ask less.
+                    if live <= EXACT_FALLBACK_UP_TO:
+                        return self._exact(vector, k)
+                    k //= 2
+                    if k == 0:
+                        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+
+    def _exact(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Brute-force cosine over every live vector (the caller holds the lock)."""
+        found, rows = self._items(self._index.get_ids_list())
+        if not found:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        query = vector / (float(np.linalg.norm(vector)) or 1.0)
+        sims = rows @ query  # hnswlib's cosine space stores normalised vectors
+        order = np.argsort(-sims, kind="stable")[:k]
+        return np.asarray(found, dtype=np.int64)[order], sims[order].astype(np.float32)
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         """The stored vectors of these labels (those the index holds), without touching
         the database."""
         with self._lock:
-            try:
-                return labels, self._index.get_items(labels, return_type="numpy")
-            except RuntimeError:  # some label unknown: take them one by one
-                found, rows = [], []
-                for label in labels:
-                    try:
-                        rows.append(self._index.get_items([label])[0])
-                        found.append(label)
-                    except RuntimeError:
-                        pass
-                return found, np.asarray(rows, dtype=np.float32).reshape(-1, self.dimension)
+            return self._items(labels)
+
+    def _items(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
+        try:
+            return labels, self._index.get_items(labels, return_type="numpy")
+        except RuntimeError:  # some label unknown or deleted: take them one by one
+            found, rows = [], []
+            for label in labels:
+                try:
+                    rows.append(self._index.get_items([label])[0])
+                    found.append(label)
+                except RuntimeError:
+                    pass
+            return found, np.asarray(rows, dtype=np.float32).reshape(-1, self.dimension)
 
     def save(self, folder: Path, model_id: str) -> int:
-        """Write the index and its sidecar atomically; returns the seq saved."""
+        """Write the index and its sidecar atomically; returns the seq saved. When the
+        write fails (a full or read-only disk) the previous files are kept as they were,
+        the temporary ones removed, and the index stays dirty; the error is raised."""
         folder.mkdir(parents=True, exist_ok=True)
         base = folder / index_name(self.agent_id)
-        with self._lock:
-            seq = self.seq
-            tmp = base.with_suffix(".hnsw.tmp")
-            self._index.save_index(str(tmp))
-            self.dirty = False
-        os.replace(tmp, base.with_suffix(".hnsw"))
-        sidecar = {"agent_id": self.agent_id, "model_id": model_id, "dimension": self.dimension,
-                   "seq": seq, "deleted": self._deleted, "M": M,
-                   "ef_construction": EF_CONSTRUCTION}
+        tmp = base.with_suffix(".hnsw.tmp")
         tmp_json = base.with_suffix(".json.tmp")
-        tmp_json.write_text(json.dumps(sidecar))
-        os.replace(tmp_json, base.with_suffix(".json"))
+        try:
+            with self._lock:
+                seq = self.seq
+                deleted = self._deleted
+                self._index.save_index(str(tmp))  # hnswlib does not report short writes
+                expected = int(self._index.index_file_size())
+                self.dirty = False
+            _sync(tmp)
+            if tmp.stat().st_size != expected:
+                raise OSError(errno.ENOSPC, f"{tmp.name} was cut short "
+                              f"({tmp.stat().st_size} of {expected} bytes written)")
+            sidecar = {"agent_id": self.agent_id, "model_id": model_id,
+                       "dimension": self.dimension, "seq": seq, "deleted": deleted, "M": M,
+                       "ef_construction": EF_CONSTRUCTION, "sha256": file_sha256(tmp)}
+            tmp_json.write_text(json.dumps(sidecar))
+            _sync(tmp_json)
+            os.replace(tmp, base.with_suffix(".hnsw"))
+            os.replace(tmp_json, base.with_suffix(".json"))
+        except BaseException:
+            self.dirty = True
+            for path in (tmp, tmp_json):
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            raise
         return seq
 
     @classmethod
@@ -140,9 +182,16 @@ class AgentIndex:
                     or meta["dimension"] != dimension):
                 log.info("index for %s is from another model or dimension: rebuilding", agent_id)
                 return None
+            path = base.with_suffix(".hnsw")
+            # A damaged file can crash hnswlib: it is checked before hnswlib reads it.
+            if "sha256" in meta and file_sha256(path) != meta["sha256"]:
+                log.warning("index file %s does not match its checksum: rebuilding", path)
+                return None
             index = hnswlib.Index(space="cosine", dim=dimension)
-            index.load_index(str(base.with_suffix(".hnsw")))
+            index.load_index(str(path))
         except FileNotFoundError:
+            if base.with_suffix(".json").exists():
+                log.warning("index file %s is missing: rebuilding", base.with_suffix(".hnsw"))
             return None
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("index for %s is unreadable (%s): rebuilding", agent_id, exc)
@@ -150,6 +199,48 @@ class AgentIndex:
         loaded = cls(agent_id, dimension, ef, index=index, seq=int(meta["seq"]))
         loaded._deleted = int(meta.get("deleted", 0))
         return loaded
+
+
+def check_index_file(folder: Path, agent_id: str, model_id: str | None,
+                     trimmed: int) -> str | None:
+    """What is wrong with an agent's saved index files (None: usable), without loading them
+    into hnswlib. `trimmed`: the seq the database's index log was trimmed up to."""
+    base = folder / index_name(agent_id)
+    try:
+        meta = json.loads(base.with_suffix(".json").read_text())
+    except FileNotFoundError:
+        return f"no saved index ({base.with_suffix('.json').name} is missing)"
+    except (OSError, ValueError) as exc:
+        return f"{base.with_suffix('.json').name} is unreadable ({exc})"
+    path = base.with_suffix(".hnsw")
+    if not path.is_file():
+        return f"{path.name} is missing"
+    if not isinstance(meta, dict) or meta.get("agent_id") != agent_id:
+        return f"{base.with_suffix('.json').name} belongs to another agent or is damaged"
+    if model_id is not None and meta.get("model_id") != model_id:
+        return f"{path.name} was made by the model {meta.get('model_id')}, not {model_id}"
+    if "sha256" in meta and file_sha256(path) != meta["sha256"]:
+        return f"{path.name} does not match its checksum (damaged)"
+    if int(meta.get("seq", 0)) < trimmed:
+        return f"{path.name} is older than the database's index log"
+    return None
+
+
+def _sync(path: Path) -> None:
+    """Flush a written file to the disk: a delayed write error (no space) surfaces here."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def index_name(agent_id: str) -> str:

@@ -1,9 +1,11 @@
 """The per-agent vector indexes, kept in step with the stored vectors.
 
 Loads each saved index and replays the index log over it; rebuilds from the stored vectors
-when the file is missing, unreadable, from another model or older than the log. The vectors
-and the log come from a `VectorSource` (the store's `vectors`); the index does not import
-the store.
+when the file is missing, unreadable, from another model or older than the log. At start the
+rebuilds can run in the background (`open_all(background=True)`): meanwhile the agent is
+served by exact search over its stored vectors (`ExactIndex`), and the rebuilt index is
+swapped in in commit order, as compaction does. The vectors and the log come from a
+`VectorSource` (the store's `vectors`); the index does not import the store.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from app.index.exact import ExactIndex
 from app.index.hnsw import AgentIndex
 from app.models import VectorSource
 
 log = logging.getLogger("dakera.index")
+
+AnyIndex = AgentIndex | ExactIndex
+RETRY_SWAP_AFTER = 2.0  # seconds between attempts to swap a rebuilt index in
 
 
 class IndexRegistry:
@@ -32,31 +38,95 @@ class IndexRegistry:
         self.folder = folder
         self.model_id = model_id
         self.ef = ef
-        self._indexes: dict[str, AgentIndex] = {}
+        self._indexes: dict[str, AnyIndex] = {}
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._counts = threading.Lock()
         # indexes built from the stored vectors, by occasion: at start-up (no usable saved
-        # file), on first use after start (a new agent), to compact one
+        # file; in the background when open_all(background=True)), on first use after start
+        # (a new agent), to compact one
         self.builds = {"start": 0, "first_use": 0, "compaction": 0}
         self._starting = False
+        self._closed = threading.Event()
+        self._rebuilder: threading.Thread | None = None
 
-    def open_all(self) -> None:
-        """Load (or rebuild) the index of every agent: called once at start."""
-        self._starting = True
-        try:
-            for agent_id in self.source.agents():
-                self.get(agent_id)
-        finally:
-            self._starting = False
+    def open_all(self, *, background: bool = False) -> None:
+        """Load (or rebuild) the index of every agent: called once at start. With
+        `background`, the indexes to rebuild are rebuilt by a thread while exact search
+        serves their agents."""
+        todo = []
+        for agent_id in self.source.agents():
+            if not background:
+                self._starting = True
+                try:
+                    self.get(agent_id)
+                finally:
+                    self._starting = False
+                continue
+            index = self._load(agent_id)
+            with self._lock:
+                if index is None:
+                    self._indexes[agent_id] = ExactIndex(agent_id, self.source)
+                    todo.append(agent_id)
+                else:
+                    self._indexes[agent_id] = index
+        if todo:
+            log.warning("%d vector index(es) to rebuild: rebuilding in the background; recall "
+                        "uses exact search over the stored vectors meanwhile", len(todo))
+            self._rebuilder = threading.Thread(target=self._rebuild_all, args=(todo,),
+                                               name="dakera-index-rebuild", daemon=True)
+            self._rebuilder.start()
 
-    def find(self, agent_id: str) -> AgentIndex | None:
+    def rebuilding(self) -> list[str]:
+        """Agents served by exact search while their index is rebuilt."""
+        return [a for a, index in list(self._indexes.items()) if isinstance(index, ExactIndex)]
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the background rebuild (what it has not swapped in is rebuilt next start)."""
+        self._closed.set()
+        if self._rebuilder is not None:
+            self._rebuilder.join(timeout)
+
+    def _rebuild_all(self, agents: list[str]) -> None:
+        for agent_id in agents:
+            if self._closed.is_set():
+                return
+            try:
+                fresh = self._rebuild(agent_id, "start")
+            except Exception:
+                if self._closed.is_set():  # the store closed under it: shutting down
+                    return
+                log.exception("rebuilding the index for %s failed: exact search goes on "
+                              "serving it until the next start", agent_id)
+                continue
+            self._swap_in(agent_id, fresh)
+
+    def _swap_in(self, agent_id: str, fresh: AgentIndex) -> None:
+        """Replay what was committed since the build, and swap, in commit order; retried
+        while the writer fails (a full disk), until closed."""
+
+        def finish() -> None:
+            self._replay(fresh)
+            with self._lock:
+                self._indexes[agent_id] = fresh
+
+        while not self._closed.is_set():
+            try:
+                self.in_commit_order(finish)
+                return
+            except Exception as exc:
+                log.warning("cannot swap the rebuilt index for %s in yet (%s): retrying",
+                            agent_id, exc)
+                self._closed.wait(RETRY_SWAP_AFTER)
+
+    def find(self, agent_id: str) -> AnyIndex | None:
         """The agent's index, or None when the agent has no memories (nothing is created)."""
         index = self._indexes.get(agent_id)
         if index is None and self.source.has(agent_id):
             index = self.get(agent_id)
         return index
 
-    def get(self, agent_id: str) -> AgentIndex:
+    def get(self, agent_id: str) -> AnyIndex:
         index = self._indexes.get(agent_id)
         if index is not None:
             return index
@@ -68,14 +138,20 @@ class IndexRegistry:
             return index
 
     def _open(self, agent_id: str) -> AgentIndex:
+        index = self._load(agent_id)
+        if index is None:
+            return self._rebuild(agent_id, "start" if self._starting else "first_use")
+        return index
+
+    def _load(self, agent_id: str) -> AgentIndex | None:
+        """The saved index brought up to date by the log, or None (to rebuild)."""
         dim = self.source.dimension
         index = AgentIndex.load(self.folder, agent_id, self.model_id, dim, self.ef)
         if index is not None and index.seq < self.source.log_trimmed(agent_id):
             log.info("index for %s predates the retained log: rebuilding", agent_id)
             index = None
-        if index is None:
-            return self._rebuild(agent_id, "start" if self._starting else "first_use")
-        self._replay(index)
+        if index is not None:
+            self._replay(index)
         return index
 
     def _replay(self, index: AgentIndex) -> None:
@@ -113,10 +189,16 @@ class IndexRegistry:
     # -- kept in step by the writer (after each commit, in commit order) ----------------
 
     def added(self, agent_id: str, labels: list[int], vectors: np.ndarray, seq: int) -> None:
-        self.get(agent_id).add(np.asarray(labels, dtype=np.int64), vectors, seq)
+        index = self.get(agent_id)
+        if seq and seq <= index.seq:  # already in it: the index was just built from the log
+            return
+        index.add(np.asarray(labels, dtype=np.int64), vectors, seq)
 
     def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
-        self.get(agent_id).delete(labels, seq)
+        index = self.get(agent_id)
+        if seq and seq <= index.seq:
+            return
+        index.delete(labels, seq)
 
     def compact(self) -> int:
         """Rebuild the indexes whose deleted slots outnumber their live vectors. The build
@@ -124,7 +206,7 @@ class IndexRegistry:
         change committed meanwhile is missed. Returns how many were rebuilt."""
         done = 0
         for agent_id, index in list(self._indexes.items()):
-            if not index.needs_compaction():
+            if isinstance(index, ExactIndex) or not index.needs_compaction():
                 continue
             fresh = self._rebuild(agent_id, "compaction")
 
@@ -139,12 +221,31 @@ class IndexRegistry:
 
     # -- persistence --------------------------------------------------------------------
 
-    def save_dirty(self) -> list[tuple[str, int]]:
-        """Save every changed index; returns (agent_id, seq) of each saved."""
-        saved = []
-        for agent_id, index in list(self._indexes.items()):
-            if index.dirty:
-                saved.append((agent_id, index.save(self.folder, self.model_id)))
+    def save_dirty(self, deadline: float | None = None) -> list[tuple[str, int]]:
+        """Save every changed index; returns (agent_id, seq) of each saved. An index that
+        cannot be saved (a full or read-only disk) keeps its previous file and stays
+        changed: its changes are still in the index log, and it is tried again next time.
+        Stops at `deadline` (time.monotonic()) if one is given."""
+        saved: list[tuple[str, int]] = []
+        failed: list[tuple[str, OSError]] = []
+        timeout = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._save_lock.acquire(timeout=timeout):
+            return saved
+        try:
+            for agent_id, index in list(self._indexes.items()):
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if isinstance(index, AgentIndex) and index.dirty:
+                    try:
+                        saved.append((agent_id, index.save(self.folder, self.model_id)))
+                    except OSError as exc:
+                        failed.append((agent_id, exc))
+        finally:
+            self._save_lock.release()
+        if failed:
+            log.warning("could not save %d vector index(es) (%s: %s); their previous files "
+                        "are kept and their changes stay in the database's index log",
+                        len(failed), failed[0][0], failed[0][1])
         return saved
 
     def stats(self) -> dict[str, int]:

@@ -12,30 +12,10 @@ and stops it with the app.
 from __future__ import annotations
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 
-from app.config import Settings
 from app.mcp.backend import LocalBackend
 from app.mcp.server import build_server
 from app.service import Service
-
-
-def transport_security(settings: Settings) -> TransportSecuritySettings | None:
-    """With an API key, the Bearer check guards /mcp (a browser page cannot add the header).
-    Without one the server listens on loopback only, where a web page could still reach it
-    through DNS rebinding: then only loopback Host and Origin headers are accepted."""
-    if settings.api_key:
-        return None
-    names = ["127.0.0.1", "localhost", "[::1]"]
-    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    if host not in names:
-        names.append(host)
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[*names, *(f"{n}:*" for n in names)],
-        allowed_origins=[f"{scheme}://{n}{port}" for scheme in ("http", "https")
-                         for n in names for port in ("", ":*")],
-    )
 
 
 class McpEndpoint:
@@ -48,6 +28,8 @@ class McpEndpoint:
             app=build_server(LocalBackend(service)),
             stateless=True,
             json_response=True,
-            security_settings=transport_security(settings),
+            # Host, Origin and the key are checked by the HTTP app's gate before /mcp is
+            # reached (app/api/gate.py), the same way as for every REST route.
+            security_settings=None,
             max_request_body_size=settings.max_body_size,
         )

@@ -42,7 +42,12 @@ class McpMount:
             endpoint = await self._ensure_started()
             await endpoint.manager.handle_request(scope, receive, send)
 
-        self.route_handler: ASGIRouteHandler = asgi(PATH, copy_scope=True)(mcp_endpoint)
+        # The tools store, recall and forget for any agent: a key for every namespace with
+        # the write scope (app/api/scopes.py reads this opt). A key limited to some agents
+        # uses `dakera mcp --url`, whose tools go through the REST routes and their checks.
+        self.route_handler: ASGIRouteHandler = asgi(
+            PATH, copy_scope=True,
+            opt={"scope": "write", "every_namespace": True})(mcp_endpoint)
 
     async def _ensure_started(self) -> Any:
         if self._endpoint is not None:

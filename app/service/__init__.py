@@ -1,7 +1,7 @@
 """The one door the adapters (HTTP API, MCP, CLI) use: `Service`, made of parts that mirror
 the API's sections (memories, recall, sessions, agents, feedback, decay, policies, ops,
-transfer, backups, capabilities), composed in one place (`compose`), each given what it
-needs.
+keys, transfer, backups, capabilities), composed in one place (`compose`), each given what
+it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar, overload
 from app import __version__
 from app.config import Settings
 from app.embed import Embedder, load_embedder, resolve
-from app.errors import ServiceUnavailableError
+from app.errors import ServiceUnavailableError, StorageError
 from app.index import IndexRegistry
 from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
@@ -39,6 +39,7 @@ from app.service.capabilities import Capabilities
 from app.service.decay import Decay
 from app.service.events import EventBus, Publisher
 from app.service.feedback import Feedback
+from app.service.keys import Keys
 from app.service.memories import Memories
 from app.service.metrics import Metrics
 from app.service.ops import Ops
@@ -52,6 +53,36 @@ from app.store.backup import fsync_dir, remove_sidecars
 log = logging.getLogger("dakera.service")
 
 P = TypeVar("P")
+# close() finishes within this many seconds, whatever the disk does (SIGTERM must end the
+# process within 10 s).
+CLOSE_TIMEOUT = 7.0
+
+
+def _bounded(fn: Callable[[], object], timeout: float, what: str) -> None:
+    """Run fn, waiting at most `timeout` seconds (a hung disk must not hold a shutdown)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=f"dakera-close-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("%s not written at shutdown: the writer did not answer in time", what)
+    elif errors:
+        log.warning("%s not written at shutdown: %s", what, _short(errors[0]))
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, StorageError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "the writer did not finish in time"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -70,6 +101,7 @@ class Parts:
     decay: Decay
     policies: Policies
     ops: Ops
+    keys: Keys
     transfer: Transfer
     backups: Backups
 
@@ -102,6 +134,7 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         sessions=sessions, agents=Agents(store, now, embedder.preset, sessions, publisher),
         feedback=Feedback(store, now, memories, publisher), decay=decay, policies=policies,
         ops=Ops(store, indexes, metrics, events, s, now, uptime, embedder.model_id),
+        keys=Keys(store, s, now),
         transfer=(transfer := Transfer(store, indexes, embedder, s, now,
                                        sessions.expire_idle)),
         backups=Backups(store, s, now, schedule, restores, transfer.busy, embedder.model_id,
@@ -138,6 +171,7 @@ class Service:
     decay: _Part[Decay] = _Part()
     policies: _Part[Policies] = _Part()
     ops: _Part[Ops] = _Part()
+    keys: _Part[Keys] = _Part()
     transfer: _Part[Transfer] = _Part()
     backups: _Part[Backups] = _Part()
 
@@ -216,7 +250,7 @@ class Service:
         try:
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()))
-            indexes.open_all()
+            indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
             parts = compose(s, self.now, store, indexes, embedder, self.events, self.metrics,
                             self.uptime, self.schedule, self.restores)
@@ -245,30 +279,57 @@ class Service:
             raise ServiceUnavailableError("loading models", retry_after=1)
         return parts
 
-    def close(self) -> None:
-        """Finish queued writes, save changed indexes, release the data dir."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Finish queued writes, save changed indexes, release the data dir: within
+        `timeout` seconds whatever the disk does. What cannot be done by then is failed
+        (queued writes answer an error; unsaved indexes are rebuilt from the database's
+        index log at the next start): every acknowledged write is already committed."""
         if self._closed.is_set():
             return
         self._closed.set()
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         if self._loader is not None:
-            self._loader.join()
+            self._loader.join(left())  # a model still loading is left behind (daemon)
         if self._maintenance is not None:
-            self._maintenance.join()
-        with self._upkeep:  # a restore in progress finishes first
+            self._maintenance.join(left() / 4)
+        # A restore in progress finishes first (within the budget: else it is left behind).
+        upkeep = self._upkeep.acquire(timeout=left() / 2)
+        try:
             parts = self._parts
             if parts is not None:
-                self._close_parts(parts, save=True)
+                self._close_parts(parts, deadline, save=True)
+        finally:
+            if upkeep:
+                self._upkeep.release()
         self._lock.release()
 
-    def _close_parts(self, parts: Parts, *, save: bool) -> None:
+    def _close_parts(self, parts: Parts, deadline: float, *, save: bool) -> None:
         """Stop the parts' threads, finish queued writes, save the indexes (when they are
-        kept), close the store."""
+        kept), close the store: by `deadline` (a time.monotonic()), whatever the disk does."""
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        parts.indexes.close(0)
         parts.transfer.close()
-        parts.access.close()
-        parts.store.write(lambda tx: None)  # drain the queue
-        if save:
-            self.save_indexes()
-        parts.store.close()
+        parts.access.close(left() / 4)
+        if parts.store.write_fault() is None:  # key usage times: only when writes work
+            _bounded(parts.keys.flush_usage, left() / 4, "key usage")
+        try:  # drain the queue (the access statistics included)
+            parts.store.submit(lambda tx: None).result(left() / 2)
+        except Exception as exc:
+            log.warning("shutting down while writes fail: %s", _short(exc))
+        if save and parts.store.write_fault() is None:
+            try:
+                self._save_indexes(parts, time.monotonic() + left() * 3 / 4)
+            except Exception as exc:
+                log.warning("indexes not saved at shutdown (rebuilt from the index log "
+                            "at the next start): %s", _short(exc))
+        parts.store.close(left())
         log.info("closed %s", parts.store.location)
 
     # -- requests in flight, and the database swap of a restore ----------------------------
@@ -300,7 +361,7 @@ class Service:
                                                            drain_secs):
                         log.warning("restore: %d request(s) still running after %.0fs; "
                                     "closing the store under them", self._inflight, drain_secs)
-                self._close_parts(parts, save=False)
+                self._close_parts(parts, time.monotonic() + CLOSE_TIMEOUT, save=False)
                 live = self.settings.db_path
                 for path in _index_files(self.settings.index_dir):
                     path.unlink(missing_ok=True)
@@ -318,15 +379,27 @@ class Service:
 
     # -- upkeep -------------------------------------------------------------------------
 
-    def save_indexes(self) -> int:
-        """Save changed indexes, then drop the log entries they now contain."""
+    def save_indexes(self, deadline: float | None = None) -> int:
+        """Save changed indexes, then drop the log entries they now contain (by `deadline`,
+        a time.monotonic(), if given)."""
         parts = self._parts
-        if parts is None:
-            return 0
-        saved = parts.indexes.save_dirty()
+        return 0 if parts is None else self._save_indexes(parts, deadline)
+
+    @staticmethod
+    def _save_indexes(parts: Parts, deadline: float | None) -> int:
+        saved = parts.indexes.save_dirty(deadline)
         for agent_id, seq in saved:
-            parts.store.write(partial(_trim_log, agent_id=agent_id, upto_seq=seq))
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            parts.store.submit(partial(_trim_log, agent_id=agent_id, upto_seq=seq)).result(wait)
         return len(saved)
+
+    def probe_storage(self) -> None:
+        """While writes fail, try a small one: the first that commits clears the fault, so
+        readiness recovers without waiting for a client's write."""
+        store = self.parts().store
+        if store.write_fault() is not None:
+            now = self.now()
+            store.write(lambda tx: tx.meta.set("write_probe", now))
 
     def flush_access(self) -> None:
         """Write pending recall statistics (and their reinforcement) now."""
@@ -338,10 +411,12 @@ class Service:
         """(name, interval in seconds, task) run by the maintenance thread. Each task looks
         the parts up when it runs (a restore replaces them)."""
         tasks: list[tuple[str, float, Callable[[], object]]] = [
+            ("probe storage", 2, self.probe_storage),
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
             ("end idle sessions", 60, lambda: self.parts().sessions.expire_idle()),
             ("remove expired memories", 60, lambda: self.parts().decay.purge_expired()),
             ("compact indexes", 60, lambda: self.parts().memories.compact_indexes()),
+            ("save key usage", 30, lambda: self.parts().keys.flush_usage()),
             ("scheduled backup", 60, lambda: self.parts().backups.run_schedule())]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval,
@@ -357,6 +432,8 @@ class Service:
                     try:
                         with self._upkeep:
                             task()
+                    except StorageError as exc:  # the writer logged it once already
+                        log.debug("%s failed: %s", name, exc)
                     except ServiceUnavailableError:  # restoring, or start-up failed
                         pass
                     except Exception:
@@ -374,15 +451,32 @@ class Service:
         return int(time.monotonic() - self._started)
 
     def readiness_checks(self) -> dict[str, dict[str, str]]:
+        """Each check's status ("ok", "degraded": reads work but writes fail, "error") and,
+        when not ok, a short reason (the full error is in the server's log)."""
         parts = self._parts
         checks = {"model": {"status": "ok", "model": parts.embedder.model_id}
                   if parts else {"status": "loading"}}
+        store = self.parts().store
         try:
-            self.parts().store.ping()
-            checks["storage"] = {"status": "ok"}
+            store.ping()
         except Exception as exc:
-            checks["storage"] = {"status": "error", "error": str(exc)}
+            log.warning("readiness: the database cannot be read: %s", exc)
+            checks["storage"] = {"status": "error", "reason": "database unreadable"}
+            return checks
+        fault = store.write_fault()
+        checks["storage"] = ({"status": "ok"} if fault is None else
+                             {"status": "degraded", "reason": f"writes fail: {fault.reason}"})
+        rebuilding = len(parts.indexes.rebuilding()) if parts else 0
+        checks["indexes"] = ({"status": "ok"} if not rebuilding else
+                             {"status": "ok", "rebuilding": str(rebuilding)})
         return checks
+
+    def degraded(self) -> str | None:
+        """Why the service is degraded (a short reason), or None."""
+        if self._parts is None:
+            return None
+        fault = self._parts.store.write_fault()
+        return None if fault is None else f"writes fail: {fault.reason}"
 
 
 def _index_files(folder: Path) -> list[Path]:

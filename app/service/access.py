@@ -37,10 +37,12 @@ class AccessLog:
         if pending:
             self._flush(pending, last)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the flusher and queue what is pending (the writer's drain commits it)."""
         self._stop.set()
-        self._thread.join()
-        self.flush()
+        self._thread.join(timeout)
+        with contextlib.suppress(Exception):  # statistics only: never block a shutdown
+            self.flush()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

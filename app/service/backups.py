@@ -37,9 +37,9 @@ from app.config import Settings
 from app.errors import (
     ConflictError,
     DakeraError,
-    InsufficientStorageError,
     NotFoundError,
     NotImplementedFeature,
+    StorageFullError,
     UnprocessableError,
     ValidationError,
 )
@@ -202,7 +202,7 @@ class Backups:
         self.folder.mkdir(parents=True, exist_ok=True)
         needed = _db_size(Path(self.db.location)) + FREE_MARGIN
         if free_bytes(self.folder) < needed:
-            raise InsufficientStorageError(
+            raise StorageFullError(
                 f"not enough free space in {self.folder} for a backup (about {needed} bytes "
                 "needed); free some space or delete old backups", details="DAKERA_BACKUP_DIR")
         backup_id = _new_id()
@@ -213,8 +213,8 @@ class Backups:
             self.db.backup(tmp)
         except DatabaseError as exc:
             if _full_disk(exc):
-                raise InsufficientStorageError(f"the backup did not fit: {exc}; nothing was "
-                                               "kept") from None
+                raise StorageFullError(f"the backup did not fit: {exc}; nothing was "
+                                       "kept") from None
             raise
         return self._keep(tmp, backup_id, name.strip(), kind, created,
                           time.monotonic() - start)
@@ -243,7 +243,7 @@ class Backups:
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             if isinstance(exc, OSError) and _full_disk(exc):
-                raise InsufficientStorageError(f"the backup did not fit: {exc}") from None
+                raise StorageFullError(f"the backup did not fit: {exc}") from None
             raise
         log.info("backup %s (%s): %d memories, %d bytes in %.2fs", backup_id, name,
                  meta["memory_count"], meta["size_bytes"], seconds)
@@ -318,7 +318,7 @@ class Backups:
                     dst.write(block)
         except (OSError, EOFError, zlib.error) as exc:
             if isinstance(exc, OSError) and _full_disk(exc):
-                raise InsufficientStorageError(f"the backup did not fit: {exc}") from None
+                raise StorageFullError(f"the backup did not fit: {exc}") from None
             raise ValidationError(f"the upload is not a complete gzip file ({exc}); nothing "
                                   "was kept") from None
 
@@ -413,8 +413,8 @@ class Backups:
                                  kind="pre-restore")
             status["pre_restore_backup_id"] = before["backup_id"]
             if free_bytes(live.parent) < _db_size(path) + FREE_MARGIN:
-                raise InsufficientStorageError(f"not enough free space in {live.parent} to "
-                                               "restore this backup")
+                raise StorageFullError(f"not enough free space in {live.parent} to "
+                                       "restore this backup")
             shutil.copyfile(path, tmp)
             # Migrations run on the copy, and the model is checked, before it goes live.
             prepared = open_store(tmp, dimension=self.dimension, model_id=self.model_id)

@@ -8,6 +8,7 @@ from app import __version__, validate
 from app.config import Settings
 from app.embed import Preset
 from app.service.agents import AGENT_NAMESPACE_PREFIX
+from app.service.keys import MAX_GRACE_SECS, MAX_GRANT_BYTES, MAX_GRANTS, SCOPES
 from app.service.sessions import MAX_IDLE_TIMEOUT
 
 
@@ -44,8 +45,13 @@ class Capabilities:
             "vision": {"enabled": False},
             "records": {"enabled": False},
             "documents": {"enabled": False},
-            "auth": {"enabled": bool(s.api_key), "scopes": False, "key_update": False,
-                     "prefix_patterns": False, "sessions_by_agent": False},
+            "auth": {"enabled": bool(s.api_key), "scopes": list(SCOPES),
+                     "key_update": True, "prefix_patterns": True, "sessions_by_agent": True,
+                     "namespace_keys": True, "rotation_grace_max_secs": MAX_GRACE_SECS,
+                     "max_grants": MAX_GRANTS, "max_grant_len": MAX_GRANT_BYTES,
+                     "allowed_hosts": list(s.allowed_hosts) if not s.api_key else None,
+                     "cors_origins": list(s.cors_origins),
+                     "rate_limit_per_minute": s.rate_limit or None},
             "naming": {
                 "agent_id_pattern": validate.AGENT_ID.pattern,
                 "agent_id_max_bytes": validate.MAX_AGENT_ID_BYTES,
@@ -62,5 +68,7 @@ class Capabilities:
                        "max_body_bytes": s.max_body_size, "batch_store_max_items":
                        validate.MAX_BATCH, "max_top_k": validate.MAX_TOP_K,
                        "max_metadata_fields": validate.MAX_METADATA_FIELDS,
+                       "max_metadata_bytes": s.max_metadata_bytes,
+                       "request_timeout_secs": s.request_timeout or None,
                        "max_ttl_seconds": validate.MAX_TTL_SECONDS},
         }

@@ -118,7 +118,7 @@ class Memories:
                       importance: Any = None, tags: Any = None, metadata: Any = None,
                       session_id: Any = None, ttl_seconds: Any = None, expires_at: Any = None,
                       event_time: Any = None, memory_id: Any = None) -> NewMemory:
-        meta = validate.metadata(metadata) or {}
+        meta = validate.metadata(metadata, max_bytes=self.settings.max_metadata_bytes) or {}
         when = validate.event_time(event_time)
         if when is not None:
             meta[EVENT_TIME_KEY] = when
@@ -144,6 +144,7 @@ class Memories:
         record session activity. The index is updated after the commit, and the events
         (`event` per inserted memory, deduplicated per merged one) are published there, in
         commit order."""
+        self.db.check_writable()  # a full or read-only disk: refuse before embedding
         now = self.now()
         t0 = time.perf_counter()
         vectors = self.embedder.embed([m.content for m in items])
@@ -247,7 +248,7 @@ class Memories:
         expiry = validate.unix_seconds(expires_at, "expires_at")
         text = None if content is None else validate.content(
             content, self.settings.max_content_bytes)
-        meta = validate.metadata(metadata)
+        meta = validate.metadata(metadata, max_bytes=self.settings.max_metadata_bytes)
         mtype = validate.memory_type(memory_type)
         new_importance = validate.importance(importance)
         new_tags = validate.tags(tags)
@@ -269,6 +270,7 @@ class Memories:
         row = None
         if text is not None and text != memory.content:
             memory.content = text
+            self.db.check_writable()
             row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout

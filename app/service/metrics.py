@@ -234,6 +234,13 @@ class Metrics:
             return
         yield _gauge("dakera_writer_queue_depth", "Write jobs waiting for the writer.",
                      store.pending_writes())
+        fault = store.write_fault()
+        yield _labelled("dakera_storage_degraded", "1 while writes fail, by reason (disk "
+                        "full, read-only filesystem, storage error, writer stalled).",
+                        "reason", [] if fault is None else [(fault.reason, 1)])
+        yield _counter("dakera_writes_refused", "Writes refused because the disk failed "
+                       "them (full, read-only, I/O error) since start.",
+                       store.writes_refused())
         counts = store.agents.memory_counts()
         yield _gauge("dakera_agents", "Agents holding memories.", len(counts))
         yield _gauge("dakera_memories", "Memories stored, every agent.", sum(counts.values()))

@@ -46,6 +46,7 @@ class Sessions:
         self.events = events
         self.timeout = settings.session_idle_timeout  # the default of sessions without one
         self.max_summary_bytes = settings.max_content_bytes
+        self.max_metadata_bytes = settings.max_metadata_bytes
 
     def expire_idle(self) -> int:
         """End sessions idle past their timeout (cheap when there are none)."""
@@ -59,7 +60,7 @@ class Sessions:
     def start(self, agent_id: Any, *, metadata: Any = None,
               idle_timeout_secs: Any = None) -> Session:
         agent = validate.agent_id(agent_id)
-        meta = validate.metadata(metadata)
+        meta = validate.metadata(metadata, max_bytes=self.max_metadata_bytes)
         timeout = None
         if idle_timeout_secs is not None:
             if (isinstance(idle_timeout_secs, bool) or not isinstance(idle_timeout_secs, int)
@@ -120,10 +121,11 @@ class Sessions:
         return session.last_activity_at + timeout
 
     def find(self, *, agent_id: Any = None, active_only: bool = False, limit: Any = 50,
-             offset: Any = 0) -> tuple[list[Session], int]:
+             offset: Any = 0, among: list[str] | None = None) -> tuple[list[Session], int]:
         """Sessions newest first (of one agent, or active ones only, when asked) and how
-        many there are."""
-        agent = None if agent_id is None else validate.agent_id(agent_id)
+        many there are; `among` limits them to those agents."""
+        agent: str | list[str] | None = (among if agent_id is None
+                                         else validate.agent_id(agent_id))
         n = validate.limit(limit, 1000)
         skip = validate.offset(offset)
         self.expire_idle()

@@ -32,9 +32,9 @@ from app.config import Settings
 from app.embed import Embedder
 from app.errors import (
     DakeraError,
-    InsufficientStorageError,
     NotFoundError,
     PayloadTooLargeError,
+    StorageFullError,
     ValidationError,
 )
 from app.index import IndexRegistry
@@ -61,8 +61,8 @@ class Export:
     media_type: str
     filename: str
     count: int  # live memories of the agent when the export began
-    chunks: Iterator[bytes]  # read them on `reader`'s threads (see Transfer.readers)
-    reader: Executor
+    chunks: Iterator[bytes]  # read them on `pool`'s threads (see Transfer.export_pool)
+    pool: Executor
 
 
 class Spool:
@@ -86,15 +86,15 @@ class Spool:
             self._file.write(chunk)
         except OSError as exc:
             self.discard()
-            raise InsufficientStorageError(f"cannot store the upload: {exc.strerror}; nothing "
-                                           "was imported") from None
+            raise StorageFullError(f"cannot store the upload: {exc.strerror}; nothing "
+                                   "was imported") from None
 
     def finish(self) -> Path:
         try:
             self._file.close()
         except OSError as exc:
             self.discard()
-            raise InsufficientStorageError(f"cannot store the upload: {exc.strerror}") from None
+            raise StorageFullError(f"cannot store the upload: {exc.strerror}") from None
         return self.path
 
     def discard(self) -> None:
@@ -146,8 +146,8 @@ class Transfer:
         self._lock = threading.Lock()
         # Exports read on these threads only: each thread has its own reader connection
         # (and page cache), so exports hold a bounded amount of memory however many run.
-        self.readers = ThreadPoolExecutor(max_workers=EXPORT_THREADS,
-                                          thread_name_prefix="dakera-export")
+        self.export_pool = ThreadPoolExecutor(max_workers=EXPORT_THREADS,
+                                              thread_name_prefix="dakera-export")
 
     # -- export -------------------------------------------------------------------------
 
@@ -169,7 +169,7 @@ class Transfer:
             self._session_pages(agent) if include_sessions and name == "jsonl" else [],
             self.embedder.model_id, with_vectors)
         return Export(name, exports.MEDIA_TYPES[name], f"{agent}.{exports.EXTENSIONS[name]}",
-                      count, chunks, self.readers)
+                      count, chunks, self.export_pool)
 
     def _pages(self, agent: str, now: int, with_vectors: bool
                ) -> Iterator[list[tuple[Memory, bytes | None, int | None]]]:
@@ -276,7 +276,7 @@ class Transfer:
 
     def close(self) -> None:
         """Stop after the batch in progress; the running job is marked interrupted."""
-        self.readers.shutdown(wait=False, cancel_futures=True)
+        self.export_pool.shutdown(wait=False, cancel_futures=True)
         self._stop.set()
         self._queue.put(None)
         if self._thread is not None:
@@ -406,8 +406,8 @@ class Transfer:
             raise
         except Exception as exc:
             if "full" in str(exc).lower():
-                raise InsufficientStorageError(f"the disk is full: {exc}; the batches "
-                                               "committed before stay imported") from None
+                raise StorageFullError(f"the disk is full: {exc}; the batches "
+                                       "committed before stay imported") from None
             raise
         pending.counted = True
         with self._changed:

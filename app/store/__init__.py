@@ -11,6 +11,7 @@ from app.store.foreign import (
     is_mcp_memory_service,
     snapshot,
 )
+from app.store.integrity import DatabaseReport, check_database
 from app.store.protocol import MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
 from app.store.writer import CommitObserver
@@ -24,6 +25,7 @@ def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = 
                        synchronous=synchronous, check_model=check_model, on_commit=on_commit)
 
 
-__all__ = ["CommitObserver", "DatabaseError", "DatabaseInfo", "ForeignDatabaseError",
-           "McpMemoryServiceDb", "MemoryRow", "SqliteStore", "Store", "Tx", "inspect_database",
-           "is_mcp_memory_service", "is_sqlite", "open_store", "snapshot", "sqlite_version"]
+__all__ = ["CommitObserver", "DatabaseError", "DatabaseInfo", "DatabaseReport",
+           "ForeignDatabaseError", "McpMemoryServiceDb", "MemoryRow", "SqliteStore", "Store",
+           "Tx", "check_database", "inspect_database", "is_mcp_memory_service", "is_sqlite",
+           "open_store", "snapshot", "sqlite_version"]

@@ -132,7 +132,30 @@ def _m2_lifecycle(conn: Connection, dimension: int) -> None:
                      (normal_hash(content), rowid))
 
 
-def _m3_import_jobs(conn: Connection, dimension: int) -> None:
+def _m3_api_keys(conn: Connection, dimension: int) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,    -- SHA-256 of the raw key, which is not kept
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            namespaces TEXT,                  -- JSON list of grants; NULL = every namespace
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_by TEXT,
+            rotated_to TEXT,
+            last_used_at INTEGER,
+            total_requests INTEGER NOT NULL DEFAULT 0,
+            failed_requests INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+    )
+
+
+def _m4_import_jobs(conn: Connection, dimension: int) -> None:
     """Import jobs and their progress (a job's counts are written with each batch it
     imports, in the same transaction)."""
     _run_script(
@@ -151,7 +174,7 @@ def _m3_import_jobs(conn: Connection, dimension: int) -> None:
     )
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_import_jobs)
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_import_jobs)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -41,13 +42,19 @@ class SqliteSessions:
             f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (session_id,)).fetchone()
         return None if row is None else row_to_session(row)
 
-    def newest(self, agent_id: str | None, active_only: bool, limit: int,
+    def newest(self, agent_id: str | Sequence[str] | None, active_only: bool, limit: int,
                offset: int) -> tuple[list[Session], int]:
+        """Newest first: of one agent, of some agents (a list), or of all (None)."""
         conn = self._conn()
         clauses, params = ["1"], []
-        if agent_id is not None:
+        if isinstance(agent_id, str):
             clauses.append("s.agent_id = ?")
             params.append(agent_id)
+        elif agent_id is not None:
+            if not agent_id:
+                return [], 0
+            clauses.append(f"s.agent_id IN ({', '.join('?' * len(agent_id))})")
+            params.extend(agent_id)
         if active_only:
             clauses.append("s.ended_at IS NULL")
         where = " AND ".join(clauses)

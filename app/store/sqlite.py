@@ -8,17 +8,21 @@ Reads run on thread-local reader connections; writes run on the one writer threa
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
-from app.errors import DataDirError
+from app.errors import DataDirError, StorageError
 from app.store import bm25
 from app.store.backup import copy_database
-from app.store.db import Connection, connect
+from app.store.db import Connection, DatabaseError, connect
+from app.store.faults import still_failing
 from app.store.imports import SqliteImports
+from app.store.integrity import damaged, quick_check
+from app.store.keys import SqliteKeys
 from app.store.lifecycle import (
     SqliteDecay,
     SqliteFeedback,
@@ -35,6 +39,9 @@ from app.store.vectors import SqliteVectors
 from app.store.writer import CommitObserver, Writer
 
 T = TypeVar("T")
+log = logging.getLogger("dakera.store")
+# A transaction running this long means the disk hangs: readiness says so.
+STALLED_AFTER = 30.0
 MODEL_KEY = "embedding_model"
 
 
@@ -51,6 +58,7 @@ class SqliteTx:
         self.feedback = SqliteFeedback(conn)
         self.trash = SqliteTrash(conn)
         self.policies = SqlitePolicies(conn)
+        self.keys = SqliteKeys(conn)
         self.meta = SqliteMeta(conn)
         self.reindex = SqliteReindex(conn)
         self.imports = SqliteImports(conn)
@@ -66,21 +74,30 @@ class SqliteStore(SqliteTx):
         self.dimension = dimension
         self.model_id = model_id
         self._synchronous = synchronous
-        conn = connect(path, synchronous=synchronous)
         try:
+            conn = connect(path, synchronous=synchronous)
+        except DatabaseError as exc:  # not a database at all
+            raise damaged(path, str(exc)) from None
+        try:
+            try:
+                problems = quick_check(conn)
+            except DatabaseError as exc:
+                problems = [str(exc)]
+            if problems:
+                raise damaged(path, "; ".join(problems[:3]))
             migrate(conn, dimension)
             if check_model:
                 _check_model(conn, path, model_id, dimension)
         except BaseException:
             conn.close()
             raise
-        self._writer_conn = conn
-        self.writer = Writer(conn, on_commit)
+        self.writer = Writer(conn, lambda: connect(path, synchronous=synchronous),
+                             path.parent, on_commit)
         self._local = threading.local()
         self._readers: list[Connection] = []
         self._readers_lock = threading.Lock()
         super().__init__(self.reader, model_id, dimension)
-        self._tx = SqliteTx(lambda: conn, model_id, dimension)
+        self._tx = SqliteTx(lambda: self.writer.connection, model_id, dimension)
 
     def reader(self) -> Connection:
         """This thread's read-only connection."""
@@ -109,9 +126,31 @@ class SqliteStore(SqliteTx):
     def pending_writes(self) -> int:
         return self.writer.pending()
 
-    def close(self) -> None:
-        self.writer.close()
-        self._writer_conn.close()
+    def write_fault(self) -> StorageError | None:
+        writer = self.writer
+        if not writer.alive() and not writer.closed:
+            return StorageError("the database writer has stopped", retry_after=30)
+        busy = writer.busy_for()
+        if busy > STALLED_AFTER:
+            fault = StorageError(f"one write transaction has been running for {busy:.0f} s")
+            fault.reason = "writer stalled"
+            return fault
+        return writer.fault
+
+    def check_writable(self) -> None:
+        fault = self.writer.fault
+        if fault is not None and still_failing(fault, self.path.parent):
+            self.writer.refused += 1
+            self.writer.refused_total += 1
+            raise fault
+
+    def writes_refused(self) -> int:
+        return self.writer.refused_total
+
+    def close(self, timeout: float | None = None) -> None:
+        if not self.writer.close(timeout):
+            log.error("the writer did not finish within %.0f s: queued writes were failed",
+                      timeout or 0)
         with self._readers_lock:
             for conn in self._readers:
                 bm25.forget(conn)

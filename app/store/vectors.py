@@ -45,6 +45,10 @@ class SqliteVectors:
             "SELECT 1 FROM memories WHERE agent_id = ? LIMIT 1", (agent_id,)
         ).fetchone() is not None
 
+    def count(self, agent_id: str) -> int:
+        return int(self._conn().execute(
+            "SELECT count(*) FROM memories WHERE agent_id = ?", (agent_id,)).fetchone()[0])
+
     def of_agent(self, agent_id: str, batch: int = 10_000
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every vector of an agent in batches: for rebuilding its index."""
