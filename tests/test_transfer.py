@@ -390,3 +390,79 @@ def test_old_memories_decay_from_their_import_not_from_their_creation(
     run_import(b, AGENT, tmp_path / "again.jsonl", data=export(svc, AGENT))
     assert [m["decayed_at"] for m in lines(export(b, AGENT))] == \
         [m["decayed_at"] for m in kept]
+
+
+# -- the HTTP routes in this process: the key-less rules and the upload timer -------------------
+
+def test_a_key_less_server_takes_multipart_imports_but_no_forms_elsewhere(
+        make_service: MakeService) -> None:
+    """Without an API key, routes refuse form bodies (a web page could send them cross-site
+    without a preflight), except the upload routes, which take multipart/form-data as the
+    SDK sends it; a cross-origin page is still refused by the gate."""
+    from litestar.testing import TestClient
+
+    from app.api import create_app
+
+    svc = make_service()
+    with TestClient(create_app(svc, manage_lifecycle=False),
+                    base_url="http://127.0.0.1:7700") as client:
+        r = client.post("/v1/import", params={"agent_id": AGENT},
+                        files={"file": ("a.jsonl", b'{"content": "sent as a form"}\n')})
+        assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+        r = client.post("/v1/import", params={"agent_id": AGENT},
+                        files={"file": ("a.jsonl", b'{"content": "x"}\n')},
+                        headers={"Origin": "https://evil.example"})
+        assert r.json()["code"] == "CROSS_ORIGIN_REQUEST_REFUSED"
+        r = client.post("/v1/admin/backups", data={"name": "a form"})
+        assert r.status_code == 415 and r.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+@pytest.mark.parametrize("upload", [True, False])
+def test_an_upload_may_outlast_the_request_timeout_while_its_chunks_keep_coming(
+        tmp_path: Path, upload: bool) -> None:
+    """DAKERA_REQUEST_TIMEOUT=1 and a body sent in 4 chunks 0.4 s apart: an upload route
+    takes it (the timeout is between chunks, then until the answer starts); another route
+    answers 408."""
+    import anyio
+
+    from app.api.gate import Gate, RateLimiter
+    from app.api.scopes import Access
+    from tests.conftest import make_settings
+
+    service = Service(make_settings(tmp_path, embedding_model="hash", request_timeout=1))
+    chunks = [b"a" * 10] * 4
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        try:
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        except Exception as exc:
+            status = getattr(exc, "status", 500)
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+    class Handler:
+        opt = {"access": Access("write", upload=upload)}
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep(0.4)
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/up", "scheme": "http",
+             "headers": [(b"host", b"127.0.0.1:7700")], "client": ("127.0.0.1", 1),
+             "route_handler": Handler(), "state": {}}
+    anyio.run(Gate(app, service, RateLimiter(0)), scope, receive, send)  # type: ignore[arg-type]
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses == ([200] if upload else [408])

@@ -113,6 +113,48 @@ class TestSdk:
                              headers={"Content-Type": "application/x-ndjson"})
             assert job_done(http, bare)["imported"] == 1
 
+    def test_scopes_and_grants(self, live_server: LiveServer) -> None:
+        """Export needs read, import write (both on the agent's namespace); an import job is
+        the business of its agent's keys; backups need admin over every namespace and a
+        restore super_admin."""
+        root = live_server.client()
+        root.store_memory(agent_id="sc-a", content="Ada keeps a garden")
+        root.store_memory(agent_id="sc-b", content="Bea keeps a boat")
+        job_b = root.import_memories([{"content": "Bea's boat is blue"}], agent_id="sc-b")
+
+        def key(scope: str, *agents: str) -> str:
+            grants = [f"_dakera_agent_{a}" for a in agents] if agents else None
+            return str(root.create_key(f"sc-{scope}", scope=scope, namespaces=grants)["key"])
+
+        line = b'{"content": "Ada plants tulips"}\n'
+        with live_server.http(key("read", "sc-a")) as reader:
+            assert reader.get("/v1/export", params={"agent_id": "sc-a"}).status_code == 200
+            denied = reader.get("/v1/export", params={"agent_id": "sc-b"})
+            assert denied.json()["code"] == "NAMESPACE_ACCESS_DENIED"
+            refused = reader.post("/v1/import", params={"agent_id": "sc-a"},
+                                  files={"file": ("a.jsonl", line)})
+            assert refused.json()["code"] == "INSUFFICIENT_SCOPE"
+            assert reader.get(f"/v1/import/{job_b.job_id}/status").status_code == 403
+            assert job_b.job_id not in [j["job_id"] for j in
+                                        reader.get("/v1/import/jobs").json()["jobs"]]
+        with live_server.http(key("write", "sc-a")) as writer:
+            job = upload(writer, "sc-a", line, name="a.jsonl")
+            assert job["imported"] == 1
+            assert writer.get(f"/v1/import/{job['job_id']}/status").status_code == 200
+            assert writer.post("/v1/import", params={"agent_id": "sc-b"}, files={
+                "file": ("b.jsonl", line)}).json()["code"] == "NAMESPACE_ACCESS_DENIED"
+            assert writer.get("/v1/admin/backups").json()["code"] == "INSUFFICIENT_SCOPE"
+        with live_server.http(key("admin", "sc-a")) as narrow:  # admin of one agent only
+            assert narrow.get("/v1/admin/backups").status_code == 403
+        with live_server.http(key("admin")) as admin:
+            made = admin.post("/v1/admin/backups", json={"name": "by admin"})
+            assert made.status_code == 201, made.text
+            backup_id = made.json()["backup"]["backup_id"]
+            assert admin.get(f"/v1/admin/backups/{backup_id}/download").status_code == 200
+            restore = admin.post("/v1/admin/backups/restore", json={"backup_id": backup_id})
+            assert restore.json()["code"] == "INSUFFICIENT_SCOPE"
+            assert admin.delete(f"/v1/admin/backups/{backup_id}").status_code == 200
+
     def test_backups(self, live_server: LiveServer) -> None:
         client = live_server.client()
         client.store_memory(agent_id="bk", content="kept in the backup")

@@ -16,6 +16,7 @@ from app.api import uploads
 from app.api.deps import Service
 from app.api.schemas import error_responses
 from app.api.scopes import need
+from app.api.transfer import answer_within
 from app.errors import UnprocessableError, ValidationError
 
 CREATE_FIELDS = {"name", "backup_type", "namespaces", "encrypt", "compression"}
@@ -142,14 +143,15 @@ class BackupAdminController(Controller):
     async def restore(self, request: Request[Any, Any, Any], service: Service,
                       wait: FromQuery[float] = 60.0) -> Response[RestoreStatus]:
         """Replace the whole database with a backup (a backup of the current data is taken
-        first). Answers once done, or after `wait` seconds (202: follow
-        GET .../backups/restore/{restore_id})."""
+        first). Answers once done, or after `wait` seconds (at most 3/4 of
+        DAKERA_REQUEST_TIMEOUT; 202: follow GET .../backups/restore/{restore_id})."""
         body = await _object(request, RESTORE_FIELDS)
         backups = service.backups
         status = await anyio.to_thread.run_sync(lambda: backups.restore(
             body.get("backup_id"), overwrite=body.get("overwrite"),
             point_in_time=body.get("point_in_time"),
-            target_namespaces=body.get("target_namespaces"), wait=max(0.0, min(wait, 600.0))))
+            target_namespaces=body.get("target_namespaces"), wait=max(0.0, min(
+                wait, 600.0, answer_within(service.settings.request_timeout)))))
         return Response(msgspec.convert(status, RestoreStatus),
                         status_code=202 if status["status"] == "running" else 200)
 

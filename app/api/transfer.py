@@ -52,6 +52,12 @@ class ImportJobList(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     total: int
 
 
+def answer_within(request_timeout: int) -> float:
+    """How long a route may wait for a job before it answers 202: well within the request
+    timeout (the gate's 504 would hide the job's id)."""
+    return request_timeout * 0.75 if request_timeout else float("inf")
+
+
 def job_out(job: dict[str, Any]) -> ImportJob:
     return msgspec.convert(job, ImportJob)
 
@@ -96,8 +102,9 @@ class TransferController(Controller):
                           format: FromQuery[str | None] = None,
                           wait: FromQuery[float] = 10.0) -> Response[ImportJob]:
         """Import a file (multipart/form-data, its first file field; or the bare file) into
-        an agent, as a job. Answers the job once it has ended, or after `wait` seconds
-        (202, still running: follow GET /v1/import/{job_id}/status)."""
+        an agent, as a job. Answers the job once it has ended, or after `wait` seconds (at
+        most 3/4 of DAKERA_REQUEST_TIMEOUT; 202, still running: follow
+        GET /v1/import/{job_id}/status)."""
         transfer = service.transfer
         agent = transfer.check_agent(agent_id)
         uploads.check_length(request, service.settings.max_import_bytes,
@@ -111,9 +118,9 @@ class TransferController(Controller):
         path = await anyio.to_thread.run_sync(spool.finish)
         job = await anyio.to_thread.run_sync(partial(
             transfer.submit, agent, path, format, filename=filename))
+        wait = min(wait, MAX_WAIT_SECS, answer_within(service.settings.request_timeout))
         if wait > 0:
-            job = await anyio.to_thread.run_sync(
-                transfer.wait, job["job_id"], min(wait, MAX_WAIT_SECS))
+            job = await anyio.to_thread.run_sync(transfer.wait, job["job_id"], wait)
         running = job["status"] in ("queued", "running")
         return Response(job_out(job), status_code=202 if running else 200)
 
