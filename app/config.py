@@ -36,13 +36,22 @@ def _default_models_dir() -> str:
     return str(Path(__file__).resolve().parent.parent / "models")
 
 
+def _model_choices() -> str:
+    from app.embed.presets import PRESETS
+
+    return (f"one of {', '.join(sorted(PRESETS))}, or the name of a model folder with a "
+            "preset.json in DAKERA_MODELS_DIR")
+
+
 def _preset_name(value: str) -> str:
-    from app.embed.presets import PRESETS  # numpy comes with app.embed: not for every CLI call
+    from app.embed.presets import FOLDER_NAME, PRESETS  # numpy comes with app.embed: only here
 
     for preset in PRESETS.values():
         if value.lower() in {preset.name, *(a.lower() for a in preset.aliases)}:
             return preset.name
-    raise SettingError(f"one of {', '.join(sorted(PRESETS))}")
+    if FOLDER_NAME.fullmatch(value):  # a user's export: <models dir>/<value>/preset.json
+        return value
+    raise SettingError(_model_choices())
 
 
 def _host_names(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -118,8 +127,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_LOG_LEVEL", help="debug, info, warning or error.")] = "info"
     embedding_model: Annotated[str, setting(
         "DAKERA_EMBEDDING_MODEL", check=_preset_name,
-        help="Embedding model preset (all-minilm-l6-v2; 'hash' is a deterministic test "
-             "embedder). A data dir keeps the model it was made with: `dakera reindex` "
+        help="Embedding model: a preset (all-minilm-l6-v2 is built by `make models`; "
+             "bge-small-en-v1.5 and e5-small-v2 when their export is placed in the models "
+             "dir; 'hash' is a deterministic test embedder), or the name of any folder in "
+             "DAKERA_MODELS_DIR holding model.onnx, tokenizer.json and a preset.json "
+             "(docs/models.md). A data dir keeps the model it was made with: `dakera reindex` "
              "moves it to another.")] = "all-minilm-l6-v2"
     models_dir: Annotated[str, setting(
         "DAKERA_MODELS_DIR", min_length=1,
@@ -156,10 +168,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     question_penalty: Annotated[float, setting(
         "DAKERA_SCORE_W_QUESTION", ge=0.0, le=1.0,
         help="Penalty (factor 1 - w) for a memory that ends with a question mark.")] = 0.2
-    recall_phrases: Annotated[bool, setting(
-        "DAKERA_RECALL_PHRASES",
-        help="BM25 also matches adjacent query words as phrases (off: on LoCoMo it moved "
-             "results at 10 up and at 5 down by a few questions).")] = False
     neighborhood_mode: Annotated[Literal["inline", "separate", "off"], setting(
         "DAKERA_NEIGHBORHOOD_MODE",
         help="Where recall puts session neighbours of its results by default: inline (after "
@@ -296,18 +304,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
         for field in FIELDS:
             if overrides.get(field.name) is not None:
-                values[field.name] = field.parse(overrides[field.name], f"--{field.flag}")
+                sources[field.name] = f"--{field.flag}"
+                values[field.name] = field.parse(overrides[field.name], sources[field.name])
                 continue
             for name in field.env:
                 if env.get(name):
+                    sources[field.name] = name
                     values[field.name] = field.parse(env[name], name)
                     break
         unknown = set(overrides) - {f.name for f in FIELDS}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        settings = cls(**values)
+        settings._check_model_folder(sources.get("embedding_model", "DAKERA_EMBEDDING_MODEL"))
+        return settings
+
+    def _check_model_folder(self, source: str) -> None:
+        """A model that is not a preset must be a folder of the models dir with a
+        preset.json (checked here, with the models dir known, so a typo refuses to start)."""
+        name = self.embedding_model
+        if name == "all-minilm-l6-v2":  # the default: no need to import app.embed (numpy)
+            return
+        from app.embed.presets import PRESET_FILE, builtin
+
+        path = Path(self.models_dir) / name / PRESET_FILE
+        if builtin(name) is None and not path.is_file():
+            raise SettingError(f"{source}={name!r} is not valid: expected "
+                               f"{_model_choices()}; {path} does not exist")
 
     def replace(self, **changes: Any) -> Settings:
         return msgspec.structs.replace(self, **changes)

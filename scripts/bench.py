@@ -15,8 +15,9 @@ What it measures, in this order, on a fresh data dir:
 3. At each size: recall latency over HTTP at concurrency 1 and 8 (p50/p95/p99, p99/p50),
    garbage-collector pauses in the server during each run (gc.callbacks); then, with the
    server stopped, the floor in-process over the same files and the same queries: raw query
-   embedding + raw hnswlib search (k = candidates, same ef) + raw FTS5 query (the same terms,
-   `ORDER BY bm25 LIMIT candidates`), and the recall engine alone (Service.recall).
+   embedding + raw hnswlib search (k = candidates, same ef) + raw BM25 search of the agent's
+   saved text index (the same terms, k = candidates), and the recall engine alone
+   (Service.recall).
 4. RSS idle and at the largest size, bytes on disk per memory.
 
 Every measured query is distinct (the engine caches query embeddings); warm-up queries are
@@ -323,24 +324,21 @@ def floor_and_engine(data_dir: Path, qs: list[str]) -> dict[str, Any]:
     from app.config import Settings
     from app.embed import load_embedder
     from app.index import index_name
-    from app.recall.query import fts_match
+    from app.index.text import TextIndex
+    from app.recall.query import query_stems
     from app.service import Service
-    from app.store.db import connect
 
     s = Settings.from_env(env={}, data_dir=str(data_dir), models_dir=str(ROOT / "models"))
     embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
-    conn = connect(data_dir / "dakera.db", readonly=True)
+    text = TextIndex.load(data_dir / "indexes" / (index_name(AGENT) + ".bm25"), AGENT)
+    assert text is not None, "the stopped server saved no text index"
     index = hnswlib.Index(space="cosine", dim=384)
     index.load_index(str(data_dir / "indexes" / (index_name(AGENT) + ".hnsw")))
     index.set_ef(HNSW_EF)
     index.set_num_threads(1)
-    sql = ("SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS s FROM memories_fts "
-           "WHERE memories_fts MATCH ? ORDER BY s LIMIT ?")
     for q in qs[:20]:  # warm caches
         index.knn_query(embedder.embed([q], query=True), k=CANDIDATES)
-        match = fts_match(q)
-        if match:
-            conn.execute(sql, (match, CANDIDATES)).fetchall()
+        text.search(query_stems(q), CANDIDATES)
     emb, ann, fts, total = [], [], [], []
     for q in qs:
         t0 = time.perf_counter()
@@ -348,16 +346,13 @@ def floor_and_engine(data_dir: Path, qs: list[str]) -> dict[str, Any]:
         t1 = time.perf_counter()
         index.knn_query(vec, k=CANDIDATES)
         t2 = time.perf_counter()
-        match = fts_match(q)
-        if match:
-            conn.execute(sql, (match, CANDIDATES)).fetchall()
+        text.search(query_stems(q), CANDIDATES)
         t3 = time.perf_counter()
         emb.append((t1 - t0) * 1000)
         ann.append((t2 - t1) * 1000)
         fts.append((t3 - t2) * 1000)
         total.append((t3 - t0) * 1000)
-    conn.close()
-    del index, embedder
+    del index, embedder, text
     gc.collect()
 
     svc = Service(s)
@@ -583,7 +578,7 @@ def measure(results: dict[str, Any], server: Server | None, args: argparse.Names
         fl = floor_and_engine(data_dir, q1)
         res["floor"] = fl
         log(f"  floor {fmt_lat(fl['floor'])} (embed p50 {fl['embed']['p50']:.2f}, hnsw "
-            f"{fl['hnsw']['p50']:.2f}, fts {fl['fts']['p50']:.2f}); engine "
+            f"{fl['hnsw']['p50']:.2f}, bm25 {fl['fts']['p50']:.2f}); engine "
             f"{fmt_lat(fl['engine'])}")
         loads.append(loadavg())
 
@@ -635,9 +630,9 @@ def render(results: dict[str, Any], sizes: list[int], args: argparse.Namespace,
             rows.append((f"GC in the server during those {r['n']} recalls",
                          fmt_gc(r["gc"]), ""))
         fl = res["floor"]
-        rows.append((f"Floor at {label}, in-process: embed + hnswlib + FTS5",
+        rows.append((f"Floor at {label}, in-process: embed + hnswlib + BM25 index",
                      f"{fmt_lat(fl['floor'])} (p50s: embed {fl['embed']['p50']:.2f}, hnswlib "
-                     f"{fl['hnsw']['p50']:.2f}, FTS5 {fl['fts']['p50']:.2f})", ""))
+                     f"{fl['hnsw']['p50']:.2f}, BM25 {fl['fts']['p50']:.2f})", ""))
         server_ratio = res["recall_c1"]["p50"] / fl["floor"]["p50"]
         rows.append((f"Server / floor at {label} (p50, concurrency 1)", f"{server_ratio:.2f}",
                      "<= 1.5"))

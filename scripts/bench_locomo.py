@@ -12,6 +12,11 @@ scores the dia_ids of the first k memories of each response with the fixed LoCoM
 
 Only the first `top_k` items of `memories` are read, in the order the server returns them:
 whatever else the server appends (context, neighbourhood) is not counted.
+
+With --crowd, each configuration is run twice: the conversations alone in a server, and
+beside other agents (--crowd-agents agents holding --crowd-size memories of other text each:
+the synthetic corpus of scripts/corpus.py, a different seed per agent), stored first, as a
+server holding many agents would. One agent's answers must not depend on what others store.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ SHARED_DATA = [ROOT.parent / "shared" / "locomo" / "locomo_dev.json",
                Path("/work/shared/locomo/locomo_dev.json")]
 DEFAULT_DATA = os.environ.get("LOCOMO_DATA") or str(
     next((p for p in SHARED_DATA if p.is_file()), SHARED_DATA[-1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import corpus  # noqa: E402
+
 KEY = "bench-locomo-key"
 BATCH = 1000
 TOP_K = 20
@@ -153,6 +161,20 @@ def ingest(http: httpx.Client, data: list[dict[str, Any]], scorer: ModuleType) -
     return stored, time.perf_counter() - start
 
 
+def crowd(http: httpx.Client, agents: int, size: int) -> int:
+    """Other agents' memories, stored before the scored conversations."""
+    stored = 0
+    for a in range(agents):
+        texts = corpus(size, seed=1000 + a)
+        for i in range(0, size, BATCH):
+            r = http.post("/v1/memories/store/batch", json={
+                "agent_id": f"crowd-{a}", "memories": [{"content": t}
+                                                       for t in texts[i:i + BATCH]]})
+            r.raise_for_status()
+            stored += r.json()["stored_count"]
+    return stored
+
+
 def warm_up(http: httpx.Client, sample: dict[str, Any], scorer: ModuleType) -> None:
     """Ten recalls on a throwaway agent: warm the server's code paths without touching the
     scored agents (a recall reinforces what it returns) or their questions' cached
@@ -167,36 +189,19 @@ def warm_up(http: httpx.Client, sample: dict[str, Any], scorer: ModuleType) -> N
                   ).raise_for_status()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA,
-                        help="LoCoMo-schema JSON (default: $LOCOMO_DATA or %(default)s)")
-    parser.add_argument("--scorer", help="score.py (default: beside the data file)")
-    parser.add_argument("--json", help="write the scorer's summary and per-question rows here")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
-                        help="extra recall request field, for ablations (default: none)")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra server environment, for ablations (default: none)")
-    args = parser.parse_args()
-
-    data_path = Path(args.data)
-    if not data_path.is_file():
-        raise SystemExit(f"data not found: {data_path} (pass --data PATH or set LOCOMO_DATA)")
-    scorer = load_scorer(Path(args.scorer) if args.scorer else data_path.parent / "score.py")
-    data = scorer.load_locomo(str(data_path))
-    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
-    env = dict(e.split("=", 1) for e in args.env)
-
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
-    print(f"data: {data_path} ({len(data)} conversations)")
-    if options or env:
-        print(f"ablation: recall options {options}, server env {env}")
-
+def run(data: list[dict[str, Any]], scorer: ModuleType, options: dict[str, Any],
+        env: dict[str, str], crowd_spec: tuple[int, int] | None
+        ) -> tuple[dict[str, Any], list[float], float]:
+    """One server: (the crowd, then) the conversations stored, every question asked."""
     with tempfile.TemporaryDirectory(prefix="bench-locomo-") as tmp:
         server = Server(Path(tmp), env)
         try:
             with server.client() as http:
+                if crowd_spec is not None:
+                    t = time.perf_counter()
+                    n = crowd(http, *crowd_spec)
+                    print(f"crowd: {n} memories of {crowd_spec[0]} other agents in "
+                          f"{time.perf_counter() - t:.1f} s")
                 stored, ingest_s = ingest(http, data, scorer)
                 print(f"ingest: {stored} memories in {ingest_s:.1f} s "
                       f"({stored / ingest_s:.0f} memories/s, batch store)")
@@ -217,14 +222,62 @@ def main() -> int:
                 res = scorer.evaluate(recall, data, ks=KS)
         finally:
             server.stop()
+    return res, latencies, ingest_s
 
-    scorer.print_report(res, metrics=("any", "all"))
-    print(f"\nrecall over HTTP ({len(latencies)} queries, top_k {TOP_K}, concurrency 1): "
-          f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
-          f"mean {statistics.mean(latencies):.1f} ms")
-    if args.json:
-        Path(args.json).write_text(json.dumps({**res, "latency_ms": latencies,
-                                               "ingest_s": ingest_s}, indent=1))
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="LoCoMo-schema JSON (default: $LOCOMO_DATA or %(default)s)")
+    parser.add_argument("--scorer", help="score.py (default: beside the data file)")
+    parser.add_argument("--json", help="write the scorer's summary and per-question rows here")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
+                        help="extra recall request field, for ablations (default: none)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra server environment, for ablations (default: none)")
+    parser.add_argument("--crowd", action="store_true",
+                        help="also run beside other agents, and report both")
+    parser.add_argument("--crowd-agents", type=int, default=8, help="(default: %(default)s)")
+    parser.add_argument("--crowd-size", type=int, default=700,
+                        help="memories per other agent (default: %(default)s)")
+    args = parser.parse_args()
+
+    data_path = Path(args.data)
+    if not data_path.is_file():
+        raise SystemExit(f"data not found: {data_path} (pass --data PATH or set LOCOMO_DATA)")
+    scorer = load_scorer(Path(args.scorer) if args.scorer else data_path.parent / "score.py")
+    data = scorer.load_locomo(str(data_path))
+    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    env = dict(e.split("=", 1) for e in args.env)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
+    print(f"data: {data_path} ({len(data)} conversations)")
+    if options or env:
+        print(f"ablation: recall options {options}, server env {env}")
+
+    results = {}
+    for crowded in ([False, True] if args.crowd else [False]):
+        label = (f"beside {args.crowd_agents} other agents of {args.crowd_size} memories"
+                 if crowded else "alone")
+        print(f"\n=== the conversations {label} ===")
+        res, latencies, ingest_s = run(data, scorer, options, env,
+                                       (args.crowd_agents, args.crowd_size) if crowded else None)
+        scorer.print_report(res, metrics=("any", "all"))
+        print(f"\nrecall over HTTP ({len(latencies)} queries, top_k {TOP_K}, concurrency 1): "
+              f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
+              f"mean {statistics.mean(latencies):.1f} ms")
+        results[label] = {**res, "latency_ms": latencies, "ingest_s": ingest_s}
+    if args.crowd:
+        alone, beside = (results[k]["summary"]["overall"] for k in results)
+        print("\nbeside others minus alone (points): " + ", ".join(
+            f"{m}@{k} {100 * (beside[f'{m}@{k}'] - alone[f'{m}@{k}']):+.1f}"
+            for m in ("any", "all") for k in KS))
+    if args.json:  # one result, or {"alone": ..., "beside others": ...} with --crowd
+        out = ({"alone" if i == 0 else "beside others": r
+                for i, r in enumerate(results.values())} if args.crowd
+               else next(iter(results.values())))
+        Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 

@@ -9,7 +9,7 @@ Each round starts the server on the data dir the previous round killed, runs wri
 recalls) over three agents, and SIGKILLs the server after a random delay. Indexes are saved
 every second (DAKERA_INDEX_SAVE_INTERVAL_SECS=1) so that kills also land during saves. Then:
 
-* the killed data dir: memories, memories_fts and memory_vectors hold the same number of rows;
+* the killed data dir: memories and memory_vectors hold the same number of rows;
   every agent's vector index, loaded as a restarting server loads it (saved file + log
   replay), holds exactly the database's rowids of that agent;
 * the restarted server: every write that got a 2xx is there with its content (a forget that

@@ -192,13 +192,13 @@ class Client:
 # -- checks of a data dir ------------------------------------------------------------------
 
 def table_counts(data_dir: Path) -> dict[str, int]:
-    """Rows of memories, memories_fts and memory_vectors (they must agree)."""
+    """Rows of memories and memory_vectors (they must agree)."""
     from app.store.db import connect
 
     conn = connect(data_dir / "dakera.db", readonly=True)
     try:
         return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
-                for t in ("memories", "memories_fts", "memory_vectors")}
+                for t in ("memories", "memory_vectors")}
     finally:
         conn.close()
 

@@ -51,13 +51,13 @@ def clock() -> Clock:
 
 
 def counts_of(data_dir: Path) -> tuple[int, ...]:
-    """Row counts of memories, their FTS rows, their vectors and the index log."""
+    """Row counts of memories, their vectors and the index log."""
     from app.store.db import connect
 
     conn = connect(data_dir / "dakera.db", readonly=True)
     try:
         return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                     for table in ("memories", "memories_fts", "memory_vectors", "index_log"))
+                     for table in ("memories", "memory_vectors", "index_log"))
     finally:
         conn.close()
 

@@ -75,3 +75,21 @@ def test_runs_end_to_end_on_a_tiny_file(tmp_path: Path) -> None:
     assert result["summary"]["overall"]["n"] == 3
     # Four memories, top_k 20: every evidence turn is somewhere in the first 20.
     assert result["summary"]["overall"]["all@20"] == 1.0
+
+
+@pytest.mark.skipif(not SCORER.is_file(), reason=f"the fixed scorer is not at {SCORER}")
+def test_crowd_mode_runs_alone_and_beside_other_agents(tmp_path: Path) -> None:
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(TINY))
+    out = tmp_path / "result.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_locomo.py"), "--data", str(data),
+         "--scorer", str(SCORER), "--json", str(out), "--env", "DAKERA_EMBEDDING_MODEL=hash",
+         "--crowd", "--crowd-agents", "2", "--crowd-size", "30"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert "crowd: 60 memories of 2 other agents" in run.stdout
+    assert "beside others minus alone (points): any@5" in run.stdout
+    result = json.loads(out.read_text())
+    assert set(result) == {"alone", "beside others"}
+    assert result["beside others"]["summary"]["overall"]["n"] == 3

@@ -80,7 +80,7 @@ def test_refuses_to_serve_publicly_without_a_key(tmp_path: Path) -> None:
     ("DAKERA_SQLITE_SYNCHRONOUS", "sometimes", "one of full, normal"),
     ("DAKERA_EMBED_THREADS", "many", "an integer from 0 to 256"),
     ("DAKERA_DEDUP_MEMORY_TYPES", "semantic,gossip", "a comma-separated list of episodic"),
-    ("DAKERA_RECALL_PHRASES", "maybe", "true or false"),
+    ("DAKERA_DEDUP_ON_STORE", "maybe", "true or false"),
     ("DAKERA_EMBEDDING_MODEL", "gpt-9", "one of all-minilm-l6-v2"),
 ])
 def test_a_bad_setting_refuses_to_start(tmp_path: Path, name: str, value: str,

@@ -1,5 +1,5 @@
 """Ranking logic with the deterministic test embedder: fusion order, conversation context,
-weighting, phrases, dates, filters."""
+weighting, dates, filters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from app.errors import NotFoundError
 from app.recall.context import propagate
 from app.recall.fusion import minmax, rrf
-from app.recall.query import fts_match, phrases, speaker
+from app.recall.query import speaker
 from app.service import Service
 from tests.conftest import Clock, MakeService
 
@@ -235,17 +235,6 @@ def test_a_memory_that_only_asks_ranks_below_one_that_tells(svc: Service) -> Non
     svc.memories.store("a", "pottery class on monday.")
     assert contents(svc, "pottery class monday", top_k=2) == [
         "pottery class on monday.", "pottery class on monday?"]
-
-
-def test_adjacent_words_of_the_query_match_as_a_phrase(make_service: MakeService) -> None:
-    svc = make_service(recall_phrases=True)
-    # Same words; only the second holds "grand opening" as written.
-    svc.memories.store("a", "opening of the grand studio")
-    svc.memories.store("a", "grand opening of the studio")
-    assert contents(svc, "the grand opening", top_k=1) == ["grand opening of the studio"]
-    assert phrases("When is the grand opening of Jon's dance studio?") == [
-        "grand opening", "dance studio"]
-    assert fts_match("grand opening", with_phrases=False) == '"grand" OR "opening"'
 
 
 def test_the_event_date_is_searchable(svc: Service) -> None:

@@ -1,4 +1,5 @@
-"""Sentence embeddings on onnxruntime + tokenizers: mean pooling, L2 norm."""
+"""Sentence embeddings on onnxruntime + tokenizers: the preset's prefixes, mean or CLS pooling,
+L2 norm."""
 
 from __future__ import annotations
 
@@ -57,18 +58,7 @@ class OnnxEmbedder:
 
         self.preset = preset
         folder = models_dir / preset.name
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.exists():
-            raise ModelFilesMissing(
-                f"model files for {preset.name} not found in {folder}; "
-                "run `make models` (python scripts/fetch_models.py) to fetch them")
-        problems = verify_model_files(folder)
-        if problems:
-            raise ModelFilesMissing(f"{problems[0]}; dakera will not start with a damaged "
-                                    "model: run `make models` to rebuild it (a binary: "
-                                    "download it again)")
-        manifest = json.loads(manifest_path.read_text())
-        self._model_id = f"{preset.name}-int8-{manifest['files']['model.onnx'][:12]}"
+        self._model_id = _verify(folder, preset)
 
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # The shipped tokenizer pads everything to 128; pad to the longest in the batch.
@@ -119,7 +109,39 @@ class OnnxEmbedder:
             feed["token_type_ids"] = np.zeros_like(ids)
         with self._runs:
             (hidden,) = self._session.run(None, feed)[:1]
-        m = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        if self.preset.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        if self.preset.normalize:
+            pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled.astype(np.float32)
+
+
+def _verify(folder: Path, preset: Preset) -> str:
+    """The model id of the folder's files, checked against its manifest when it has one (the
+    models we build); a user's export with a preset.json has none and is identified by its
+    weights and its preset, so that editing either asks for `dakera reindex`."""
+    manifest_path = folder / "manifest.json"
+    if manifest_path.exists():
+        problems = verify_model_files(folder)
+        if problems:
+            raise ModelFilesMissing(f"{problems[0]}; dakera will not start with a damaged "
+                                    "model: run `make models` to rebuild it (a binary: "
+                                    "download it again)")
+        weights = json.loads(manifest_path.read_text())["files"]["model.onnx"]
+        if not preset.from_file:
+            return f"{preset.name}-int8-{weights[:12]}"
+    elif not preset.from_file:
+        raise ModelFilesMissing(
+            f"model files for {preset.name} not found in {folder}; "
+            "run `make models` (python scripts/fetch_models.py) to fetch them")
+    else:
+        missing = [n for n in ("model.onnx", "tokenizer.json") if not (folder / n).is_file()]
+        if missing:
+            raise ModelFilesMissing(f"{folder} has a preset.json but no {' or '.join(missing)}")
+        weights = _sha256(folder / "model.onnx")
+    described = json.dumps([preset.dimension, preset.max_seq_length, preset.pooling,
+                            preset.normalize, preset.query_prefix, preset.passage_prefix])
+    return f"{preset.name}-{weights[:12]}-{hashlib.sha256(described.encode()).hexdigest()[:8]}"

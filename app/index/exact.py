@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from app.models import VectorSource
+    from app.models import IndexSource
 
 
 class ExactIndex:
@@ -20,7 +20,7 @@ class ExactIndex:
     dirty = False
     seq = 0
 
-    def __init__(self, agent_id: str, source: VectorSource) -> None:
+    def __init__(self, agent_id: str, source: IndexSource) -> None:
         self.agent_id = agent_id
         self.source = source
 

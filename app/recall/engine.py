@@ -1,8 +1,8 @@
 """Hybrid recall: vector and BM25 candidates with conversation context, fused, weighted.
 
-1. Candidates: the nearest vectors (cosine), BM25 over the content and its indexed context
-   (terms, optionally adjacent-word phrases), and exact phrases of identifiers the query
-   names.
+1. Candidates: the nearest vectors (cosine), BM25 over the content and the event date with
+   the agent's own statistics (app/index/text.py), and the memories holding an identifier
+   the query names.
 2. Conversation context: the memories just after each BM25 candidate in its session inherit
    part of its text relevance (context.py).
 3. Every candidate gets its exact cosine, so the vector channel scores the whole pool.
@@ -24,10 +24,11 @@ import numpy as np
 
 from app.embed import Embedder
 from app.index import IndexRegistry
+from app.index.text import TextIndex
 from app.models import MemoryFilter, RecallHit, RecallResult
 from app.recall.context import DEPTH, NEIGHBORHOOD_WINDOW_SECS, propagate
 from app.recall.fusion import minmax, rrf
-from app.recall.query import fts_match, identifier_match, terms
+from app.recall.query import identifiers, query_stems, terms
 from app.recall.scoring import (
     importance_factor,
     question_factor,
@@ -35,6 +36,7 @@ from app.recall.scoring import (
     speaker_factor,
 )
 from app.store import Store
+from app.text import tokens
 
 QUERY_CACHE_SIZE = 512
 # An index this small is searched for all its vectors: every memory gets its exact cosine
@@ -52,7 +54,6 @@ class RecallParams:
     context_weight: float = 0.5  # share of text relevance a reply inherits; 0: none
     speaker_boost: float = 0.3
     question_penalty: float = 0.2
-    phrases: bool = False  # adjacent query words also as BM25 phrases
     recency_weight: float = 0.2
     recency_half_life_hours: float = 336.0
 
@@ -98,16 +99,14 @@ class RecallEngine:
         t_vector = time.perf_counter()
         text: dict[int, float] = {}
         ident: list[int] = []
-        if routing != "vector":
-            match = fts_match(query, with_phrases=p.phrases)
-            if match is not None:
-                text = dict(self.store.memories.bm25(agent_id, match, filters, now,
-                                                     p.candidates))
+        index = self.indexes.find_text(agent_id) if routing != "vector" else None
+        if index is not None:
+            allowed = (np.unique(np.asarray(self.store.memories.rowids(agent_id, filters, now),
+                                            dtype=np.int64)) if filters.any() else None)
+            labels, scores = index.search(query_stems(query), p.candidates, allowed)
+            text = dict(zip(labels.tolist(), scores.tolist(), strict=True))
             # Memories containing an identifier the query names (an order id, a host name).
-            ident_expr = identifier_match(query)
-            if ident_expr:
-                ident = [r for r, _ in self.store.memories.bm25(agent_id, ident_expr, filters,
-                                                                now, p.candidates)]
+            ident = self._holding_identifiers(index, query, allowed, now)
         relevance = self._with_context(agent_id, text, filters, now)
         t_bm25 = time.perf_counter()
         if qvec is not None:
@@ -157,6 +156,23 @@ class RecallEngine:
         return RecallResult(hits=hits, embed_ms=(t1 - t0) * 1000,
                             search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context,
                             stages=stages)
+
+    def _holding_identifiers(self, index: TextIndex, query: str, allowed: np.ndarray | None,
+                             now: int) -> list[int]:
+        """The memories whose content holds an identifier of the query as written (its
+        tokens in order), at most `candidates` of them."""
+        found: dict[int, None] = {}
+        for phrase in identifiers(query):
+            holding = index.holding_all(phrase)
+            if allowed is not None:
+                holding = holding[np.isin(holding, allowed)]
+            labels = holding[:self.params.candidates * 4].tolist()
+            if len(phrase) > 1:  # the tokens are all there: check they are in order
+                held = self.store.memories.by_rowids(labels, now)
+                labels = [label for label in labels
+                          if label in held and _contains(tokens(held[label].content), phrase)]
+            found.update(dict.fromkeys(labels))
+        return list(found)[:self.params.candidates]
 
     def _with_context(self, agent_id: str, text: dict[int, float], filters: MemoryFilter,
                       now: int) -> dict[int, float]:
@@ -248,3 +264,8 @@ class RecallEngine:
         kept = [(int(a), float(b)) for a, b in zip(labels, sims, strict=True)
                 if int(a) in loaded and filters.matches(loaded[int(a)])][:n]
         return [a for a, _ in kept], dict(kept)
+
+
+def _contains(seq: list[str], phrase: list[str]) -> bool:
+    n = len(phrase)
+    return any(seq[i:i + n] == phrase for i in range(len(seq) - n + 1))

@@ -1,11 +1,11 @@
-"""Turning any user text into a safe FTS5 query."""
+"""Turning a query into what the text channel searches: its topic words as stems, and the
+identifiers it names as exact token sequences."""
 
 from __future__ import annotations
 
-import itertools
 import re
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+from app.text import stems, tokens, words
 
 # Words that carry no topic: dropped from the BM25 query unless nothing else is left.
 STOP_WORDS = frozenset(
@@ -23,40 +23,15 @@ STOP_WORDS = frozenset(
 
 
 def terms(text: str) -> list[str]:
-    """Lower-cased words of the text, stop words removed (kept if they are all there is)."""
-    words = [w.replace("_", " ").strip() for w in _WORD.findall(text.lower())]
-    words = [w for w in words if w]
-    content = [w for w in words if w not in STOP_WORDS]
-    chosen = content or words
-    seen: dict[str, None] = {}
-    for w in chosen:
-        seen.setdefault(w, None)
-    return list(seen)
+    """The folded words of the text, stop words removed (kept if they are all there is)."""
+    found = words(text)
+    content = [w for w in found if w not in STOP_WORDS]
+    return list(dict.fromkeys(content or found))
 
 
-MAX_PHRASES = 32
-
-
-def phrases(text: str) -> list[str]:
-    """Adjacent pairs of content words ("grand opening", "dance studio"): a memory holding
-    the pair as written matches the query more closely than one holding both words apart."""
-    words = [w.replace("_", " ").strip() for w in _WORD.findall(text.lower())]
-    pairs: dict[str, None] = {}
-    for a, b in itertools.pairwise(words):
-        if a and b and a not in STOP_WORDS and b not in STOP_WORDS:
-            pairs.setdefault(f"{a} {b}", None)
-    return list(pairs)[:MAX_PHRASES]
-
-
-def fts_match(text: str, *, with_phrases: bool = True) -> str | None:
-    """An FTS5 MATCH expression that ORs the query's terms (and, with_phrases, its adjacent
-    content-word pairs as phrases), each quoted so that no user text (quotes, operators,
-    NEAR, column filters, emoji) is read as FTS syntax. None when the text has no words."""
-    words = terms(text)
-    if not words:
-        return None
-    parts = words + (phrases(text) if with_phrases else [])
-    return " OR ".join(f'"{w}"' for w in parts)
+def query_stems(text: str) -> list[str]:
+    """What BM25 scores for a query: the stems of its terms."""
+    return list(dict.fromkeys(stems(terms(text))))
 
 
 # "Caroline: ...", "Dr. Lee: ...": the author of a memory written as a transcript line.
@@ -68,7 +43,7 @@ def speaker(content: str) -> frozenset[str]:
     m = _SPEAKER.match(content)
     if m is None:
         return frozenset()
-    return frozenset(w for w in _WORD.findall(m.group(1).lower()) if w not in STOP_WORDS)
+    return frozenset(w for w in words(m.group(1)) if w not in STOP_WORDS)
 
 
 # Identifier-like tokens: letters and digits joined by - _ . / : # (A-77812, db-stage-02,
@@ -78,15 +53,13 @@ _IDENTIFIER = re.compile(
     re.UNICODE)
 
 
-def identifier_match(text: str) -> str | None:
-    """An FTS5 expression matching the identifiers the text names, each as an exact phrase.
+def identifiers(text: str) -> list[list[str]]:
+    """The identifiers the text names, each as its token sequence (A-77812 -> a, 77812).
     An identifier in a query is near-certain evidence: the memory that contains it is
     wanted even when the embedding cannot tell it apart from similar-looking ones."""
-    phrases = []
+    found = {}
     for m in _IDENTIFIER.finditer(text):
-        words = _WORD.findall(m.group(0).lower().replace("_", " "))
-        if words:
-            phrases.append('"' + " ".join(words) + '"')
-    if not phrases:
-        return None
-    return "content : (" + " OR ".join(dict.fromkeys(phrases)) + ")"
+        seq = tokens(m.group(0))
+        if seq:
+            found[" ".join(seq)] = seq
+    return list(found.values())

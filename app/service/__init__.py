@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from app import __version__
 from app.config import Settings
-from app.embed import Embedder, load_embedder, resolve
+from app.embed import Embedder, Preset, PresetError, load_embedder, resolve
 from app.errors import ServiceUnavailableError, StorageError
 from app.index import IndexRegistry
 from app.locking import DataDirLock
@@ -126,7 +126,7 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
         candidates=s.recall_candidates, rrf_k=s.rrf_k, importance_weight=s.importance_weight,
         exact_search_limit=s.exact_search_limit, vector_weight=s.vector_weight,
         context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
-        question_penalty=s.question_penalty, phrases=s.recall_phrases,
+        question_penalty=s.question_penalty,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     return Parts(
         store=store, indexes=indexes, embedder=embedder, access=access, memories=memories,
@@ -179,11 +179,12 @@ class Service:
         self.settings = settings
         self.clock = clock
         self.version = __version__
-        self.capabilities = Capabilities(settings, resolve(settings.embedding_model))
+        preset = _described_preset(settings)
+        self.capabilities = Capabilities(settings, preset)
         self._started = time.monotonic()
         self.events = EventBus(buffer=settings.events_buffer,
                                max_subscribers=settings.events_max_subscribers)
-        self.metrics = Metrics(settings, model=resolve(settings.embedding_model).name,
+        self.metrics = Metrics(settings, model=preset.name,
                                ready=lambda: self.ready, uptime=self.uptime,
                                events=self.events, now=self.now)
         self._parts: Parts | None = None
@@ -482,7 +483,16 @@ class Service:
 def _index_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".json", ".tmp")]
+    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".json", ".bm25", ".tmp")]
 
 
 __all__ = ["Parts", "Service", "compose"]
+
+
+def _described_preset(settings: Settings) -> Preset:
+    """The model as its preset describes it; a bad preset.json fails the model's load (the
+    server answers 503 with the reason and readiness fails), not the process."""
+    try:
+        return resolve(settings.embedding_model, Path(settings.models_dir))
+    except PresetError:
+        return Preset(settings.embedding_model, (), 0, 0)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import Settings
-from app.embed import resolve, verify_model_files
+from app.embed import PresetError, resolve, verify_model_files
 from app.index import check_index_file
 from app.store import check_database
 
@@ -46,11 +46,22 @@ def check_data_dir(settings: Settings, *, full: bool = True,
         if not bad:
             yield Finding("index", True, f"{len(report.agents)} saved vector index(es) usable")
     on_step("model")
-    preset = resolve(settings.embedding_model)
+    try:
+        preset = resolve(settings.embedding_model, Path(settings.models_dir))
+    except PresetError as exc:
+        yield Finding("model", False, str(exc), "fix the model folder's preset.json "
+                      "(docs/models.md)")
+        return
     if preset.name == "hash":
         yield Finding("model", True, "the test embedder has no files")
         return
     folder = Path(settings.models_dir) / preset.name
+    if preset.from_file and not (folder / "manifest.json").exists():
+        missing = [n for n in ("model.onnx", "tokenizer.json") if not (folder / n).is_file()]
+        yield (Finding("model", False, f"{folder} has a preset.json but no "
+                       f"{' or '.join(missing)}", "put the export's files there")
+               if missing else Finding("model", True, f"{folder}: your export (no manifest)"))
+        return
     problems = verify_model_files(folder)
     for problem in problems:
         yield Finding("model", False, problem,

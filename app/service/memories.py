@@ -207,7 +207,8 @@ class Memories:
             if added:
                 agent = memories[added[0]].agent_id
                 self.indexes.added(agent, [memories[i].rowid for i in added], vectors[added],
-                                   seq)
+                                   [(memories[i].content, memories[i].event_time)
+                                    for i in added], seq)
             self.metrics.observe_store(len(items), len(duplicates), batch=batch)
             if self.events.listening:
                 self._announce_stored(items, memories, added, duplicates, event)
@@ -287,7 +288,8 @@ class Memories:
 
         def after(result: tuple[int, Memory, IdleEnded]) -> None:
             if row is not None:
-                self.indexes.added(agent, [memory.rowid], row.vector[None, :], result[0])
+                self.indexes.added(agent, [memory.rowid], row.vector[None, :],
+                                   [(memory.content, memory.event_time)], result[0])
                 self.events.vectors_mutated(agent, "upsert", 1)
             if new_importance is not None:
                 m = result[1]

@@ -390,7 +390,9 @@ class Transfer:
             inserted, seq, _ = result
             if inserted:
                 self.indexes.added(agent, [r.memory.rowid for r in inserted],
-                                   np.stack([r.vector for r in inserted]), seq)
+                                   np.stack([r.vector for r in inserted]),
+                                   [(r.memory.content, r.memory.event_time) for r in inserted],
+                                   seq)
 
         return self.db.submit(write, after)
 

@@ -59,10 +59,10 @@ def check_database(path: Path, *, full: bool = True) -> DatabaseReport:
         if report.problems:
             return report
         counts = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                  for table in ("memories", "memories_fts", "memory_vectors")}
+                  for table in ("memories", "memory_vectors")}
         report.memories = counts["memories"]
         if len(set(counts.values())) != 1:
-            report.problems.append("memories, their text index and their vectors disagree: "
+            report.problems.append("memories and their vectors disagree: "
                                    + ", ".join(f"{t} {n} rows" for t, n in counts.items()))
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         model = meta.get("embedding_model")

@@ -1,18 +1,14 @@
-"""Memories with their FTS5 rows and vectors: reads, and writes for the writer thread."""
+"""Memories with their vectors: reads, and writes for the writer thread."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import numpy as np
 
 from app.models import Memory, MemoryFilter
-from app.store import bm25
 from app.store.db import Connection
 from app.store.filters import LIVE, filter_sql, json_list
 from app.store.protocol import ConnSource, MemoryRow
@@ -38,37 +34,11 @@ def row_to_memory(row: Sequence[Any]) -> Memory:
     )
 
 
-def agent_token(agent_id: str) -> str:
-    """One FTS token per agent (agent ids hold characters the tokenizer would split on)."""
-    return "a" + hashlib.sha256(agent_id.encode()).hexdigest()[:24]
-
-
-# FTS5's unicode61 tokenizer keeps symbols outside the Basic Multilingual Plane (emoji) inside
-# tokens ("dog🐶" is one token), while queries are made of \w runs: the indexed text keeps
-# only word characters, so that both sides split text the same way.
-_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def fts_text(content: str) -> str:
-    return _NOT_WORD.sub(" ", content)
-
-
-def fts_context(memory: Memory) -> str:
-    """Text indexed for BM25 beside the content: the date of the remembered event, so that
-    questions naming a day, month or year find what happened then."""
-    if memory.event_time is None:
-        return ""
-    day = datetime.fromtimestamp(memory.event_time, tz=UTC)
-    return f"{day:%A} {day.day} {day:%B} {day.year}"
-
-
 class SqliteMemories:
-    def __init__(self, conn: ConnSource, model_id: str, dimension: int,
-                 bm25_max_scored: int = bm25.MAX_SCORED) -> None:
+    def __init__(self, conn: ConnSource, model_id: str, dimension: int) -> None:
         self._conn = conn
         self.model_id = model_id
         self.dimension = dimension
-        self.bm25_max_scored = bm25_max_scored  # 0: always score every match
 
     # -- reads -------------------------------------------------------------------------
 
@@ -129,22 +99,6 @@ class SqliteMemories:
         return [r[0] for r in self._conn().execute(
             "SELECT id FROM memories WHERE agent_id = ? AND id IN "
             "(SELECT value FROM json_each(?))", (agent_id, json_list(ids)))]
-
-    def bm25(self, agent_id: str, match: str, f: MemoryFilter, now: int,
-             limit: int) -> list[tuple[int, float]]:
-        """(rowid, score) best first; score = -bm25, so higher is better. Equal to scoring
-        every match of the agent, without scoring them all (see app/store/bm25.py), except
-        that a query made only of common terms is scored over the newest
-        `bm25_max_scored` matches."""
-        where, params = filter_sql(agent_id, f, now)
-        q = bm25.Query(agent_id=agent_id, agent_token=agent_token(agent_id), where=where,
-                       params=params, filtered=f.any(), limit=limit)
-        conn = self._conn()
-        conn.execute("BEGIN")  # one snapshot for the idf probes and the scoring queries
-        try:
-            return bm25.top(conn, q, match, self.bm25_max_scored)
-        finally:
-            conn.execute("COMMIT")
 
     def session_adjacent(self, agent_id: str, rowids: Sequence[int], f: MemoryFilter,
                          now: int, *, after: int = 0, before: int = 0
@@ -255,7 +209,7 @@ class SqliteMemories:
              m.created_at if row.decayed_at is None else row.decayed_at,
              normal_hash(m.content)))
         m.rowid = int(cur.lastrowid)
-        self._write_text_and_vector(conn, m, row, replace=False)
+        self._write_vector(conn, m, row, replace=False)
         return log_change(conn, m.agent_id, m.rowid, "add")
 
     def update(self, memory: Memory, row: MemoryRow | None, set_importance: bool) -> int:
@@ -274,7 +228,7 @@ class SqliteMemories:
              row.content_hash if row else None, normal_hash(memory.content), memory.rowid))
         if row is None:
             return 0
-        self._write_text_and_vector(conn, memory, row, replace=True)
+        self._write_vector(conn, memory, row, replace=True)
         return log_change(conn, memory.agent_id, memory.rowid, "add")
 
     def set_importance(self, rowid: int, importance: float, now: int) -> None:
@@ -299,19 +253,14 @@ class SqliteMemories:
         seq = 0
         for rowid in rowids:
             conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
-            conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (rowid,))
             seq = log_change(conn, agent_id, rowid, "del")
         return seq
 
-    def _write_text_and_vector(self, conn: Connection, m: Memory, row: MemoryRow,
-                               replace: bool) -> None:
+    def _write_vector(self, conn: Connection, m: Memory, row: MemoryRow,
+                      replace: bool) -> None:
         if replace:
-            conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (m.rowid,))
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (m.rowid,))
-        conn.execute("INSERT INTO memories_fts (rowid, content, context, agent) "
-                     "VALUES (?, ?, ?, ?)", (m.rowid, fts_text(m.content), fts_context(m),
-                                             agent_token(m.agent_id)))
         conn.execute(
             "INSERT INTO memory_vectors (rowid, embedding, model_id, content_hash) "
             "VALUES (?, ?, ?, ?)",

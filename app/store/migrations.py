@@ -155,7 +155,14 @@ def _m3_api_keys(conn: Connection, dimension: int) -> None:
     )
 
 
-def _m4_import_jobs(conn: Connection, dimension: int) -> None:
+def _m4_text_index_per_agent(conn: Connection, dimension: int) -> None:
+    """BM25 moved to a per-agent index rebuilt from the memories (app/index/text.py): FTS5
+    statistics are per table, so one table shared by every agent let each agent's ranking
+    depend on the others' memories."""
+    conn.execute("DROP TABLE IF EXISTS memories_fts")
+
+
+def _m5_import_jobs(conn: Connection, dimension: int) -> None:
     """Import jobs and their progress (a job's counts are written with each batch it
     imports, in the same transaction)."""
     _run_script(
@@ -174,7 +181,8 @@ def _m4_import_jobs(conn: Connection, dimension: int) -> None:
     )
 
 
-MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_import_jobs)
+MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent,
+              _m5_import_jobs)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

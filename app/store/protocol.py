@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from app.errors import StorageError
-from app.models import ApiKey, DecayPolicy, Memory, MemoryFilter, Session, VectorSource
+from app.models import ApiKey, DecayPolicy, IndexSource, Memory, MemoryFilter, Session
 
 T = TypeVar("T")
 ConnSource = Callable[[], Any]  # a backend's connection for the calling thread
@@ -45,8 +45,6 @@ class MemoryReads(Protocol):
                offset: int = 0) -> list[Memory]: ...
     def rowids(self, agent_id: str, f: MemoryFilter, now: int | None) -> list[int]: ...
     def existing_ids(self, agent_id: str, ids: list[str]) -> list[str]: ...
-    def bm25(self, agent_id: str, match: str, f: MemoryFilter, now: int,
-             limit: int) -> list[tuple[int, float]]: ...
     def session_adjacent(self, agent_id: str, rowids: Sequence[int], f: MemoryFilter,
                          now: int, *, after: int = 0, before: int = 0
                          ) -> list[tuple[int, int, int]]: ...
@@ -72,8 +70,8 @@ class MemoryWrites(MemoryReads, Protocol):
     def delete(self, agent_id: str, rowids: Sequence[int]) -> int: ...
 
 
-# What the vector indexes load and replay (app/index/registry.py).
-VectorReads = VectorSource
+# What the indexes load and replay (app/index/registry.py).
+VectorReads = IndexSource
 
 
 class VectorWrites(VectorReads, Protocol):

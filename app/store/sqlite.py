@@ -1,5 +1,5 @@
-"""The SQLite backend: one file in WAL mode holding memories, their FTS5 rows and their
-sqlite-vec vectors, sessions, agents, lifecycle state.
+"""The SQLite backend: one file in WAL mode holding memories with their sqlite-vec vectors,
+sessions, agents, lifecycle state.
 
 Reads run on thread-local reader connections; writes run on the one writer thread
 (app/store/writer.py) as jobs given a `SqliteTx` over the writer's connection.
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.errors import DataDirError, StorageError
-from app.store import bm25
 from app.store.backup import copy_database
 from app.store.db import Connection, DatabaseError, connect
 from app.store.faults import still_failing
@@ -153,7 +152,6 @@ class SqliteStore(SqliteTx):
                       timeout or 0)
         with self._readers_lock:
             for conn in self._readers:
-                bm25.forget(conn)
                 with contextlib.suppress(Exception):  # a reader in a finishing thread
                     conn.close()
             self._readers.clear()

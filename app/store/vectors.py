@@ -71,6 +71,27 @@ class SqliteVectors:
             "(SELECT value FROM json_each(?))", (json_list(labels),)).fetchall()
         return unpack(rows, self.dimension)
 
+    def texts(self, labels: Sequence[int]) -> list[tuple[int, str, int | None]]:
+        """(label, content, event time) of these labels (those that exist)."""
+        return [(r[0], r[1], r[2]) for r in self._conn().execute(
+            "SELECT rowid, content, event_time FROM memories WHERE rowid IN "
+            "(SELECT value FROM json_each(?))", (json_list(labels),))]
+
+    def texts_of_agent(self, agent_id: str, batch: int = 10_000
+                       ) -> Iterator[list[tuple[int, str, int | None]]]:
+        """Every (label, content, event time) of an agent in batches: for rebuilding its
+        text index."""
+        last = 0
+        conn = self._conn()
+        while True:
+            rows = [(r[0], r[1], r[2]) for r in conn.execute(
+                "SELECT rowid, content, event_time FROM memories WHERE agent_id = ? AND "
+                "rowid > ? ORDER BY rowid LIMIT ?", (agent_id, last, batch))]
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
     def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]:
         """(seq, label, op) of the agent's changes after `after_seq`, in order."""
         return [(r[0], r[1], r[2]) for r in self._conn().execute(
