@@ -466,3 +466,22 @@ def test_an_upload_may_outlast_the_request_timeout_while_its_chunks_keep_coming(
     anyio.run(Gate(app, service, RateLimiter(0)), scope, receive, send)  # type: ignore[arg-type]
     statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
     assert statuses == ([200] if upload else [408])
+
+
+def test_a_restore_drops_the_saved_indexes_of_the_data_it_replaces(
+        make_service: MakeService) -> None:
+    """Indexes saved after the backup (vectors and BM25 text) know memories the restored
+    database does not hold: the restore must not load them."""
+    svc = make_service()
+    svc.memories.store(AGENT, "the lighthouse keeper paints boats")
+    backup = svc.backups.create("before")
+    svc.memories.store(AGENT, "the lighthouse keeper sings to whales")
+    assert svc.save_indexes() >= 1
+    saved = sorted(p.suffix for p in svc.settings.index_dir.iterdir())
+    assert ".bm25" in saved and ".hnsw" in saved, saved
+    status = svc.backups.restore(backup["backup_id"], wait=120.0)
+    assert status["status"] == "completed", status
+    # (rebuilt from the restored database, in memory until the next save)
+    assert not [p for p in svc.settings.index_dir.iterdir() if p.suffix in (".bm25", ".hnsw")]
+    hits = svc.recall.recall(AGENT, "lighthouse keeper whales", top_k=5).hits
+    assert [h.memory.content for h in hits] == ["the lighthouse keeper paints boats"]
