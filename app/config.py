@@ -259,6 +259,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_MCP_PROFILE",
         help="MCP tools listed: core (the 14 everyday tools), admin (core + administration), "
              "power (core + graph, entities, sessions, agents, feedback...) or all.")] = "core"
+    max_import_bytes: Annotated[int, setting(
+        "DAKERA_MAX_IMPORT_BYTES", ge=1024,
+        help="Largest import file (POST /v1/import) and backup upload in bytes; they are "
+             "streamed to disk, not held in memory (DAKERA_MAX_BODY_SIZE does not apply to "
+             "them).")] = 8 * 1024**3
+    backup_dir: Annotated[NonEmpty | None, setting(
+        "DAKERA_BACKUP_DIR",
+        help="Directory for backups [default: backups/ in the data dir].")] = None
+    backup_interval_hours: Annotated[float, setting(
+        "DAKERA_BACKUP_INTERVAL_HOURS", ge=0.0, le=8760.0,
+        help="Hours between scheduled backups (0 turns the schedule off).")] = 24.0
+    backup_keep: Annotated[int, setting(
+        "DAKERA_BACKUP_KEEP", ge=1, le=10_000,
+        help="Scheduled backups kept; older scheduled ones are deleted (backups made on "
+             "request are kept until deleted).")] = 7
     sqlite_synchronous: Annotated[Literal["full", "normal"], setting(
         "DAKERA_SQLITE_SYNCHRONOUS",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives "
@@ -374,6 +389,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def namespace_index_dir(self) -> Path:
         return Path(self.data_dir) / "indexes" / "namespaces"
+
+    @property
+    def local_url(self) -> str:
+        """Where a `dakera serve` with these settings is reached from this machine."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def backups_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else Path(self.data_dir) / "backups"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where uploads wait while they are imported (on the data dir's disk)."""
+        return Path(self.data_dir) / "uploads"
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

@@ -129,6 +129,13 @@ class RateLimitError(DakeraError):
     code = "RATE_LIMIT_EXCEEDED"
 
 
+class NotImplementedFeature(DakeraError):
+    """A request option the contract names that this server does not offer."""
+
+    status = 501
+    code = "NOT_IMPLEMENTED"
+
+
 class ServiceUnavailableError(DakeraError):
     status = 503
     code = "SERVICE_UNAVAILABLE"

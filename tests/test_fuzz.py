@@ -7,12 +7,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import fuzz  # noqa: E402
 
 
+@pytest.mark.timeout(900)  # about 40 operations: over 300 s on a busy machine
 def test_fuzz_every_published_operation(tmp_path: Path) -> None:
     result, operations, _ = fuzz.run(tmp_path / "data", examples=10, seed=20261125)
     assert result.failures == []

@@ -21,8 +21,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 from app import __version__
 from app.api import consolidation, extraction, graph
 from app.api.access import AccessMiddleware
+from app.api.activity import Activity
 from app.api.agents import AgentController
 from app.api.aliases import AgentMemoryAliasController, GuideAliasController
+from app.api.backups import BackupAdminController
 from app.api.contract import DisabledRoutes, registered
 from app.api.decay import DecayAdminController
 from app.api.errors import handle
@@ -43,12 +45,14 @@ from app.api.policies import PolicyController
 from app.api.recall import RecallController
 from app.api.scopes import authorize, need, principal_of
 from app.api.sessions import SessionController
+from app.api.transfer import TransferController
 from app.service import Service
 from app.service.keys import Principal
 
 # Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
 admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController,
-                                                    IndexAdminController])
+                                                    IndexAdminController,
+                                                    BackupAdminController])
                  for prefix in ("/v1/admin", "/admin")]
 
 
@@ -86,15 +90,16 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         BatchController, SessionController, AgentController, FeedbackController,
         PolicyController, OpsController, EventController, NamespaceController,
         VectorController, TextController, AgentMemoryAliasController, GuideAliasController,
-        *admin_routers, KeyAdminController, NamespaceKeyController, WhoamiController,
-        *graph.controllers, *extraction.controllers, *consolidation.controllers,
-        *(m.route_handler for m in mounts), *routers]
+        TransferController, *admin_routers, KeyAdminController, NamespaceKeyController,
+        WhoamiController, *graph.controllers, *extraction.controllers,
+        *consolidation.controllers, *(m.route_handler for m in mounts), *routers]
     app = Litestar(
         route_handlers=handlers,
         dependencies={"service": Provide(provide_service, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},
         middleware=[DefineMiddleware(Gate, service=service,
-                                     rate=RateLimiter(settings.rate_limit))],
+                                     rate=RateLimiter(settings.rate_limit)),
+                    DefineMiddleware(Activity, service=service)],
         guards=[authorize],
         state=State({"service": service}),
         exception_handlers={Exception: handle},

@@ -13,7 +13,10 @@ is, how often it may ask and how long it may take.
   window from the `limits` library; 429 RATE_LIMIT_EXCEEDED with Retry-After, and the
   X-RateLimit-* headers on every answer.
 * Time: DAKERA_REQUEST_TIMEOUT seconds until the response starts (408 while the body is
-  still arriving, 504 after); streams that have started are not cut.
+  still arriving, 504 after); streams that have started are not cut. A file upload (a route
+  declared with `upload=True`: imports, backup uploads) may take as long as it needs while
+  its chunks keep coming (408 after DAKERA_REQUEST_TIMEOUT without one), and its response
+  must start within DAKERA_REQUEST_TIMEOUT of its last chunk.
 
 Open routes (the health probes) skip all but the Host check. Every refusal is the Dakera
 envelope, unless the route is another adapter's that says otherwise: a route (the web
@@ -292,19 +295,27 @@ class Gate:
         limit = self.timeout
         deadline = loop.time() + limit
         answers: list[asyncio.Task[None]] = []
+        upload = access_of(scope["route_handler"]).upload
+        timer: asyncio.TimerHandle | None = None
 
         async def receive_tracked() -> ReceiveMessage:
+            nonlocal timer
             if not limit:
                 return await receive()
             state["receiving"] = True
             try:
-                with anyio.fail_after(max(0.0, deadline - loop.time())):
-                    return await receive()
+                with anyio.fail_after(limit if upload else max(0.0, deadline - loop.time())):
+                    message = await receive()
             except TimeoutError:
-                raise RequestTimeoutError(f"the request body did not arrive within {limit}s "
-                                          "(DAKERA_REQUEST_TIMEOUT)") from None
+                raise RequestTimeoutError(
+                    f"no chunk of the upload arrived within {limit}s (DAKERA_REQUEST_TIMEOUT)"
+                    if upload else f"the request body did not arrive within {limit}s "
+                    "(DAKERA_REQUEST_TIMEOUT)") from None
             finally:
                 state["receiving"] = False
+            if upload and timer is None and not message.get("more_body", False):
+                timer = loop.call_later(limit, give_up)  # the answer's time starts now
+            return message
 
         async def send_tracked(message: Message) -> None:
             if state["answered"]:
@@ -323,7 +334,8 @@ class Gate:
                 f"no answer within {limit}s (DAKERA_REQUEST_TIMEOUT); a write may still "
                 "complete", retry_after=1))))
 
-        timer = loop.call_later(limit, give_up) if limit else None
+        if limit and not upload:
+            timer = loop.call_later(limit, give_up)
         try:
             await self.app(scope, receive_tracked, send_tracked)
         finally:

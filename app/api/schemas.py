@@ -233,11 +233,14 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
           "RATE_LIMIT_EXCEEDED"),
     500: ("Unexpected server error (logged with the request id).", "INTERNAL_ERROR"),
     501: ("Not offered by this server, or turned off by a setting: the message says which "
-          "(`details` names the DAKERA_* switch when there is one).", "FEATURE_DISABLED"),
-    503: ("Starting (the model loads) or overloaded: retry after `Retry-After` seconds.",
-          "SERVICE_UNAVAILABLE"),
+          "(`details` names the DAKERA_* switch when there is one).",
+          "FEATURE_DISABLED, NOT_IMPLEMENTED"),
+    503: ("Starting (the model loads), restoring a backup, or overloaded: retry after "
+          "`Retry-After` seconds.", "SERVICE_UNAVAILABLE"),
     504: ("No answer within DAKERA_REQUEST_TIMEOUT (a write may still complete).",
           "QUERY_TIMEOUT"),
+    507: ("The disk is full (or too full for the operation) or read-only: nothing was "
+          "written.", "STORAGE_FULL, STORAGE_READ_ONLY"),
 }
 
 

@@ -10,11 +10,13 @@ namespace `_dakera_agent_<id>`), a namespace (`namespace=in_path("namespace")`),
 of a session or of a memory, or every namespace (`every_namespace=True`, global admin).
 `open_paths` in a router's opt opens those of its routes (the OpenAPI document).
 `listing=True` marks a route whose handler filters what it returns by the key's grants
-(it takes `principal: Principal`). `OPEN` marks the health probes. A route of another
-adapter (the MCP mount, the web pages) declares the plain form `opt={"scope": "write",
-"every_namespace": True}`, with `"agent": ("path" | "query", name)` for the agent it
-touches (as in_path / in_query), `"listing": True`, or `opt={"open": True}`. A route that
-declares
+(it takes `principal: Principal`). `upload=True` marks a route that reads a file upload
+itself (multipart/form-data or a bare body): without an API key it is spared the refusal of
+form bodies (the gate's Origin check still applies). `OPEN` marks the health probes. A
+route of another adapter (the MCP mount, the web pages) declares the plain form
+`opt={"scope": "write", "every_namespace": True}`, with `"agent": ("path" | "query", name)`
+for the agent it touches (as in_path / in_query), `"listing": True`, or
+`opt={"open": True}`. A route that declares
 nothing is refused to every key but an unrestricted super_admin (tests/test_scopes.py
 walks every route and fails on such a route).
 
@@ -57,18 +59,19 @@ class Access:
     every_namespace: bool = False
     listing: bool = False
     describes: str = ""  # how the namespace is found, for docs and the route table
+    upload: bool = False  # reads a file upload (multipart/form-data) itself
 
 
 def need(scope: str, *, agent: tuple[str, Locator] | None = None,
          namespace: tuple[str, Locator] | None = None, every_namespace: bool = False,
-         listing: bool = False) -> dict[str, Any]:
+         listing: bool = False, upload: bool = False) -> dict[str, Any]:
     """A route's `opt`: the scope it needs and the namespace it touches."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
     where = agent or namespace
     return {"access": Access(scope, where[1] if where else None, every_namespace, listing,
                              where[0] if where else ("every namespace" if every_namespace
-                                                      else ""))}
+                                                      else ""), upload)}
 
 
 OPEN: dict[str, Any] = {"access": Access(None, describes="open")}
@@ -289,7 +292,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any],
     if not service.settings.api_key:
         if takes_json(handler):
             _check_json(connection)
-        elif connection.scope.get("method") not in ("GET", "HEAD") and not _has_data(handler):
+        elif (connection.scope.get("method") not in ("GET", "HEAD")
+              and not _has_data(handler) and not access.upload):
             _check_no_form(connection)
     principal = principal_of(connection)
     principal.require(access.scope)

@@ -40,12 +40,7 @@ PROBE_TIMEOUT = 2.0
 
 def default_url(settings: Settings) -> str:
     """The address a `dakera serve` with these settings listens on, as a client reaches it."""
-    host = settings.host
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return settings.local_url
 
 
 async def find_server(url: str) -> bool:

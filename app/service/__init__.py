@@ -1,21 +1,26 @@
 """The one door the adapters (HTTP API, MCP, web pages, CLI) use: `Service`, made of parts
 that mirror the API's sections (memories, recall, sessions, agents, feedback, decay,
 policies, graph, knowledge, extraction, consolidation, autopilot, namespaces, vectors, text,
-ops, keys, capabilities) and what the memory browser reads (browse) and logs in with
-(logins), composed in one place (`compose`), each given what it needs.
+ops, keys, transfer, backups, capabilities) and what the memory browser reads (browse) and
+logs in with (logins), composed in one place (`compose`), each given what it needs.
 
 Starting takes the data dir's lock and loads the model, the store and the indexes in the
 background; a part asked for before that is done answers 503 (loading) or the start-up error.
 The event bus (`service.events`) and the metrics (`service.metrics`) exist from the start:
-streams may subscribe and /metrics answers while the model loads.
+streams may subscribe and /metrics answers while the model loads. Restoring a backup swaps
+the database under a running service: the parts answer 503 while requests in flight finish,
+the store is closed, the new file renamed in, and new parts are composed over it (see
+`_swap_database`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,6 +37,7 @@ from app.service.access import AccessLog
 from app.service.agent_views import AgentViews
 from app.service.agents import Agents
 from app.service.autopilot import Autopilot, AutopilotConfig
+from app.service.backups import Backups, Restores, Schedule
 from app.service.browse import Browse
 from app.service.capabilities import CONTRACT_VERSION, Capabilities
 from app.service.consolidation import Consolidation
@@ -52,8 +58,10 @@ from app.service.recall import Recall
 from app.service.sessions import Sessions
 from app.service.similarity import Similarity
 from app.service.text import Texts
+from app.service.transfer import Transfer
 from app.service.vectors import Vectors
 from app.store import Store, Tx, open_store
+from app.store.backup import fsync_dir, remove_sidecars
 
 log = logging.getLogger("dakera.service")
 NAMESPACE_INDEX_MODEL = "raw-vectors"  # namespace indexes hold clients' vectors, no model's
@@ -119,13 +127,18 @@ class Parts:
     keys: Keys
     browse: Browse
     logins: Logins
+    transfer: Transfer
+    backups: Backups
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
             indexes: IndexRegistry, namespace_indexes: IndexRegistry, embedder: Embedder,
-            events: EventBus, metrics: Metrics, uptime: Callable[[], int]) -> Parts:
+            events: EventBus, metrics: Metrics, uptime: Callable[[], int], schedule: Schedule,
+            restores: Restores) -> Parts:
     """The parts over an open store, indexes and model: each gets what it uses (the parts
-    that change memories or sessions publish to the event bus through a Publisher)."""
+    that change memories or sessions publish to the event bus through a Publisher; the
+    backup schedule and the restores are the service's: they outlive the parts a restore
+    replaces)."""
     s = settings
     publisher = Publisher(events, now)
     policies = Policies(store, s)
@@ -169,7 +182,11 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
                             consolidation.consolidate_agent,
                             lambda agent: bool(consolidation.config(agent)["enabled"])),
         keys=keys, browse=Browse(store, indexes, s, now, sessions, decay, metrics),
-        logins=Logins(keys, s, now))
+        logins=Logins(keys, s, now),
+        transfer=(transfer := Transfer(store, indexes, embedder, s, now,
+                                       sessions.expire_idle)),
+        backups=Backups(store, s, now, schedule, restores, transfer.busy, embedder.model_id,
+                        embedder.preset.dimension))
 
 
 def _trim_log(tx: Tx, agent_id: str, upto_seq: int) -> None:
@@ -217,6 +234,8 @@ class Service:
     keys: _Part[Keys] = _Part()
     browse: _Part[Browse] = _Part()
     logins: _Part[Logins] = _Part()
+    transfer: _Part[Transfer] = _Part()
+    backups: _Part[Backups] = _Part()
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -237,6 +256,12 @@ class Service:
         self._lock = DataDirLock(Path(settings.data_dir))
         self._loader: threading.Thread | None = None
         self._maintenance: threading.Thread | None = None
+        self.schedule = Schedule(settings.backup_interval_hours, settings.backup_keep)
+        self.restores = Restores(swap=self._swap_database)
+        self._restoring = False
+        self._upkeep = threading.Lock()  # maintenance tasks and the database swap
+        self._inflight = 0
+        self._inflight_changed = threading.Condition()
 
     def now(self) -> int:
         return int(self.clock())
@@ -269,9 +294,25 @@ class Service:
             t0 = time.perf_counter()
             embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
             t1 = time.perf_counter()
-            store = open_store(s.db_path, dimension=embedder.preset.dimension,
-                               model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
-                               on_commit=self.metrics.observe_commit)
+            self._parts = parts = self._open(embedder)
+            log.info("model %s loaded in %.2fs; %s opened with %d agent and %d namespace "
+                     "index(es) in %.2fs", embedder.model_id, t1 - t0, parts.store.location,
+                     len(parts.indexes.stats()), len(parts.namespace_indexes.stats()),
+                     time.perf_counter() - t1)
+            self._maintenance = threading.Thread(target=self._maintenance_loop,
+                                                 name="dakera-maintenance", daemon=True)
+            self._maintenance.start()
+        except BaseException as exc:  # surfaced by wait_ready() and the readiness probe
+            log.error("start-up failed: %s", exc)
+            self._failed = exc
+
+    def _open(self, embedder: Embedder) -> Parts:
+        """Open the store and the indexes and compose the parts over them."""
+        s = self.settings
+        store = open_store(s.db_path, dimension=embedder.preset.dimension,
+                           model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
+                           on_commit=self.metrics.observe_commit)
+        try:
             indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
                                     lambda fn: store.write(lambda tx: fn()),
                                     texts=store.vectors)
@@ -281,18 +322,15 @@ class Service:
                 lambda fn: store.write(lambda tx: fn()))
             namespace_indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
-            self._parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,
-                                  self.events, self.metrics, self.uptime)
-            log.info("model %s loaded in %.2fs; %s opened with %d agent and %d namespace "
-                     "index(es) in %.2fs", embedder.model_id, t1 - t0, store.location,
-                     len(indexes.stats()), len(namespace_indexes.stats()),
-                     time.perf_counter() - t1)
-            self._maintenance = threading.Thread(target=self._maintenance_loop,
-                                                 name="dakera-maintenance", daemon=True)
-            self._maintenance.start()
-        except BaseException as exc:  # surfaced by wait_ready() and the readiness probe
-            log.error("start-up failed: %s", exc)
-            self._failed = exc
+            parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,
+                            self.events, self.metrics, self.uptime, self.schedule,
+                            self.restores)
+            parts.transfer.recover()
+            parts.backups.recover()
+        except BaseException:
+            store.close()
+            raise
+        return parts
 
     @property
     def ready(self) -> bool:
@@ -305,6 +343,8 @@ class Service:
     def parts(self) -> Parts:
         parts = self._parts
         if parts is None:
+            if self._restoring:
+                raise ServiceUnavailableError("restoring a backup", retry_after=5)
             if self._failed is not None:
                 raise ServiceUnavailableError(f"start-up failed: {self._failed}", retry_after=5)
             raise ServiceUnavailableError("loading models", retry_after=1)
@@ -327,26 +367,88 @@ class Service:
             self._loader.join(left())  # a model still loading is left behind (daemon)
         if self._maintenance is not None:
             self._maintenance.join(left() / 4)
-        parts = self._parts
-        if parts is not None:
-            parts.indexes.close(0)
-            parts.namespace_indexes.close(0)
-            parts.access.close(left() / 4)
-            if parts.store.write_fault() is None:  # key usage times: only when writes work
-                _bounded(parts.keys.flush_usage, left() / 4, "key usage")
-            try:  # drain the queue (the access statistics included)
-                parts.store.submit(lambda tx: None).result(left() / 2)
-            except Exception as exc:
-                log.warning("shutting down while writes fail: %s", _short(exc))
-            if parts.store.write_fault() is None:
-                try:
-                    self.save_indexes(time.monotonic() + left() * 3 / 4)
-                except Exception as exc:
-                    log.warning("indexes not saved at shutdown (rebuilt from the index log "
-                                "at the next start): %s", _short(exc))
-            parts.store.close(left())
-            log.info("closed %s", parts.store.location)
+        # A restore in progress finishes first (within the budget: else it is left behind).
+        upkeep = self._upkeep.acquire(timeout=left() / 2)
+        try:
+            parts = self._parts
+            if parts is not None:
+                self._close_parts(parts, deadline, save=True)
+        finally:
+            if upkeep:
+                self._upkeep.release()
         self._lock.release()
+
+    def _close_parts(self, parts: Parts, deadline: float, *, save: bool) -> None:
+        """Stop the parts' threads, finish queued writes, save the indexes (when they are
+        kept), close the store: by `deadline` (a time.monotonic()), whatever the disk does."""
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        parts.indexes.close(0)
+        parts.namespace_indexes.close(0)
+        parts.transfer.close()
+        parts.access.close(left() / 4)
+        if parts.store.write_fault() is None:  # key usage times: only when writes work
+            _bounded(parts.keys.flush_usage, left() / 4, "key usage")
+        try:  # drain the queue (the access statistics included)
+            parts.store.submit(lambda tx: None).result(left() / 2)
+        except Exception as exc:
+            log.warning("shutting down while writes fail: %s", _short(exc))
+        if save and parts.store.write_fault() is None:
+            try:
+                self._save_indexes(parts, time.monotonic() + left() * 3 / 4)
+            except Exception as exc:
+                log.warning("indexes not saved at shutdown (rebuilt from the index log "
+                            "at the next start): %s", _short(exc))
+        parts.store.close(left())
+        log.info("closed %s", parts.store.location)
+
+    # -- requests in flight, and the database swap of a restore ----------------------------
+
+    @contextlib.contextmanager
+    def activity(self) -> Iterator[None]:
+        """Count a request while it runs: a restore waits for those in flight to finish."""
+        with self._inflight_changed:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._inflight_changed:
+                self._inflight -= 1
+                self._inflight_changed.notify_all()
+
+    def _swap_database(self, prepared: Path, drain_secs: float = 30.0) -> None:
+        """Put a prepared database file (migrated, fsynced, beside the live one) in place of
+        the live database: new requests answer 503 while those in flight finish; the store
+        is closed, the index files dropped (a cache: rebuilt), the file renamed over the
+        live one (atomic), and the parts composed again over it."""
+        with self._upkeep:
+            parts = self.parts()
+            self._restoring = True
+            self._parts = None
+            try:
+                with self._inflight_changed:
+                    if not self._inflight_changed.wait_for(lambda: self._inflight == 0,
+                                                           drain_secs):
+                        log.warning("restore: %d request(s) still running after %.0fs; "
+                                    "closing the store under them", self._inflight, drain_secs)
+                self._close_parts(parts, time.monotonic() + CLOSE_TIMEOUT, save=False)
+                live = self.settings.db_path
+                for path in (*_index_files(self.settings.index_dir),
+                             *_index_files(self.settings.namespace_index_dir)):
+                    path.unlink(missing_ok=True)
+                remove_sidecars(live)
+                os.replace(prepared, live)
+                fsync_dir(live.parent)
+                try:
+                    self._parts = self._open(parts.embedder)
+                except BaseException as exc:
+                    self._failed = exc
+                    log.error("the restored database cannot be opened: %s", exc)
+                    raise
+            finally:
+                self._restoring = False
 
     # -- upkeep -------------------------------------------------------------------------
 
@@ -354,8 +456,10 @@ class Service:
         """Save changed indexes, then drop the log entries they now contain (by `deadline`,
         a time.monotonic(), if given)."""
         parts = self._parts
-        if parts is None:
-            return 0
+        return 0 if parts is None else self._save_indexes(parts, deadline)
+
+    @staticmethod
+    def _save_indexes(parts: Parts, deadline: float | None) -> int:
         saved = parts.indexes.save_dirty(deadline)
         for agent_id, seq in saved:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -382,20 +486,24 @@ class Service:
         parts.store.write(lambda tx: None)
 
     def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
-        """(name, interval in seconds, task) run by the maintenance thread."""
-        p = self.parts()
+        """(name, interval in seconds, task) run by the maintenance thread. Each task looks
+        the parts up when it runs (a restore replaces them)."""
         tasks: list[tuple[str, float, Callable[[], object]]] = [
             ("probe storage", 2, self.probe_storage),
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
-            ("end idle sessions", 60, p.sessions.expire_idle),
-            ("remove expired memories", 60, p.decay.purge_expired),
-            ("compact indexes", 60, p.memories.compact_indexes),
-            ("autopilot", 60, p.autopilot.run_due),
-            ("compact namespace indexes", 60, p.namespace_indexes.compact),
-            ("remove expired namespace items", 60, p.vectors.purge_expired),
-            ("save key usage", 30, p.keys.flush_usage)]
+            ("end idle sessions", 60, lambda: self.parts().sessions.expire_idle()),
+            ("remove expired memories", 60, lambda: self.parts().decay.purge_expired()),
+            ("compact indexes", 60, lambda: self.parts().memories.compact_indexes()),
+            ("autopilot", 60, lambda: self.parts().autopilot.run_due()),
+            ("compact namespace indexes", 60,
+             lambda: self.parts().namespace_indexes.compact()),
+            ("remove expired namespace items", 60,
+             lambda: self.parts().vectors.purge_expired()),
+            ("save key usage", 30, lambda: self.parts().keys.flush_usage()),
+            ("scheduled backup", 60, lambda: self.parts().backups.run_schedule())]
         if self.settings.decay_interval > 0:
-            tasks.append(("decay", self.settings.decay_interval, p.decay.run))
+            tasks.append(("decay", self.settings.decay_interval,
+                          lambda: self.parts().decay.run()))
         return tasks
 
     def _maintenance_loop(self) -> None:
@@ -403,11 +511,14 @@ class Service:
         due = {name: time.monotonic() + interval for name, interval, _ in tasks}
         while not self._closed.wait(max(0.1, min(due.values()) - time.monotonic())):
             for name, interval, task in tasks:
-                if time.monotonic() >= due[name]:
+                if time.monotonic() >= due[name] and not self._closed.is_set():
                     try:
-                        task()
+                        with self._upkeep:
+                            task()
                     except StorageError as exc:  # the writer logged it once already
                         log.debug("%s failed: %s", name, exc)
+                    except ServiceUnavailableError:  # restoring, or start-up failed
+                        pass
                     except Exception:
                         log.exception("%s failed", name)
                     due[name] = time.monotonic() + interval
@@ -449,6 +560,12 @@ class Service:
             return None
         fault = self._parts.store.write_fault()
         return None if fault is None else f"writes fail: {fault.reason}"
+
+
+def _index_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".json", ".bm25", ".tmp")]
 
 
 __all__ = ["Parts", "Service", "compose"]

@@ -3,7 +3,14 @@ the writer thread, memories with FTS5 and sqlite-vec, sessions, agents, lifecycl
 
 from pathlib import Path
 
+from app.store.backup import DatabaseInfo, inspect_database, is_sqlite
 from app.store.db import DatabaseError, sqlite_version
+from app.store.foreign import (
+    ForeignDatabaseError,
+    McpMemoryServiceDb,
+    is_mcp_memory_service,
+    snapshot,
+)
 from app.store.integrity import DatabaseReport, check_database
 from app.store.protocol import ItemWrite, MemoryRow, Store, Tx
 from app.store.sqlite import SqliteStore
@@ -18,5 +25,7 @@ def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = 
                        synchronous=synchronous, check_model=check_model, on_commit=on_commit)
 
 
-__all__ = ["CommitObserver", "DatabaseError", "DatabaseReport", "ItemWrite", "MemoryRow",
-           "SqliteStore", "Store", "Tx", "check_database", "open_store", "sqlite_version"]
+__all__ = ["CommitObserver", "DatabaseError", "DatabaseInfo", "DatabaseReport",
+           "ForeignDatabaseError", "ItemWrite", "McpMemoryServiceDb", "MemoryRow",
+           "SqliteStore", "Store", "Tx", "check_database", "inspect_database",
+           "is_mcp_memory_service", "is_sqlite", "open_store", "snapshot", "sqlite_version"]

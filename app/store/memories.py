@@ -309,6 +309,22 @@ class SqliteMemories:
             "(expires_at IS NULL OR expires_at > ?)", (agent_id, now)).fetchone()
         return int(row[0]), (None if row[1] is None else float(row[1]))
 
+    def page(self, agent_id: str, now: int, after_rowid: int, limit: int,
+             with_vectors: bool) -> list[tuple[Memory, bytes | None, int | None]]:
+        """The agent's live memories after `after_rowid` in rowid (stored) order, with their
+        float32 vectors as stored when asked and when they last decayed: an export reads
+        these one page at a time."""
+        if with_vectors:
+            sql = (f"SELECT {MEMORY_COLUMNS}, m.decayed_at, v.embedding FROM memories m "
+                   "LEFT JOIN memory_vectors v ON v.rowid = m.rowid ")
+        else:
+            sql = f"SELECT {MEMORY_COLUMNS}, m.decayed_at, NULL FROM memories m "
+        # by rowid range (+agent_id keeps the planner off the agent index, which would sort
+        # every memory of the agent for each page)
+        sql += f"WHERE m.rowid > ? AND +m.agent_id = ? AND {LIVE} ORDER BY m.rowid LIMIT ?"
+        rows = self._conn().execute(sql, (after_rowid, agent_id, now, limit)).fetchall()
+        return [(row_to_memory(r), r[17], r[16]) for r in rows]
+
     # -- writes (on the writer's connection, inside its transaction) -------------------
 
     def insert(self, row: MemoryRow) -> int:

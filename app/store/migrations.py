@@ -262,8 +262,27 @@ def _m7_namespaces(conn: Connection, dimension: int) -> None:
     )
 
 
+def _m8_import_jobs(conn: Connection, dimension: int) -> None:
+    """Import jobs and their progress (a job's counts are written with each batch it
+    imports, in the same transaction)."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE import_jobs (
+            job_id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            state TEXT NOT NULL  -- the job as JSON: format, counts, errors
+        );
+        CREATE INDEX import_jobs_by_status ON import_jobs(status);
+        """,
+    )
+
+
 MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph,
-              _m6_browse, _m7_namespaces)
+              _m6_browse, _m7_namespaces, _m8_import_jobs)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

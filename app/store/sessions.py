@@ -66,6 +66,14 @@ class SqliteSessions:
                              params).fetchone()[0]
         return [row_to_session(r) for r in rows], int(total)
 
+    def page(self, agent_id: str, after: int, limit: int) -> list[tuple[int, Session]]:
+        """(position, session) of the agent's sessions after `after` in the order they were
+        recorded: an export reads them one page at a time."""
+        rows = self._conn().execute(
+            f"SELECT s.rowid, {SESSION_COLUMNS} FROM sessions s WHERE s.rowid > ? AND "
+            "+s.agent_id = ? ORDER BY s.rowid LIMIT ?", (after, agent_id, limit)).fetchall()
+        return [(r[0], row_to_session(r[1:])) for r in rows]
+
     def any_idle(self, now: int, default_timeout: int) -> bool:
         return self._conn().execute(f"SELECT 1 FROM sessions s WHERE {_IDLE} LIMIT 1",
                                     (default_timeout, default_timeout, now)
@@ -96,6 +104,21 @@ class SqliteSessions:
              None if session.metadata is None else _encode(session.metadata).decode()))
         conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
                      (session.agent_id, session.started_at))
+
+    def restore(self, session: Session) -> bool:
+        """Record a session as it was (an import): False when the id is already taken."""
+        conn = self._conn()
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO sessions (id, agent_id, started_at, last_activity_at, "
+            "ended_at, ended_reason, idle_timeout_secs, metadata, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (session.id, session.agent_id, session.started_at, session.last_activity_at,
+             session.ended_at, session.ended_reason, session.idle_timeout_secs,
+             None if session.metadata is None else _encode(session.metadata).decode(),
+             session.summary))
+        conn.execute("INSERT OR IGNORE INTO agents (agent_id, created_at) VALUES (?, ?)",
+                     (session.agent_id, session.started_at))
+        return cur.rowcount > 0
 
     def activity(self, agent_id: str, session_ids: set[str], now: int,
                  default_timeout: int) -> dict[str, str]:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.errors import DataDirError, StorageError
+from app.store.backup import copy_database
 from app.store.db import Connection, DatabaseError, connect
 from app.store.faults import still_failing
 from app.store.graph import SqliteEdges, SqliteEntities
+from app.store.imports import SqliteImports
 from app.store.integrity import damaged, quick_check
 from app.store.keys import SqliteKeys
 from app.store.lifecycle import (
@@ -64,6 +66,7 @@ class SqliteTx:
         self.reindex = SqliteReindex(conn)
         self.namespaces = SqliteNamespaces(conn)
         self.namespace_vectors = SqliteNamespaceVectors(conn)
+        self.imports = SqliteImports(conn)
 
 
 class SqliteStore(SqliteTx):
@@ -118,6 +121,9 @@ class SqliteStore(SqliteTx):
                after: Callable[[T], None] | None = None) -> Future[T]:
         tx = self._tx
         return self.writer.submit(lambda conn: job(tx), after)
+
+    def backup(self, target: Path) -> None:
+        copy_database(self.path, target)
 
     def ping(self) -> None:
         self.reader().execute("SELECT 1 FROM memories LIMIT 1").fetchall()
