@@ -56,6 +56,8 @@ def log_in(page: Page, live_server: LiveServer, key: str, path: str) -> None:
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(re.escape(path) + "$"))
+    # the URL changes when the answer starts; styles apply once the page has loaded
+    page.wait_for_load_state("load")
 
 
 def cookies_of(page: Page) -> list[dict[str, Any]]:
