@@ -65,6 +65,33 @@ def snapshot(svc: Service, agent: str) -> dict[str, dict[str, Any]]:
     return {m["id"]: m for m in lines(export(svc, agent))}
 
 
+def test_the_knowledge_graph_survives_a_round_trip(make_service: MakeService,
+                                                   tmp_path: Path) -> None:
+    a = make_service(data_dir=tmp_path / "a")
+    ids = fill(a)
+    a.graph.link(ids[0], ids[7], AGENT, label="same trip")
+    a.graph.link(ids[3], ids[0], AGENT)
+    edges = {(e["from_id"], e["to_id"], e["edge_type"], e["weight"], e.get("label"))
+             for e in a.graph.edges_of(AGENT)}
+    assert len(edges) >= 2
+    data = export(a, AGENT, include_vectors=True, include_edges=True)
+    assert sum(line.get("record") == "edge" for line in lines(data)) == len(edges)
+    assert not any(line.get("record") == "edge" for line in lines(export(a, AGENT)))
+    bad = (b'{"record": "edge", "from_id": "nobody", "to_id": "%s", "edge_type": "linked_by"}\n'
+           % ids[0].encode() + b'{"record": "edge", "from_id": "%s", "to_id": "%s", '
+           b'"edge_type": "likes"}\n' % (ids[0].encode(), ids[1].encode()))
+    b = make_service(data_dir=tmp_path / "b", graph_on_store=False)
+    job = run_import(b, AGENT, tmp_path / "g.jsonl", data=data + bad)
+    assert job["status"] == "done" and job["imported"] == 40 and job["edges"] == len(edges)
+    assert job["invalid"] == 2 and len(job["errors"]) == 2
+    assert any("does not hold" in e for e in job["errors"])
+    assert any("unknown edge type" in e for e in job["errors"])
+    assert {(e["from_id"], e["to_id"], e["edge_type"], e["weight"], e.get("label"))
+            for e in b.graph.edges_of(AGENT)} == edges
+    again = run_import(b, AGENT, tmp_path / "g2.jsonl", data=data)  # idempotent
+    assert again["existing"] == 40 and len(b.graph.edges_of(AGENT)) == len(edges)
+
+
 def test_a_jsonl_round_trip_keeps_every_field_and_the_vectors(make_service: MakeService,
                                                               tmp_path: Path) -> None:
     a = make_service(data_dir=tmp_path / "a")

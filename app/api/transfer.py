@@ -38,6 +38,7 @@ class ImportJob(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     invalid: int  # could not be imported: skipped, listed in errors
     skipped: int  # existing + invalid
     sessions: int  # sessions restored from session lines
+    edges: int = 0  # knowledge-graph edges restored from edge lines
     reembedded: int  # embedded here (the rest kept the vectors they came with)
     errors: list[str]  # the first 100: "line N: what is wrong"
     error_count: int
@@ -81,15 +82,18 @@ class TransferController(Controller):
          responses=error_responses(), opt=need("read", agent=in_query()))
     def export(self, service: Service, agent_id: FromQuery[str | None] = None,
                format: FromQuery[str] = "jsonl", include_vectors: FromQuery[bool] = False,
-               include_sessions: FromQuery[bool] = False) -> Stream:
+               include_sessions: FromQuery[bool] = False,
+               include_edges: FromQuery[bool] = False) -> Stream:
         """The agent's live memories as JSON lines (dakera's lossless format; with
-        include_vectors the vectors and their model, with include_sessions its sessions),
+        include_vectors the vectors and their model, with include_sessions its sessions, with
+        include_edges its knowledge-graph edges),
         CSV, or a Mem0 / Zep JSON document; streamed. Headers: x-dakera-export-count,
         x-dakera-export-skipped."""
         if agent_id is None:
             raise ValidationError("the 'agent_id' query parameter is required")
         out = service.transfer.export(agent_id, format, include_vectors=include_vectors,
-                                      include_sessions=include_sessions)
+                                      include_sessions=include_sessions,
+                                      include_edges=include_edges)
         return Stream(uploads.stream(out.chunks, out.pool), media_type=out.media_type,
                       headers={
             "Content-Disposition": f'attachment; filename="{out.filename}"',

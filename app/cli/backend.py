@@ -61,7 +61,7 @@ class Backend(Protocol):
     def forget(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def agents(self) -> list[dict[str, Any]]: ...
     def stats(self, agent_id: str) -> dict[str, Any]: ...
-    def export(self, agent_id: str, fmt: str, vectors: bool, sessions: bool
+    def export(self, agent_id: str, fmt: str, vectors: bool, sessions: bool, edges: bool
                ) -> tuple[int, Iterator[bytes]]: ...
     def start_import(self, agent_id: str, path: Path, fmt: str | None,
                      progress: Callable[[int], None]) -> dict[str, Any]: ...
@@ -172,11 +172,11 @@ class Remote:
     def stats(self, agent_id: str) -> dict[str, Any]:
         return dict(self._send("GET", f"/v1/agents/{agent_id}/stats"))
 
-    def export(self, agent_id: str, fmt: str, vectors: bool, sessions: bool
+    def export(self, agent_id: str, fmt: str, vectors: bool, sessions: bool, edges: bool
                ) -> tuple[int, Iterator[bytes]]:
         response, chunks = self._stream("/v1/export", {
             "agent_id": agent_id, "format": fmt, "include_vectors": str(vectors).lower(),
-            "include_sessions": str(sessions).lower()})
+            "include_sessions": str(sessions).lower(), "include_edges": str(edges).lower()})
         return int(response.headers.get("x-dakera-export-count", "0") or 0), chunks
 
     def start_import(self, agent_id: str, path: Path, fmt: str | None,
@@ -275,10 +275,11 @@ class Local:
     def stats(self, agent_id: str) -> dict[str, Any]:
         return dict(self._run(lambda: self.service.agents.stats(agent_id)))
 
-    def export(self, agent_id: str, fmt: str, vectors: bool, sessions: bool
+    def export(self, agent_id: str, fmt: str, vectors: bool, sessions: bool, edges: bool
                ) -> tuple[int, Iterator[bytes]]:
         out = self._run(lambda: self.service.transfer.export(
-            agent_id, fmt, include_vectors=vectors, include_sessions=sessions))
+            agent_id, fmt, include_vectors=vectors, include_sessions=sessions,
+            include_edges=edges))
         return out.count, out.chunks
 
     def start_import(self, agent_id: str, path: Path, fmt: str | None,

@@ -255,12 +255,14 @@ def stats_cmd(backend: Backend, as_json: bool, quiet: bool, agent: str | None) -
                    "imports them without embedding again.")
 @click.option("--sessions/--no-sessions", default=True, show_default=True,
               help="Include AGENT's sessions (jsonl).")
+@click.option("--edges/--no-edges", default=True, show_default=True,
+              help="Include AGENT's knowledge-graph edges (jsonl).")
 @client_options
 def export_cmd(backend: Backend, as_json: bool, quiet: bool, agent: str, output: str | None,
-               fmt: str, vectors: bool, sessions: bool) -> None:
+               fmt: str, vectors: bool, sessions: bool, edges: bool) -> None:
     """Export AGENT's memories to a file, with a progress bar."""
     target = output or f"{agent}.{EXTENSIONS[fmt]}"
-    count, chunks = backend.export(agent, fmt, vectors, sessions)
+    count, chunks = backend.export(agent, fmt, vectors, sessions, edges)
     bar = show.progress(count if fmt == "jsonl" else None,
                         "memories" if fmt == "jsonl" else "B", f"export {agent}", quiet,
                         scale=fmt != "jsonl")

@@ -63,13 +63,17 @@ def zep_message(m: Memory) -> dict[str, Any]:
 
 
 def write(fmt: str, pages: Iterable[Page], sessions: Iterable[list[Session]],
-          model_id: str, with_vectors: bool) -> Iterator[bytes]:
-    """The export file in chunks (one per page)."""
+          model_id: str, with_vectors: bool,
+          edges: Iterable[list[dict[str, Any]]] = ()) -> Iterator[bytes]:
+    """The export file in chunks (one per page). Edge lines come last (JSON lines): an
+    import restores them once every memory they join is in."""
     if fmt == "jsonl":
         for group in sessions:
             yield b"".join(_encode(session_line(s)) + b"\n" for s in group)
         for page in pages:
             yield b"".join(_encode(memory_line(m, v, d, model_id)) + b"\n" for m, v, d in page)
+        for lines in edges:
+            yield b"".join(_encode({"record": "edge", **e}) + b"\n" for e in lines)
     elif fmt == "csv":
         yield from _csv(pages, model_id, with_vectors)
     else:

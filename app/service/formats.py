@@ -269,6 +269,8 @@ def _record(line: int, raw: Any, mapper: Callable[[dict[str, Any]], dict[str, An
         return Record(line, error="not a JSON object")
     if raw.get("record") == "session":
         return Record(line, data=raw, kind="session")
+    if raw.get("record") == "edge":
+        return Record(line, data=raw, kind="edge")
     try:
         return Record(line, data=mapper(raw))
     except (ValueError, TypeError, msgspec.DecodeError) as exc:  # (UnicodeDecodeError too)

@@ -38,7 +38,7 @@ from app.errors import (
     ValidationError,
 )
 from app.index import IndexRegistry
-from app.models import Memory, MemoryFilter, Session
+from app.models import EDGE_TYPES, Edge, Memory, MemoryFilter, Session
 from app.service import exports
 from app.service.backups import free_bytes
 from app.service.formats import Record, Source, open_source
@@ -152,7 +152,7 @@ class Transfer:
     # -- export -------------------------------------------------------------------------
 
     def export(self, agent_id: Any, fmt: Any = "jsonl", *, include_vectors: bool = False,
-               include_sessions: bool = False) -> Export:
+               include_sessions: bool = False, include_edges: bool = False) -> Export:
         """An agent's live memories as a file, read a page at a time in stored order.
         Writes made during the export may or may not be in it (a backup is a point-in-time
         copy); an agent without memories gives an empty file."""
@@ -167,7 +167,8 @@ class Transfer:
         chunks = exports.write(
             name, self._pages(agent, now, with_vectors),
             self._session_pages(agent) if include_sessions and name == "jsonl" else [],
-            self.embedder.model_id, with_vectors)
+            self.embedder.model_id, with_vectors,
+            self._edge_lines(agent, now) if include_edges and name == "jsonl" else [])
         return Export(name, exports.MEDIA_TYPES[name], f"{agent}.{exports.EXTENSIONS[name]}",
                       count, chunks, self.export_pool)
 
@@ -177,6 +178,12 @@ class Transfer:
         while page := self.db.memories.page(agent, now, after, PAGE, with_vectors):
             yield page
             after = page[-1][0].rowid
+
+    def _edge_lines(self, agent: str, now: int) -> Iterator[list[dict[str, Any]]]:
+        """The agent's knowledge-graph edges by memory id (read once the memories are out)."""
+        edges = self.db.edges.of_agent(agent, now)
+        for start in range(0, len(edges), PAGE):
+            yield [_edge_line(e, a, b) for e, a, b in edges[start:start + PAGE]]
 
     def _session_pages(self, agent: str) -> Iterator[list[Session]]:
         after = 0
@@ -216,7 +223,7 @@ class Transfer:
         job: dict[str, Any] = {"job_id": "import_" + uuid.uuid4().hex[:20], "agent_id": agent,
                "status": "queued", "format": source.format, "source": filename,
                "total": 0, "imported": 0, "skipped": 0, "existing": 0, "invalid": 0,
-               "sessions": 0, "reembedded": 0, "errors": [], "error_count": 0,
+               "sessions": 0, "edges": 0, "reembedded": 0, "errors": [], "error_count": 0,
                "started_at": self.now(), "finished_at": None}
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -334,8 +341,12 @@ class Transfer:
         self.db.write(lambda tx: tx.imports.save(dict(job)))
         pending = None
         records: list[Record] = []
+        edges: list[Record] = []
         try:
             for record in work.source.records():
+                if record.kind == "edge":  # restored once every memory is in
+                    edges.append(record)
+                    continue
                 records.append(record)
                 if len(records) >= BATCH:
                     pending = self._next(job, records, pending)
@@ -347,6 +358,8 @@ class Transfer:
                     self._finish(job, pending)
         if pending is not None:
             self._finish(job, pending)  # (raises if its commit failed)
+        if edges:
+            self._restore_edges(job, edges)
         failed = job["imported"] + job["existing"] + job["sessions"] == 0 and job["invalid"]
         self._end(work, "failed" if failed else "done",
                   "no record could be imported" if failed else None)
@@ -458,6 +471,35 @@ class Transfer:
                                 i.decayed_at) for i in fresh if i.vector is not None]
         return batch
 
+    def _restore_edges(self, job: dict[str, Any], records: list[Record]) -> None:
+        """Edge lines between memories the agent now holds, written in one transaction (an
+        edge already there keeps the higher weight); one naming a memory the agent does not
+        hold, or an unknown type, is invalid."""
+        agent = job["agent_id"]
+        ids = {str(r.data.get(k)) for r in records if r.data for k in ("from_id", "to_id")}
+        rowids = self.db.memories.rowids_by_id(agent, sorted(ids))
+        now, out = self.now(), []
+        for r in records:
+            e = r.data or {}
+            src, dst = rowids.get(str(e.get("from_id"))), rowids.get(str(e.get("to_id")))
+            weight, created = e.get("weight", 1.0), e.get("created_at")
+            if e.get("edge_type") not in EDGE_TYPES:
+                self._invalid(job, r.line, f"unknown edge type {e.get('edge_type')!r}")
+            elif src is None or dst is None or src == dst:
+                self._invalid(job, r.line, "the edge joins a memory this agent does not hold")
+            elif isinstance(weight, bool) or not isinstance(weight, int | float) or not (
+                    0.0 <= weight <= 1.0):
+                self._invalid(job, r.line, "'weight' must be a number from 0 to 1")
+            else:
+                label = e.get("label")
+                out.append(Edge(src, dst, str(e["edge_type"]), float(weight),
+                                created if isinstance(created, int) else now,
+                                label if isinstance(label, str) else None))
+        if out:
+            self.db.write(lambda tx: tx.edges.add(out))
+        with self._changed:
+            job["edges"] += len(out)
+
     def _invalid(self, job: dict[str, Any], line: int, message: str) -> None:
         with self._changed:
             job["invalid"] += 1
@@ -487,3 +529,11 @@ def _implied_sessions(rows: list[MemoryRow]) -> list[Session]:
 
 
 __all__ = ["Export", "Spool", "Transfer"]
+
+
+def _edge_line(e: Edge, from_id: str, to_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"from_id": from_id, "to_id": to_id, "edge_type": e.edge_type,
+                           "weight": round(e.weight, 6), "created_at": e.created_at}
+    if e.label is not None:
+        out["label"] = e.label
+    return out
