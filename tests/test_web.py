@@ -400,7 +400,7 @@ def test_static_files_and_the_switch(make_service: MakeService) -> None:
         assert client.get("/ui/static/nothing.js").status_code == 404
     service.close()
     off = make_service(ui=False)
-    from app.cli import _app
+    from app.cli.server import _app
 
     with TestClient(_app(off), base_url=HOST) as client:
         assert client.get("/ui").status_code == 404
