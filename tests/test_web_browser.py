@@ -224,6 +224,7 @@ def test_keyboard_navigation(live_server: LiveServer, stored: dict[str, str],
         rows.nth(0).get_attribute("id")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile("/ui/memories/"))
+    page.wait_for_load_state("load")  # the page's key handlers are attached by then
     page.keyboard.press("e")
     expect(page.locator("#content")).to_be_focused()
 
