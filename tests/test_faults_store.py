@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from app.cli import main
 from app.errors import DataDirError, StorageFullError
+from app.files import sha256_of as file_sha256
 from app.index import ExactIndex, index_name
-from app.index.hnsw import file_sha256
 from app.service import Service
 from tests.conftest import MakeService, make_settings
 from tests.faultfs import fill, free_bytes, small_tmpfs

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from app.embed.presets import Preset
+from app.files import sha256_of
 
 BATCH = 32
 CONCURRENT_RUNS = 2
@@ -19,14 +20,6 @@ CONCURRENT_RUNS = 2
 
 class ModelFilesMissing(Exception):
     pass
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_model_files(folder: Path) -> list[str]:
@@ -44,7 +37,7 @@ def verify_model_files(folder: Path) -> list[str]:
         if not path.is_file():
             problems.append(f"the model file {path} is missing (expected sha256 {expected})")
             continue
-        actual = _sha256(path)
+        actual = sha256_of(path)
         if actual != expected:
             problems.append(f"the model file {path} is altered: sha256 {actual}, expected "
                             f"{expected}")
@@ -148,7 +141,7 @@ def _verify(folder: Path, preset: Preset) -> str:
         missing = [n for n in ("model.onnx", "tokenizer.json") if not (folder / n).is_file()]
         if missing:
             raise ModelFilesMissing(f"{folder} has a preset.json but no {' or '.join(missing)}")
-        weights = _sha256(folder / "model.onnx")
+        weights = sha256_of(folder / "model.onnx")
     described = json.dumps([preset.dimension, preset.max_seq_length, preset.pooling,
                             preset.normalize, preset.query_prefix, preset.passage_prefix])
     return f"{preset.name}-{weights[:12]}-{hashlib.sha256(described.encode()).hexdigest()[:8]}"

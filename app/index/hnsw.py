@@ -25,6 +25,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from app.files import fsync_file, sha256_of
+
 log = logging.getLogger("dakera.index")
 
 M = 16
@@ -207,16 +209,16 @@ class AgentIndex:
                 self._index.save_index(str(tmp))  # hnswlib does not report short writes
                 expected = int(self._index.index_file_size())
                 self.dirty = False
-            _sync(tmp)
+            fsync_file(tmp)
             if tmp.stat().st_size != expected:
                 raise OSError(errno.ENOSPC, f"{tmp.name} was cut short "
                               f"({tmp.stat().st_size} of {expected} bytes written)")
             sidecar = {"agent_id": self.agent_id, "model_id": model_id,
                        "dimension": self.dimension, "space": self.space, "seq": seq,
                        "deleted": deleted, "M": M,
-                       "ef_construction": EF_CONSTRUCTION, "sha256": file_sha256(tmp)}
+                       "ef_construction": EF_CONSTRUCTION, "sha256": sha256_of(tmp)}
             tmp_json.write_text(json.dumps(sidecar))
-            _sync(tmp_json)
+            fsync_file(tmp_json)
             os.replace(tmp, base.with_suffix(".hnsw"))
             os.replace(tmp_json, base.with_suffix(".json"))
         except BaseException:
@@ -242,7 +244,7 @@ class AgentIndex:
                 return None
             path = base.with_suffix(".hnsw")
             # A damaged file can crash hnswlib: it is checked before hnswlib reads it.
-            if "sha256" in meta and file_sha256(path) != meta["sha256"]:
+            if "sha256" in meta and sha256_of(path) != meta["sha256"]:
                 log.warning("index file %s does not match its checksum: rebuilding", path)
                 return None
             index = hnswlib.Index(space=space, dim=dimension)
@@ -277,28 +279,11 @@ def check_index_file(folder: Path, agent_id: str, model_id: str | None,
         return f"{base.with_suffix('.json').name} belongs to another agent or is damaged"
     if model_id is not None and meta.get("model_id") != model_id:
         return f"{path.name} was made by the model {meta.get('model_id')}, not {model_id}"
-    if "sha256" in meta and file_sha256(path) != meta["sha256"]:
+    if "sha256" in meta and sha256_of(path) != meta["sha256"]:
         return f"{path.name} does not match its checksum (damaged)"
     if int(meta.get("seq", 0)) < trimmed:
         return f"{path.name} is older than the database's index log"
     return None
-
-
-def _sync(path: Path) -> None:
-    """Flush a written file to the disk: a delayed write error (no space) surfaces here."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def remove_files(folder: Path, agent_id: str) -> None:

@@ -30,6 +30,7 @@ from app import __version__
 from app.config import Settings
 from app.embed import Embedder, Preset, PresetError, load_embedder, resolve
 from app.errors import ServiceUnavailableError, StorageError
+from app.files import fsync_dir
 from app.index import IndexRegistry
 from app.locking import DataDirLock
 from app.recall import RecallEngine, RecallParams
@@ -61,7 +62,7 @@ from app.service.text import Texts
 from app.service.transfer import Transfer
 from app.service.vectors import Vectors
 from app.store import Store, Tx, open_store
-from app.store.backup import fsync_dir, remove_sidecars
+from app.store.backup import remove_sidecars
 
 log = logging.getLogger("dakera.service")
 NAMESPACE_INDEX_MODEL = "raw-vectors"  # namespace indexes hold clients' vectors, no model's

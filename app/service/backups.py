@@ -43,8 +43,9 @@ from app.errors import (
     UnprocessableError,
     ValidationError,
 )
+from app.files import fsync_dir, fsync_file
 from app.store import DatabaseError, Store, inspect_database, open_store
-from app.store.backup import fsync_dir, fsync_file, remove_sidecars
+from app.store.backup import remove_sidecars
 
 log = logging.getLogger("dakera.backups")
 

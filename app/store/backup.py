@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.files import fsync_file
 from app.store.db import DatabaseError, connect, sqlite3
 from app.store.migrations import MIGRATIONS
 
@@ -27,25 +27,6 @@ def is_sqlite(path: Path) -> bool:
             return f.read(16) == SQLITE_MAGIC
     except OSError:
         return False
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in this directory durable (a no-op where directories cannot be
-    opened, e.g. Windows)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def copy_database(source: Path, target: Path) -> None:
