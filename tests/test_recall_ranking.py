@@ -4,11 +4,15 @@ weighting, dates, filters."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import NotFoundError
 from app.recall.context import propagate
+from app.recall.engine import _may_reach_pool
 from app.recall.fusion import minmax, rrf
 from app.recall.query import speaker
 from app.service import Service
@@ -246,3 +250,35 @@ def test_the_event_date_is_searchable(svc: Service) -> None:
     assert first.memory.event_time == may
     first = svc.recall.recall("a", "what did we cook on Tuesday 20 June?", top_k=1).hits[0]
     assert first.memory.event_time == june
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_candidates_left_without_a_cosine_could_not_have_entered_the_pool(data: Any) -> None:
+    """The engine looks up the vectors of text candidates only when their exact cosine could
+    put them in the pool: give every other one the highest cosine it can have, the n-th
+    nearest's (the vector channel returned the nearest n), and the pool is the same."""
+    unit = st.floats(-0.2, 1.0, allow_nan=False)
+    nearest = data.draw(st.dictionaries(st.integers(0, 199), unit, min_size=1, max_size=60))
+    text_only = data.draw(st.lists(st.integers(200, 399), unique=True, max_size=80))
+    relevance = {label: data.draw(st.floats(0.0, 1.6)) for label in
+                 text_only + data.draw(st.lists(st.sampled_from(sorted(nearest)), unique=True))}
+    ident = set(data.draw(st.lists(st.sampled_from(text_only), unique=True, max_size=3))
+                if text_only else [])
+    wv = data.draw(st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+    size = data.draw(st.sampled_from([4, 10, 40]))
+    wanted = set(relevance) | ident
+    scored = _may_reach_pool(wanted, dict(nearest), relevance, ident, wv, 1.0 - wv, size)
+    # the worst case: every other candidate as near as the n-th nearest
+    truth = {label: min(nearest.values()) for label in wanted} | nearest
+
+    def pool(cosines: dict[int, float]) -> list[float]:
+        fused = minmax([cosines, relevance], [wv, 1.0 - wv], floors=[0.0, 0.0])
+        for label in ident:
+            fused[label] = fused.get(label, 0.0) + 1.0
+        return sorted(fused.values(), reverse=True)[:size]
+
+    assert set(nearest) & wanted <= scored <= wanted
+    # the pool's scores are the same whether the others' cosines are known or not
+    known = {k: v for k, v in truth.items() if k in nearest or k in scored}
+    assert pool(known) == pytest.approx(pool(truth))

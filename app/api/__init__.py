@@ -17,6 +17,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import PluginProtocol
 
 from app import __version__
 from app.api import consolidation, extraction, graph
@@ -48,6 +49,20 @@ from app.api.sessions import SessionController
 from app.api.transfer import TransferController
 from app.service import Service
 from app.service.keys import Principal
+
+
+class _Litestar(Litestar):
+    """Litestar without the plugins it adds for pydantic and attrs models when those
+    libraries are installed (the MCP library brings pydantic): no route here takes or
+    returns one, and loading them cost every start about 0.15 s and every route's
+    registration a few more checks. (A private hook of the pinned Litestar version.)"""
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        from litestar.plugins.core import MsgspecDIPlugin
+
+        return [*plugins, MsgspecDIPlugin()]
+
 
 # Admin routes live at both /v1/admin/... and /admin/..., as in the contract.
 admin_routers = [Router(path=prefix, route_handlers=[DecayAdminController,
@@ -93,7 +108,7 @@ def create_app(service: Service, *, mounts: Sequence[Mount] = (),
         TransferController, *admin_routers, KeyAdminController, NamespaceKeyController,
         WhoamiController, *graph.controllers, *extraction.controllers,
         *consolidation.controllers, *(m.route_handler for m in mounts), *routers]
-    app = Litestar(
+    app = _Litestar(
         route_handlers=handlers,
         dependencies={"service": Provide(provide_service, sync_to_thread=False),
                       "principal": Provide(provide_principal, sync_to_thread=False)},

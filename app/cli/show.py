@@ -7,16 +7,20 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
-from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def progress(total: int | None, unit: str, desc: str, quiet: bool,
              scale: bool = False) -> tqdm:
     """A progress bar on stderr (shown even when stderr is not a terminal, unless quiet)."""
+    from tqdm import tqdm  # only the verbs that show one load it
+
     return tqdm(total=total or None, unit=unit, unit_scale=scale, unit_divisor=1024,
                 desc=desc, file=sys.stderr, disable=quiet, dynamic_ncols=True,
                 mininterval=0.3, leave=True)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -112,22 +113,29 @@ class RecallEngine:
             ident = self._holding_identifiers(index, query, allowed, now)
         relevance = self._with_context(agent_id, text, filters, now)
         t_bm25 = time.perf_counter()
-        if qvec is not None:
-            self._fill_cosines(set(relevance) | set(ident), cosines, qvec, agent_id)
 
         wv = p.vector_weight if vector_weight is None else vector_weight
         wt = 1.0 - wv
+        # A fixed pool (independent of top_k up to 10) keeps the first k results of
+        # top_k=k equal to the first k of top_k=10.
+        size = max(top_k, 10) * 4
         if fusion == "rrf":
             text_ranked = sorted(relevance, key=lambda label: -relevance[label])
             fused = rrf([vec_ranked, text_ranked, ident], p.rrf_k, [wv, wt, wt])
+            pool = sorted(fused, key=lambda label: -fused[label])[:size]
+            if qvec is not None:  # ranks fused; the cosines are only shown
+                self._fill_cosines(set(pool), cosines, qvec, agent_id)
         else:
+            if qvec is not None:
+                wanted = set(relevance) | set(ident)
+                if len(vec_ranked) >= p.candidates:  # the nearest n: a bound for the rest
+                    wanted = _may_reach_pool(wanted, cosines, relevance, set(ident), wv, wt,
+                                             size)
+                self._fill_cosines(wanted, cosines, qvec, agent_id)
             fused = minmax([cosines, relevance], [wv, wt], floors=[0.0, 0.0])
             for label in ident:  # near-certain evidence: above any memory without it
                 fused[label] = fused.get(label, 0.0) + 1.0
-
-        # A fixed pool (independent of top_k up to 10) keeps the first k results of
-        # top_k=k equal to the first k of top_k=10.
-        pool = sorted(fused, key=lambda label: -fused[label])[: max(top_k, 10) * 4]
+            pool = sorted(fused, key=lambda label: -fused[label])[:size]
         t_fusion = time.perf_counter()
         memories = self.store.memories.by_rowids(pool, now)
         query_terms = frozenset(terms(query))
@@ -274,6 +282,40 @@ class RecallEngine:
         kept = [(int(a), float(b)) for a, b in zip(labels, sims, strict=True)
                 if int(a) in loaded and filters.matches(loaded[int(a)])][:n]
         return [a for a, _ in kept], dict(kept)
+
+
+def _may_reach_pool(labels: set[int], cosines: dict[int, float], relevance: dict[int, float],
+                    ident: set[int], wv: float, wt: float, size: int) -> set[int]:
+    """The text candidates whose exact cosine could put them in the pool of `size`.
+
+    The vector channel returned the nearest n memories, so a memory outside them has a
+    cosine of at most the n-th one's: its fused score lies between its text part (cosine 0)
+    and its text part plus that bound. Fused scores are min-max from natural zero, each
+    channel divided by its best (the best cosine is the nearest memory's). A candidate whose
+    upper bound is below the size-th best lower bound cannot enter the pool, and needs no
+    vector: looking vectors up costs more than the rest of the ranking."""
+    missing = [label for label in labels if label not in cosines]
+    if not missing:
+        return labels
+    total = wv + (wt if relevance else 0.0)  # as minmax weighs the channels
+    if total <= 0:
+        return labels
+    wv, wt = wv / total, wt / total
+    top_cos = max(max(cosines.values()), 1e-12)
+    top_rel = max(max(relevance.values()), 1e-12) if relevance else 1.0
+
+    def text_part(label: int) -> float:
+        return wt * max(0.0, relevance.get(label, 0.0)) / top_rel + (
+            1.0 if label in ident else 0.0)
+
+    lows = [wv * max(0.0, c) / top_cos + text_part(label) for label, c in cosines.items()]
+    lows += [text_part(label) for label in missing]
+    if len(lows) <= size:
+        return labels
+    threshold = heapq.nlargest(size, lows)[-1]
+    reach = wv * max(0.0, min(cosines.values())) / top_cos
+    return {label for label in labels
+            if label in cosines or text_part(label) + reach >= threshold}
 
 
 def _contains(seq: list[str], phrase: list[str]) -> bool:

@@ -24,7 +24,7 @@ from litestar.middleware import DefineMiddleware
 
 from app.service import Service
 from app.web import actions, pages
-from app.web.render import ServerTiming, handle, refuse, warm
+from app.web.render import ServerTiming, handle, refuse
 from app.web.session import PREFIX, authenticator, check_csrf
 from app.web.static import static_file
 
@@ -32,7 +32,6 @@ from app.web.static import static_file
 def pages_router(service: Service) -> Router:
     """Every page under /ui, with the login cookie, the CSRF guard, errors as pages and
     Server-Timing."""
-    warm()
     return Router(
         path=PREFIX,
         route_handlers=[pages.agents_page, pages.agent_page, pages.sessions_page,

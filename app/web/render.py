@@ -97,17 +97,11 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(default=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+                             lstrip_blocks=True, auto_reload=False)
     env.filters.update(ago=ago, stamp=stamp, iso=iso, num=num, duration=duration)
     env.globals.update(prefix=PREFIX, assets=ASSET_VERSION, csrf="", user=None, nav="",
                        can_write=False, flash=None, errors={}, tab="")
     return env
-
-
-def warm() -> None:
-    """Compile every template now rather than on a first visitor's request."""
-    for name in ENV.list_templates():
-        ENV.get_template(name)
 
 
 ENV = _env()
@@ -232,4 +226,4 @@ def field_errors(error: ValidationError, fields: tuple[str, ...]) -> dict[str, s
 
 
 __all__ = ["ENV", "HEADERS", "ServerTiming", "error_page", "field_errors", "field_of",
-           "handle", "html", "redirect", "refuse", "warm"]
+           "handle", "html", "redirect", "refuse"]
