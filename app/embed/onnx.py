@@ -16,6 +16,10 @@ from app.files import sha256_of
 
 BATCH = 32
 CONCURRENT_RUNS = 2
+# A call embedding at least this many texts gives the arena back after its last batch: the
+# activations of a batch of 32 long texts hold ~100 MB that the arena would otherwise keep
+# for good. Queries (one short text) keep the arena warm.
+SHRINK_FROM = 8
 
 
 class ModelFilesMissing(Exception):
@@ -80,6 +84,8 @@ class OnnxEmbedder:
         # MB) and the arena keeps its peak for good; the pool already uses every core, so
         # more runs at once add memory, not speed. Two: a query can pass a long batch.
         self._runs = threading.BoundedSemaphore(CONCURRENT_RUNS)
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     @property
     def model_id(self) -> str:
@@ -94,13 +100,15 @@ class OnnxEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), BATCH):
             idx = order[start:start + BATCH]
-            out[idx] = self._embed_batch([texts[i] for i in idx])
+            last = start + BATCH >= len(order)
+            out[idx] = self._embed_batch([texts[i] for i in idx],
+                                         shrink=last and len(texts) >= SHRINK_FROM)
         return out
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def _embed_batch(self, texts: list[str], shrink: bool = False) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -108,7 +116,7 @@ class OnnxEmbedder:
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
         with self._runs:
-            (hidden,) = self._session.run(None, feed)[:1]
+            (hidden,) = self._session.run(None, feed, self._shrink if shrink else None)[:1]
         if self.preset.pooling == "cls":
             pooled = hidden[:, 0, :]
         else:
