@@ -13,6 +13,7 @@ import numpy as np
 
 from app.embed.presets import Preset
 from app.files import sha256_of
+from app.memory import give_back
 
 BATCH = 32
 CONCURRENT_RUNS = 2
@@ -103,6 +104,8 @@ class OnnxEmbedder:
             last = start + BATCH >= len(order)
             out[idx] = self._embed_batch([texts[i] for i in idx],
                                          shrink=last and len(texts) >= SHRINK_FROM)
+        if len(texts) >= SHRINK_FROM:
+            give_back()
         return out
 
     def count_tokens(self, texts: list[str]) -> list[int]:

@@ -26,6 +26,7 @@ import hnswlib
 import numpy as np
 
 from app.files import fsync_file, sha256_of
+from app.index.flat import FlatVectors
 
 log = logging.getLogger("dakera.index")
 
@@ -33,6 +34,9 @@ M = 16
 EF_CONSTRUCTION = 200
 INITIAL_CAPACITY = 1024
 EXHAUSTIVE_BELOW = 2000
+# Up to this many vectors an index is a plain matrix searched exactly (app/index/flat.py):
+# hnswlib would search it exhaustively anyway, and costs 2.6 MB the moment it exists.
+FLAT_UP_TO = EXHAUSTIVE_BELOW
 EXACT_FALLBACK_UP_TO = 50_000
 ADD_THREADS = os.cpu_count() or 1
 SPACES = ("cosine", "ip", "l2")
@@ -40,15 +44,14 @@ SPACES = ("cosine", "ip", "l2")
 
 class AgentIndex:
     def __init__(self, agent_id: str, dimension: int, ef: int,
-                 index: hnswlib.Index | None = None, seq: int = 0,
+                 index: hnswlib.Index | FlatVectors | None = None, seq: int = 0,
                  space: str = "cosine") -> None:
         self.agent_id = agent_id
         self.dimension = dimension
         self.space = space
         self.ef = ef
         if index is None:
-            index = hnswlib.Index(space=space, dim=dimension)
-            index.init_index(max_elements=INITIAL_CAPACITY, M=M, ef_construction=EF_CONSTRUCTION)
+            index = FlatVectors(space, dimension)
         index.set_ef(ef)  # ef is not persisted in the file
         index.set_num_threads(1)
         self._index = index
@@ -65,6 +68,14 @@ class AgentIndex:
         if len(labels) == 0:
             return
         with self._lock:
+            if isinstance(self._index, FlatVectors) and len(self) + len(labels) > FLAT_UP_TO:
+                # outgrown: the live vectors move into hnswlib (the deleted stay behind)
+                self._index = self._index.to_hnsw(
+                    max(INITIAL_CAPACITY, 2 * (len(self) + len(labels))), M, EF_CONSTRUCTION,
+                    ADD_THREADS)
+                self._index.set_ef(self.ef)
+                self._index.set_num_threads(1)
+                self._deleted = 0
             needed = self._index.get_current_count() + len(labels)
             if needed > self._index.get_max_elements():
                 self._index.resize_index(max(needed, 2 * self._index.get_max_elements()))
@@ -214,6 +225,7 @@ class AgentIndex:
                 raise OSError(errno.ENOSPC, f"{tmp.name} was cut short "
                               f"({tmp.stat().st_size} of {expected} bytes written)")
             sidecar = {"agent_id": self.agent_id, "model_id": model_id,
+                       "kind": "flat" if isinstance(self._index, FlatVectors) else "hnsw",
                        "dimension": self.dimension, "space": self.space, "seq": seq,
                        "deleted": deleted, "M": M,
                        "ef_construction": EF_CONSTRUCTION, "sha256": sha256_of(tmp)}
@@ -247,8 +259,12 @@ class AgentIndex:
             if "sha256" in meta and sha256_of(path) != meta["sha256"]:
                 log.warning("index file %s does not match its checksum: rebuilding", path)
                 return None
-            index = hnswlib.Index(space=space, dim=dimension)
-            index.load_index(str(path))
+            index: hnswlib.Index | FlatVectors
+            if meta.get("kind") == "flat":
+                index = FlatVectors.load(path, space, dimension)
+            else:
+                index = hnswlib.Index(space=space, dim=dimension)
+                index.load_index(str(path))
         except FileNotFoundError:
             if base.with_suffix(".json").exists():
                 log.warning("index file %s is missing: rebuilding", base.with_suffix(".hnsw"))
