@@ -347,11 +347,9 @@ def recalls(server: Server, qs: list[str], warm: list[str], concurrency: int
 
 def floor_and_engine(data_dir: Path, qs: list[str]) -> dict[str, Any]:
     """Raw parts in-process over the stopped server's files, then the engine alone."""
-    import hnswlib
-
     from app.config import Settings
     from app.embed import load_embedder
-    from app.index import index_name
+    from app.index import AgentIndex, index_name
     from app.index.text import TextIndex
     from app.recall.query import query_stems
     from app.service import Service
@@ -360,10 +358,10 @@ def floor_and_engine(data_dir: Path, qs: list[str]) -> dict[str, Any]:
     embedder = load_embedder(s.embedding_model, Path(s.models_dir), s.embed_threads)
     text = TextIndex.load(data_dir / "indexes" / (index_name(AGENT) + ".bm25"), AGENT)
     assert text is not None, "the stopped server saved no text index"
-    index = hnswlib.Index(space="cosine", dim=384)
-    index.load_index(str(data_dir / "indexes" / (index_name(AGENT) + ".hnsw")))
-    index.set_ef(HNSW_EF)
-    index.set_num_threads(1)
+    # the raw index (hnswlib's, or a small agent's matrix) without our wrapper
+    loaded = AgentIndex.load(data_dir / "indexes", AGENT, embedder.model_id, 384, HNSW_EF)
+    assert loaded is not None, "the stopped server saved no vector index"
+    index = loaded._index
     for q in qs[:20]:  # warm caches
         index.knn_query(embedder.embed([q], query=True), k=CANDIDATES)
         text.search(query_stems(q), CANDIDATES)

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from app.api import create_app
 from app.errors import DataDirInUse
-from app.index import index_name
+from app.index.hnsw import index_file, index_name
 from app.service import Service
 from app.store import SqliteStore
 from app.store.db import connect
@@ -124,12 +124,12 @@ def test_a_damaged_index_is_rebuilt(fresh_server: LiveServer, damage: str) -> No
     assert fresh_server.stop() == 0
     base = fresh_server.data_dir / "indexes" / index_name("agent-idx")
     if damage == "garbage":
-        base.with_suffix(".hnsw").write_bytes(b"\x00garbage" * 100)
+        index_file(base.parent, "agent-idx").write_bytes(b"\x00garbage" * 100)
     elif damage == "other-model":
         meta = json.loads(base.with_suffix(".json").read_text())
         base.with_suffix(".json").write_text(json.dumps({**meta, "model_id": "another"}))
     else:
-        base.with_suffix(".hnsw").unlink()
+        index_file(base.parent, "agent-idx").unlink()
 
     before = fresh_server.log().count("rebuilt")
     fresh_server.start()

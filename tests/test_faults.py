@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.index import index_name
+from app.index.hnsw import index_file
 from tests.conftest import API_KEY, ROOT, LiveServer
 from tests.faultfs import ext4_loop, fill, small_tmpfs
 
@@ -238,7 +238,7 @@ def test_damaged_index_is_rebuilt_and_recall_goes_on(
     server.http().post("/v1/memories/store/batch", json={
         "agent_id": "a", "memories": [{"content": t} for t in texts]})
     server.stop()  # saves the index
-    path = data / "indexes" / (index_name("a") + ".hnsw")
+    path = index_file(data / "indexes", "a")
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2: len(raw) // 2 + 2048] = b"\x7f" * 2048
     path.write_bytes(bytes(raw))

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from app.cli import main
 from app.errors import DataDirError, StorageFullError
 from app.files import sha256_of as file_sha256
-from app.index import ExactIndex, index_name
+from app.index import ExactIndex
+from app.index.hnsw import index_file
 from app.service import Service
 from tests.conftest import MakeService, make_settings
 from tests.faultfs import fill, free_bytes, small_tmpfs
@@ -88,7 +89,7 @@ def test_an_index_save_on_a_full_disk_keeps_the_previous_file(
     service = make_service(data_dir=disk / "data")
     service.memories.store_batch("a", [{"content": TEXT.format(i, "cup", i)} for i in range(50)])
     assert service.save_indexes() == 1
-    saved = service.settings.index_dir / (index_name("a") + ".hnsw")
+    saved = index_file(service.settings.index_dir, "a")
     before = file_sha256(saved)
     service.memories.store_batch("a", [{"content": TEXT.format(i, "mug", i)}
                                        for i in range(50, 400)])
@@ -118,7 +119,7 @@ def _saved_agent(make_service: MakeService, data_dir: Path) -> tuple[Path, list[
     texts = [TEXT.format(i, w, i % 7) for i, w in enumerate(["stapler", "torch", "key"] * 40)]
     service.memories.store_batch("a", [{"content": t} for t in texts])
     service.close()  # saves the index
-    return service.settings.index_dir / (index_name("a") + ".hnsw"), texts
+    return index_file(service.settings.index_dir, "a"), texts
 
 
 @pytest.mark.parametrize("damage", ["deleted", "garbled"])

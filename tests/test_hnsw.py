@@ -129,6 +129,8 @@ def test_an_index_moves_into_hnswlib_when_it_outgrows_the_matrix(tmp_path: Path)
     index.add(np.arange(FLAT_UP_TO - 100), vectors[:FLAT_UP_TO - 100], seq=1)
     index.delete([0, 1], seq=2)
     index.save(tmp_path, "model")
+    # a name versions before the matrix do not read (they rebuild instead)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".flat", ".json"]
     loaded = AgentIndex.load(tmp_path, "a", "model", 16, ef=64)
     assert loaded is not None and isinstance(loaded._index, FlatVectors)
     assert loaded.seq == 2 and len(loaded) == FLAT_UP_TO - 102
@@ -142,6 +144,7 @@ def test_an_index_moves_into_hnswlib_when_it_outgrows_the_matrix(tmp_path: Path)
     for i in (7, FLAT_UP_TO - 50, FLAT_UP_TO + 200):
         assert loaded.search(vectors[i], 1)[0].tolist() == [i]
     loaded.save(tmp_path, "model")
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".hnsw", ".json"]  # none stale
     again = AgentIndex.load(tmp_path, "a", "model", 16, ef=64)
     assert again is not None and not isinstance(again._index, FlatVectors)
     assert again.search(vectors[FLAT_UP_TO + 200], 1)[0].tolist() == [FLAT_UP_TO + 200]

@@ -505,10 +505,11 @@ def test_a_restore_drops_the_saved_indexes_of_the_data_it_replaces(
     svc.memories.store(AGENT, "the lighthouse keeper sings to whales")
     assert svc.save_indexes() >= 1
     saved = sorted(p.suffix for p in svc.settings.index_dir.iterdir())
-    assert ".bm25" in saved and ".hnsw" in saved, saved
+    assert ".bm25" in saved and ".flat" in saved, saved
     status = svc.backups.restore(backup["backup_id"], wait=120.0)
     assert status["status"] == "completed", status
     # (rebuilt from the restored database, in memory until the next save)
-    assert not [p for p in svc.settings.index_dir.iterdir() if p.suffix in (".bm25", ".hnsw")]
+    assert not [p for p in svc.settings.index_dir.iterdir()
+                if p.suffix in (".bm25", ".flat", ".hnsw")]
     hits = svc.recall.recall(AGENT, "lighthouse keeper whales", top_k=5).hits
     assert [h.memory.content for h in hits] == ["the lighthouse keeper paints boats"]

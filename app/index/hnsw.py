@@ -3,8 +3,9 @@
 Labels are SQLite rowids (never reused). The space is cosine for memories; a namespace's
 may be cosine, ip (dot product) or l2 (squared euclidean). Deleted labels stay as marked slots
 until the index is compacted (rebuilt), which the owner does once they outnumber live ones.
-Each index is saved as `<hash>.hnsw` plus a `<hash>.json` sidecar recording the model, the
-dimension and `seq`, the last index-log entry it contains. On load, newer log entries are
+Each index is saved as `<hash>.hnsw` (hnswlib's file) or `<hash>.flat` (a small index's
+matrix: a name older versions do not read) plus a `<hash>.json` sidecar recording which, the
+model, the dimension and `seq`, the last index-log entry it contains. On load, newer log entries are
 replayed; an index that is missing, unreadable, from another model, or older than the
 retained log is rebuilt from the database by the caller. hnswlib is not safe for adds
 alongside queries: each index has a lock.
@@ -211,10 +212,12 @@ class AgentIndex:
         the temporary ones removed, and the index stays dirty; the error is raised."""
         folder.mkdir(parents=True, exist_ok=True)
         base = folder / index_name(self.agent_id)
-        tmp = base.with_suffix(".hnsw.tmp")
         tmp_json = base.with_suffix(".json.tmp")
+        tmp: Path | None = None
         try:
             with self._lock:
+                kind = "flat" if isinstance(self._index, FlatVectors) else "hnsw"
+                tmp = base.with_suffix(f".{kind}.tmp")
                 seq = self.seq
                 deleted = self._deleted
                 self._index.save_index(str(tmp))  # hnswlib does not report short writes
@@ -224,20 +227,22 @@ class AgentIndex:
             if tmp.stat().st_size != expected:
                 raise OSError(errno.ENOSPC, f"{tmp.name} was cut short "
                               f"({tmp.stat().st_size} of {expected} bytes written)")
-            sidecar = {"agent_id": self.agent_id, "model_id": model_id,
-                       "kind": "flat" if isinstance(self._index, FlatVectors) else "hnsw",
+            sidecar = {"agent_id": self.agent_id, "model_id": model_id, "kind": kind,
                        "dimension": self.dimension, "space": self.space, "seq": seq,
                        "deleted": deleted, "M": M,
                        "ef_construction": EF_CONSTRUCTION, "sha256": sha256_of(tmp)}
             tmp_json.write_text(json.dumps(sidecar))
             fsync_file(tmp_json)
-            os.replace(tmp, base.with_suffix(".hnsw"))
+            os.replace(tmp, base.with_suffix(f".{kind}"))
             os.replace(tmp_json, base.with_suffix(".json"))
+            # the index changed kind (grew, or was rebuilt small): the other file is stale
+            base.with_suffix(".hnsw" if kind == "flat" else ".flat").unlink(missing_ok=True)
         except BaseException:
             self.dirty = True
             for path in (tmp, tmp_json):
                 with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
+                    if path is not None:
+                        path.unlink(missing_ok=True)
             raise
         return seq
 
@@ -254,7 +259,7 @@ class AgentIndex:
                 log.info("index for %s is from another model, dimension or space: rebuilding",
                          agent_id)
                 return None
-            path = base.with_suffix(".hnsw")
+            path = base.with_suffix(".flat" if meta.get("kind") == "flat" else ".hnsw")
             # A damaged file can crash hnswlib: it is checked before hnswlib reads it.
             if "sha256" in meta and sha256_of(path) != meta["sha256"]:
                 log.warning("index file %s does not match its checksum: rebuilding", path)
@@ -267,7 +272,7 @@ class AgentIndex:
                 index.load_index(str(path))
         except FileNotFoundError:
             if base.with_suffix(".json").exists():
-                log.warning("index file %s is missing: rebuilding", base.with_suffix(".hnsw"))
+                log.warning("index file of %s is missing: rebuilding", agent_id)
             return None
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("index for %s is unreadable (%s): rebuilding", agent_id, exc)
@@ -288,7 +293,8 @@ def check_index_file(folder: Path, agent_id: str, model_id: str | None,
         return f"no saved index ({base.with_suffix('.json').name} is missing)"
     except (OSError, ValueError) as exc:
         return f"{base.with_suffix('.json').name} is unreadable ({exc})"
-    path = base.with_suffix(".hnsw")
+    path = base.with_suffix(".flat" if meta.get("kind") == "flat" else ".hnsw") if isinstance(
+        meta, dict) else base.with_suffix(".hnsw")
     if not path.is_file():
         return f"{path.name} is missing"
     if not isinstance(meta, dict) or meta.get("agent_id") != agent_id:
@@ -305,8 +311,18 @@ def check_index_file(folder: Path, agent_id: str, model_id: str | None,
 def remove_files(folder: Path, agent_id: str) -> None:
     """Delete an index's saved files (its agent or namespace is gone)."""
     base = folder / index_name(agent_id)
-    for suffix in (".hnsw", ".json", ".hnsw.tmp", ".json.tmp"):
+    for suffix in (".hnsw", ".flat", ".json", ".hnsw.tmp", ".flat.tmp", ".json.tmp"):
         base.with_suffix(suffix).unlink(missing_ok=True)
+
+
+def index_file(folder: Path, agent_id: str) -> Path:
+    """The saved index's data file (its sidecar says which kind), for tools and tests."""
+    base = folder / index_name(agent_id)
+    try:
+        kind = json.loads(base.with_suffix(".json").read_text()).get("kind", "hnsw")
+    except (OSError, ValueError, AttributeError):
+        kind = "hnsw"
+    return base.with_suffix(".flat" if kind == "flat" else ".hnsw")
 
 
 def index_name(agent_id: str) -> str:

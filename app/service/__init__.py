@@ -566,7 +566,8 @@ class Service:
 def _index_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".json", ".bm25", ".tmp")]
+    return [p for p in folder.iterdir()
+            if p.suffix in (".hnsw", ".flat", ".json", ".bm25", ".tmp")]
 
 
 __all__ = ["Parts", "Service", "compose"]

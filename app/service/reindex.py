@@ -59,4 +59,4 @@ def _stage(tx: Tx, rows: list[tuple[int, np.ndarray, str]]) -> None:
 def _index_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".json", ".tmp")]
+    return [p for p in folder.iterdir() if p.suffix in (".hnsw", ".flat", ".json", ".tmp")]
