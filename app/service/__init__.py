@@ -33,6 +33,7 @@ from app.errors import ServiceUnavailableError, StorageError
 from app.files import fsync_dir
 from app.index import IndexRegistry
 from app.locking import DataDirLock
+from app.models import Indexes
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agent_views import AgentViews
@@ -105,8 +106,8 @@ class Parts:
     """Everything the service is once started."""
 
     store: Store
-    indexes: IndexRegistry
-    namespace_indexes: IndexRegistry
+    indexes: Indexes
+    namespace_indexes: Indexes
     embedder: Embedder
     access: AccessLog
     memories: Memories
@@ -133,7 +134,7 @@ class Parts:
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, namespace_indexes: IndexRegistry, embedder: Embedder,
+            indexes: Indexes, namespace_indexes: Indexes, embedder: Embedder,
             events: EventBus, metrics: Metrics, uptime: Callable[[], int], schedule: Schedule,
             restores: Restores) -> Parts:
     """The parts over an open store, indexes and model: each gets what it uses (the parts
@@ -312,11 +313,14 @@ class Service:
         s = self.settings
         store = open_store(s.db_path, dimension=embedder.preset.dimension,
                            model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
-                           on_commit=self.metrics.observe_commit)
+                           on_commit=self.metrics.observe_commit, url=s.database_url)
         try:
-            indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
-                                    lambda fn: store.write(lambda tx: fn()),
-                                    texts=store.vectors)
+            # The database's own search (PostgreSQL), else this process's indexes (SQLite).
+            indexes: Indexes | None = store.shared_indexes()
+            if indexes is None:
+                indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id,
+                                        s.hnsw_ef, lambda fn: store.write(lambda tx: fn()),
+                                        texts=store.vectors)
             indexes.open_all(background=True)
             namespace_indexes = IndexRegistry(
                 store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,

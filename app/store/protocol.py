@@ -4,7 +4,8 @@ A backend offers read objects (`Store.memories`, `Store.sessions`, ...) and runs
 one at a time in commit order (`Store.write`): a job receives a `Tx` whose objects read and
 write inside one transaction, and its result is returned only once that transaction is
 durably committed. `after` callbacks run in commit order after each commit (the vector
-indexes are kept in step there). SQLite is the backend today (app/store/sqlite.py).
+indexes are kept in step there). The backends: SQLite (app/store/sqlite.py), the default,
+and PostgreSQL + pgvector (app/store/postgres/).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.models import (
     ApiKey,
     DecayPolicy,
     Edge,
+    Indexes,
     IndexSource,
     Item,
     Memory,
@@ -391,6 +393,12 @@ class Store(Protocol):
     def submit(self, job: Callable[[Tx], T],
                after: Callable[[T], None] | None = None) -> Future[T]:
         """Queue a job; the future resolves once it is committed."""
+        ...
+
+    def shared_indexes(self) -> Indexes | None:
+        """Candidate search answered by the database itself, for every server at once
+        (PostgreSQL: pgvector and BM25 in SQL), or None when each server keeps its own
+        indexes in memory, rebuilt from the store (SQLite: app/index)."""
         ...
 
     def backup(self, target: Path) -> None:

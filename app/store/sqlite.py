@@ -122,6 +122,9 @@ class SqliteStore(SqliteTx):
         tx = self._tx
         return self.writer.submit(lambda conn: job(tx), after)
 
+    def shared_indexes(self) -> None:
+        return None  # each server's own indexes (app/index), rebuilt from this file
+
     def backup(self, target: Path) -> None:
         copy_database(self.path, target)
 

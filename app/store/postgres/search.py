@@ -1,0 +1,199 @@
+"""Candidate search answered by PostgreSQL itself: the `Indexes` of the PostgreSQL backend.
+
+With SQLite, recall's candidates come from caches in the server's memory (app/index: hnswlib
+and a BM25 inverted index per agent), kept in step after each commit. Several servers on one
+database cannot share such caches, so here every search is a query, and a commit on any
+server is seen by the next search on every server. The recall engine and the service call
+the same methods either way (app/models.Indexes): fusion and scoring are not repeated here.
+
+- Vectors: pgvector's HNSW index (cosine) over all memories, filtered by agent with
+  `hnsw.iterative_scan = relaxed_order` (the scan goes on until enough rows of the agent
+  are found); an agent small enough is scored exactly (every one of its vectors), as the
+  in-memory index searches small agents exhaustively.
+- Text: the same BM25 as app/index/text.py (FTS5's formula, per-agent statistics, content
+  plus the event date at half weight), over `memory_terms`: one row per (memory, stem) with
+  its weighted frequency. N and the total length are kept per agent in `agents`; document
+  frequencies are counted from the postings' primary key (agent, term, rowid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.store.postgres.conn import Reader
+from app.store.postgres.memories import unpack, vector_param
+from app.text import BM25_B, BM25_K1
+
+EXACT_UP_TO = 2000  # an agent with at most this many memories is scored exactly
+EF_SEARCH = 100  # pgvector's hnsw.ef_search floor (its maximum is 1000)
+MAX_SCAN_TUPLES = 40_000  # how far an iterative scan may go for one agent's rows
+
+
+class PgVectorSearch:
+    """One agent's vectors, searched in SQL (app/models.VectorSearch)."""
+
+    def __init__(self, reader: Reader, agent_id: str, dimension: int) -> None:
+        self._reader = reader
+        self.agent_id = agent_id
+        self.dimension = dimension
+        self._size: int | None = None
+
+    def __len__(self) -> int:
+        if self._size is None:
+            row = self._reader.execute("SELECT text_docs FROM agents WHERE agent_id = %s",
+                                       (self.agent_id,)).fetchone()
+            self._size = 0 if row is None else int(row[0])
+        return self._size
+
+    def search(self, vector: np.ndarray, k: int,
+               accept: Callable[[int], bool] | None = None, *, exhaustive: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, cosines) of the k nearest of the agent's memories, best first (those
+        `accept` takes, when given: it is applied to an oversampled answer)."""
+        size = len(self)
+        if k <= 0 or size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        want = min(size, k * 4 if accept is not None else k)
+        q = vector_param(vector)
+        if size <= EXACT_UP_TO:
+            rows = self._reader.execute(
+                "SELECT rowid, 1 - (embedding <=> %s::float8[]::vector) AS sim FROM memories "
+                "WHERE agent_id = %s ORDER BY sim DESC, rowid LIMIT %s",
+                (q, self.agent_id, want)).fetchall()
+        else:
+            with self._reader.pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                             "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                             "set_config('hnsw.max_scan_tuples', %s, true)",
+                             (str(min(1000, max(EF_SEARCH, want))), str(MAX_SCAN_TUPLES)))
+                rows = conn.execute(
+                    "SELECT rowid, 1 - (embedding <=> %s::float8[]::vector) FROM memories "
+                    "WHERE agent_id = %s ORDER BY embedding <=> %s::float8[]::vector "
+                    "LIMIT %s", (q, self.agent_id, q, want)).fetchall()
+            rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
+        if accept is not None:
+            rows = [r for r in rows if accept(int(r[0]))]
+        rows = rows[:k]
+        return (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                np.fromiter((r[1] for r in rows), np.float32, len(rows)))
+
+    def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
+                    ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """search() for each row: (labels, cosines), one row per vector, padded with -1."""
+        n = len(vectors)
+        kk = min(k, len(self))
+        found = np.full((n, kk), -1, dtype=np.int64)
+        sims = np.full((n, kk), -1.0, dtype=np.float32)
+        for i, row in enumerate(vectors.reshape(n, -1)):
+            got, cos = self.search(row, kk)
+            found[i, :len(got)] = got
+            sims[i, :len(got)] = cos
+        return found, sims
+
+    def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
+        rows = self._reader.execute(
+            "SELECT rowid, vector_send(embedding) FROM memories WHERE rowid = ANY(%s) AND "
+            "agent_id = %s", ([int(x) for x in labels], self.agent_id)).fetchall()
+        order = {int(label): i for i, label in enumerate(labels)}
+        rows.sort(key=lambda r: order.get(int(r[0]), 0))
+        found, vecs = unpack(rows, self.dimension)
+        return [int(x) for x in found], vecs
+
+
+# BM25 in SQL, term by term as app/index/text.TextIndex.search computes it.
+_BM25 = f"""
+WITH q AS (SELECT DISTINCT unnest(%(terms)s::text[]) AS term),
+st AS (SELECT text_docs AS n, text_length / greatest(text_docs, 1) AS avg
+       FROM agents WHERE agent_id = %(agent)s AND text_docs > 0),
+df AS (SELECT q.term, (SELECT count(*) FROM memory_terms t
+                       WHERE t.agent_id = %(agent)s AND t.term = q.term) AS n FROM q),
+idf AS (SELECT df.term, CASE WHEN ln((st.n - df.n + 0.5) / (df.n + 0.5)) > 0
+                             THEN ln((st.n - df.n + 0.5) / (df.n + 0.5)) ELSE 1e-6 END AS w
+        FROM df, st WHERE df.n > 0)
+SELECT t.rowid, sum(idf.w * t.tf * {BM25_K1 + 1} / (t.tf + {BM25_K1} *
+       (1 - {BM25_B} + {BM25_B} * t.doc_length / st.avg))) AS score
+FROM idf JOIN memory_terms t ON t.agent_id = %(agent)s AND t.term = idf.term, st
+WHERE %(allowed)s::bigint[] IS NULL OR t.rowid = ANY(%(allowed)s::bigint[])
+GROUP BY t.rowid ORDER BY score DESC, t.rowid LIMIT %(k)s
+"""
+
+
+class PgTextSearch:
+    """One agent's BM25, computed in SQL (app/models.TextSearch)."""
+
+    def __init__(self, reader: Reader, agent_id: str) -> None:
+        self._reader = reader
+        self.agent_id = agent_id
+
+    def search(self, terms: Sequence[str], k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if not terms or k <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        rows = self._reader.execute(_BM25, {
+            "terms": list(terms), "agent": self.agent_id, "k": k,
+            "allowed": None if allowed is None else [int(x) for x in allowed]}).fetchall()
+        return (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                np.fromiter((r[1] for r in rows), np.float32, len(rows)))
+
+    def holding_all(self, terms: Sequence[str]) -> np.ndarray:
+        """Rowids of the memories whose content holds every one of the terms."""
+        wanted = list(dict.fromkeys(terms))
+        if not wanted:
+            return np.empty(0, np.int64)
+        rows = self._reader.execute(
+            "SELECT rowid FROM memory_terms WHERE agent_id = %s AND term = ANY(%s) AND "
+            "tf >= 1 GROUP BY rowid HAVING count(*) = %s ORDER BY rowid",
+            (self.agent_id, wanted, len(wanted))).fetchall()
+        return np.fromiter((r[0] for r in rows), np.int64, len(rows))
+
+
+class PgIndexes:
+    """The PostgreSQL backend's `Indexes`: searches are queries, so there is nothing to
+    load, keep in step, save or compact."""
+
+    def __init__(self, reader: Reader, dimension: int) -> None:
+        self._reader = reader
+        self.dimension = dimension
+        self.builds = {"start": 0, "first_use": 0, "compaction": 0}
+
+    def find(self, agent_id: str) -> PgVectorSearch | None:
+        return PgVectorSearch(self._reader, agent_id, self.dimension)
+
+    def find_text(self, agent_id: str) -> PgTextSearch | None:
+        return PgTextSearch(self._reader, agent_id)
+
+    def added(self, agent_id: str, labels: list[int], vectors: np.ndarray,
+              texts: Sequence[tuple[str, int | None]], seq: int) -> None:
+        return None
+
+    def deleted(self, agent_id: str, labels: list[int], seq: int) -> None:
+        return None
+
+    def drop(self, agent_id: str) -> None:
+        return None
+
+    def compact(self) -> int:
+        return 0
+
+    def save_dirty(self, deadline: float | None = None) -> list[tuple[str, int]]:
+        return []
+
+    def stats(self) -> dict[str, int]:
+        """Memories per agent (what an in-memory index would hold)."""
+        return {r[0]: int(r[1]) for r in self._reader.execute(
+            "SELECT agent_id, text_docs FROM agents WHERE text_docs > 0")}
+
+    def rebuilding(self) -> list[str]:
+        return []
+
+    def open_all(self, *, background: bool = False) -> None:
+        return None
+
+    def close(self, timeout: float | None = None) -> None:
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"vectors": "pgvector hnsw (cosine)", "text": "bm25 in SQL"}
