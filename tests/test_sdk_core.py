@@ -10,7 +10,8 @@ from dakera.exceptions import AuthenticationError, NotFoundError, ValidationErro
 
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+# live-server tests: the source tree and the binary; SQLite and PostgreSQL
+pytestmark = [pytest.mark.both_targets, pytest.mark.both_backends]
 
 # One long memory names ticket 4417-XQ-93; short ones name look-alike tickets, which the
 # embedding ranks above it (the test checks that): only the exact token tells them apart.
