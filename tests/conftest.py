@@ -63,8 +63,18 @@ def clock() -> Clock:
     return Clock()
 
 
-def counts_of(data_dir: Path) -> tuple[int, ...]:
-    """Row counts of memories, their vectors and the index log."""
+def counts_of(where: Path | LiveServer) -> tuple[int, ...]:
+    """Row counts of memories, their vectors and the index log (in a data dir's file, or
+    in a live server's database: on PostgreSQL, memories, BM25 postings and edges)."""
+    if not isinstance(where, Path):  # a LiveServer (of tests.conftest or of conftest)
+        url = where.extra_env.get("DAKERA_DATABASE_URL")
+        if url is None:
+            return counts_of(where.data_dir)
+        assert psycopg is not None
+        with psycopg.connect(url) as pg:
+            return tuple(pg.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                         for table in ("memories", "memory_terms", "memory_edges"))
+    data_dir = where
     from app.store.db import connect
 
     conn = connect(data_dir / "dakera.db", readonly=True)

@@ -9,7 +9,8 @@ from dakera.models import MemoryPolicy
 
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+# live-server tests: the source tree and the binary; SQLite and PostgreSQL
+pytestmark = [pytest.mark.both_targets, pytest.mark.both_backends]
 
 
 def test_feedback_routes(live_server: LiveServer) -> None:
