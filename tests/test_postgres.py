@@ -1,0 +1,149 @@
+"""The PostgreSQL backend: what only it does (several servers on one database, its schema
+versions) and the BM25 it computes in SQL, checked against the in-memory index's.
+
+Runs on the local cluster `make pg-up` starts (see conftest's `postgres` fixture); skipped
+with the reason when PostgreSQL cannot be set up here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from app.index.text import TextIndex, doc
+from app.models import Memory
+from app.store import MemoryRow, open_store
+from app.store.postgres import PgStore
+from tests.conftest import LiveServer, Postgres
+
+WORDS = ("garden party blue bicycle garage lisbon river coffee meeting budget report "
+         "holiday train ticket doctor appointment birthday cake music guitar lesson "
+         "project deadline dinner friday monday march").split()
+
+
+@pytest.fixture
+def database(postgres: Postgres) -> str:
+    return postgres.new_database()
+
+
+@pytest.fixture
+def pg_store(database: str) -> Iterator[PgStore]:
+    store = open_store(Path("/nonexistent"), dimension=8, model_id="test-model", url=database)
+    assert isinstance(store, PgStore)
+    yield store
+    store.close()
+
+
+def _memory(agent: str, content: str, event_time: int | None, i: int) -> Memory:
+    return Memory(id=f"m{i}", agent_id=agent, content=content, memory_type="episodic",
+                  importance=0.5, tags=[], metadata={}, session_id=None, created_at=1000 + i,
+                  updated_at=1000 + i, last_accessed_at=1000 + i, access_count=0,
+                  ttl_seconds=None, expires_at=None, event_time=event_time)
+
+
+def test_bm25_in_sql_scores_as_the_in_memory_index(pg_store: PgStore) -> None:
+    """Same corpus, same queries: the same memories in the same order with the same BM25
+    scores (float32 rounding aside), with another agent's memories beside them and after
+    deletions and an update."""
+    rng = random.Random(7)
+    vectors = np.random.default_rng(7).random((300, 8), dtype=np.float32)
+    rows = []
+    for i in range(300):
+        agent = "a" if i % 3 else "b"  # b's memories must not count in a's statistics
+        content = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30)))
+        when = 1_700_000_000 + rng.randint(0, 10**7) if i % 5 == 0 else None
+        m = _memory(agent, content, when, i)
+        rows.append(MemoryRow(m, vectors[i], f"h{i}"))
+    pg_store.write(lambda tx: [tx.memories.insert(r) for r in rows])
+    gone = [r.memory.rowid for r in rows[1:60:2] if r.memory.agent_id == "a"]
+    pg_store.write(lambda tx: tx.memories.delete("a", gone))
+    changed = next(r.memory for r in rows[100:] if r.memory.agent_id == "a")
+    changed.content = "bicycle bicycle garage march"
+    pg_store.write(lambda tx: tx.memories.update(
+        changed, MemoryRow(changed, np.ones(8, np.float32), "h-new"), set_importance=False))
+
+    index = TextIndex("a")
+    live = [r.memory for r in rows if r.memory.agent_id == "a" and r.memory.rowid not in gone]
+    index.add([m.rowid for m in live], [doc(m.content, m.event_time) for m in live])
+    search = pg_store.shared_indexes().find_text("a")
+    assert search is not None
+    for query in (["bicycl"], ["garden", "parti"], ["march", "friday", "cake"], ["2023"],
+                  ["nowher"]):
+        want_labels, want_scores = index.search(query, 20)
+        got_labels, got_scores = search.search(query, 20)
+        assert got_scores == pytest.approx(want_scores, rel=1e-4)
+        # the same memories with the same scores (ties at the cut may differ in label)
+        got, want = dict(zip(got_labels.tolist(), got_scores.tolist(), strict=True)), dict(
+            zip(want_labels.tolist(), want_scores.tolist(), strict=True))
+        cut = min(want.values(), default=0.0) * (1 + 1e-4)
+        above = {label for label, score in want.items() if score > cut}
+        assert above <= set(got)
+        assert all(got[label] == pytest.approx(want[label], rel=1e-4) for label in above)
+        allowed = np.array(sorted(m.rowid for m in live[:40]))
+        assert search.search(query, 20, allowed)[1] == pytest.approx(
+            index.search(query, 20, allowed)[1], rel=1e-4)
+    phrase = ["bicycl", "garag"]
+    assert sorted(search.holding_all(phrase).tolist()) == sorted(
+        index.holding_all(phrase).tolist())
+
+
+def test_vector_search_matches_exact_cosines(pg_store: PgStore) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((200, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [MemoryRow(_memory("a" if i % 2 else "b", f"text {i}", None, i), v, f"h{i}")
+            for i, v in enumerate(vectors)]
+    pg_store.write(lambda tx: [tx.memories.insert(r) for r in rows])
+    search = pg_store.shared_indexes().find("a")
+    assert search is not None and len(search) == 100
+    q = vectors[5]
+    labels, sims = search.search(q, 10)
+    mine = [(r.memory.rowid, float(r.vector @ q)) for r in rows if r.memory.agent_id == "a"]
+    mine.sort(key=lambda x: -x[1])
+    assert labels.tolist() == [label for label, _ in mine[:10]]
+    assert sims == pytest.approx([s for _, s in mine[:10]], abs=1e-5)
+    found, got = search.vectors(labels[:3].tolist())
+    assert found == labels[:3].tolist()
+    assert np.allclose(got, vectors[[label - 1 for label in found]])
+
+
+def test_a_server_refuses_a_newer_schema(database: str, tmp_path: Path) -> None:
+    store = open_store(tmp_path, dimension=8, model_id="test-model", url=database)
+    store.close()
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE dakera_schema SET version = 99")
+    with pytest.raises(Exception, match="schema version 99, newer than this dakera knows"):
+        open_store(tmp_path, dimension=8, model_id="test-model", url=database)
+
+
+def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None:
+    """A memory stored through one server is recalled through the other in the next
+    request, and a forget on one is seen by the other at once (no node-local cache)."""
+    url = postgres.new_database()
+    env = {"DAKERA_DATABASE_URL": url}
+    one = LiveServer(tmp_path / "one" / "data", extra_env=env)
+    two = LiveServer(tmp_path / "two" / "data", extra_env=env)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one.start()
+    try:
+        two.start()
+        try:
+            a, b = one.client(), two.client()
+            mid = a.store_memory("shared", "Marta keeps her bicycle in the garage")["id"]
+            hits = b.recall("shared", "where is the bike stored?", top_k=1)
+            assert [m.id for m in hits.memories] == [mid]
+            assert b.recall("shared", "bicycle", top_k=1, routing="bm25").memories[0].id == mid
+            other = b.store_memory("shared", "The garage door code is 4471")["id"]
+            assert other in [m.id for m in a.recall("shared", "garage code", top_k=2).memories]
+            assert b.forget("shared", mid)["deleted_count"] == 1
+            assert mid not in [m.id for m in a.recall("shared", "bicycle", top_k=5).memories]
+        finally:
+            assert two.stop() == 0
+    finally:
+        assert one.stop() == 0
