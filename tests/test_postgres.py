@@ -8,6 +8,7 @@ with the reason when PostgreSQL cannot be set up here.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,29 +122,56 @@ def test_a_server_refuses_a_newer_schema(database: str, tmp_path: Path) -> None:
         open_store(tmp_path, dimension=8, model_id="test-model", url=database)
 
 
+def test_one_store_leads_until_it_closes(database: str, tmp_path: Path) -> None:
+    first = open_store(tmp_path, dimension=8, model_id="test-model", url=database)
+    second = open_store(tmp_path, dimension=8, model_id="test-model", url=database)
+    try:
+        assert first.leads() and first.leads()
+        assert not second.leads()
+        first.close()
+        assert second.leads()
+    finally:
+        first.close()
+        second.close()
+
+
 def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None:
     """A memory stored through one server is recalled through the other in the next
-    request, and a forget on one is seen by the other at once (no node-local cache)."""
-    url = postgres.new_database()
-    env = {"DAKERA_DATABASE_URL": url}
-    one = LiveServer(tmp_path / "one" / "data", extra_env=env)
-    two = LiveServer(tmp_path / "two" / "data", extra_env=env)
-    (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
-    one.start()
+    request, and a forget on one is seen by the other at once (no node-local cache).
+    Background work (here decay passes, every second) runs on one server at a time; a
+    kill -9 of that server hands it to the other."""
+    env = {"DAKERA_DATABASE_URL": postgres.new_database(), "DAKERA_DECAY_INTERVAL_SECS": "1"}
+    servers = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        servers.append(LiveServer(tmp_path / name / "data", extra_env=env))
+    leading = "now runs the background work"
     try:
-        two.start()
-        try:
-            a, b = one.client(), two.client()
-            mid = a.store_memory("shared", "Marta keeps her bicycle in the garage")["id"]
-            hits = b.recall("shared", "where is the bike stored?", top_k=1)
-            assert [m.id for m in hits.memories] == [mid]
-            assert b.recall("shared", "bicycle", top_k=1, routing="bm25").memories[0].id == mid
-            other = b.store_memory("shared", "The garage door code is 4471")["id"]
-            assert other in [m.id for m in a.recall("shared", "garage code", top_k=2).memories]
-            assert b.forget("shared", mid)["deleted_count"] == 1
-            assert mid not in [m.id for m in a.recall("shared", "bicycle", top_k=5).memories]
-        finally:
-            assert two.stop() == 0
+        for server in servers:
+            server.start()
+        a, b = (s.client() for s in servers)
+        mid = a.store_memory("shared", "Marta keeps her bicycle in the garage")["id"]
+        hits = b.recall("shared", "where is the bike stored?", top_k=1)
+        assert [m.id for m in hits.memories] == [mid]
+        assert b.recall("shared", "bicycle", top_k=1, routing="bm25").memories[0].id == mid
+        other = b.store_memory("shared", "The garage door code is 4471")["id"]
+        assert other in [m.id for m in a.recall("shared", "garage code", top_k=2).memories]
+        assert b.forget("shared", mid)["deleted_count"] == 1
+        assert mid not in [m.id for m in a.recall("shared", "bicycle", top_k=5).memories]
+
+        deadline = time.monotonic() + 20
+        while sum(leading in s.log() for s in servers) == 0:
+            assert time.monotonic() < deadline, "no server took the lead"
+            time.sleep(0.2)
+        leader, follower = servers if leading in servers[0].log() else servers[::-1]
+        time.sleep(2)  # a few more decay passes: the other server still does not lead
+        assert leading not in follower.log()
+        leader.kill()
+        deadline = time.monotonic() + 20
+        while leading not in follower.log():
+            assert time.monotonic() < deadline, "the lead did not move"
+            time.sleep(0.2)
     finally:
-        assert one.stop() == 0
+        for s in servers:
+            if s.proc and s.proc.poll() is None:
+                assert s.stop() == 0

@@ -493,23 +493,34 @@ class Service:
     def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
         """(name, interval in seconds, task) run by the maintenance thread. Each task looks
         the parts up when it runs (a restore replaces them)."""
+        once = self._if_leading
         tasks: list[tuple[str, float, Callable[[], object]]] = [
             ("probe storage", 2, self.probe_storage),
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
-            ("end idle sessions", 60, lambda: self.parts().sessions.expire_idle()),
-            ("remove expired memories", 60, lambda: self.parts().decay.purge_expired()),
+            ("end idle sessions", 60, once(lambda: self.parts().sessions.expire_idle())),
+            ("remove expired memories", 60,
+             once(lambda: self.parts().decay.purge_expired())),
             ("compact indexes", 60, lambda: self.parts().memories.compact_indexes()),
-            ("autopilot", 60, lambda: self.parts().autopilot.run_due()),
+            ("autopilot", 60, once(lambda: self.parts().autopilot.run_due())),
             ("compact namespace indexes", 60,
              lambda: self.parts().namespace_indexes.compact()),
             ("remove expired namespace items", 60,
-             lambda: self.parts().vectors.purge_expired()),
+             once(lambda: self.parts().vectors.purge_expired())),
             ("save key usage", 30, lambda: self.parts().keys.flush_usage()),
-            ("scheduled backup", 60, lambda: self.parts().backups.run_schedule())]
+            ("scheduled backup", 60, once(lambda: self.parts().backups.run_schedule()))]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval,
-                          lambda: self.parts().decay.run()))
+                          once(lambda: self.parts().decay.run())))
         return tasks
+
+    def _if_leading(self, task: Callable[[], object]) -> Callable[[], object]:
+        """Work done once per database: run by the one server that leads (always this one
+        with SQLite; on PostgreSQL the holder of the leader's lock, see Store.leads)."""
+
+        def run() -> object:
+            return task() if self.parts().store.leads() else None
+
+        return run
 
     def _maintenance_loop(self) -> None:
         tasks = self.maintenance_tasks()

@@ -395,6 +395,14 @@ class Store(Protocol):
         """Queue a job; the future resolves once it is committed."""
         ...
 
+    def leads(self) -> bool:
+        """Whether this server runs the background work done once per database (decay
+        passes, expiry sweeps, idle sessions, AutoPilot, scheduled backups). SQLite: always
+        (one server owns the file). PostgreSQL: while it holds an advisory lock, which the
+        first server to ask takes and which another takes once that server's connection
+        is gone (it died, or lost the database)."""
+        ...
+
     def shared_indexes(self) -> Indexes | None:
         """Candidate search answered by the database itself, for every server at once
         (PostgreSQL: pgvector and BM25 in SQL), or None when each server keeps its own

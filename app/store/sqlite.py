@@ -122,6 +122,9 @@ class SqliteStore(SqliteTx):
         tx = self._tx
         return self.writer.submit(lambda conn: job(tx), after)
 
+    def leads(self) -> bool:
+        return True  # the data dir's lock makes this server the only one
+
     def shared_indexes(self) -> None:
         return None  # each server's own indexes (app/index), rebuilt from this file
 

@@ -76,6 +76,14 @@ def connect(url: str) -> psycopg.Connection[Any]:
                            application_name="dakera")
 
 
+def leader_connection(url: str) -> psycopg.Connection[Any]:
+    """A connection that notices a dead peer within about a minute (TCP keepalives): it
+    holds the leader's advisory lock."""
+    return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                           application_name="dakera-leader", keepalives=1,
+                           keepalives_idle=20, keepalives_interval=10, keepalives_count=3)
+
+
 def open_pool(url: str) -> ConnectionPool:
     pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from app.errors import DataDirError, NotImplementedFeature, StorageError
-from app.store.postgres.conn import PgWriter, Reader, connect, open_pool
+from app.store.postgres.conn import PgWriter, Reader, connect, leader_connection, open_pool
 from app.store.postgres.memories import PgMemories, PgVectors
 from app.store.postgres.schema import migrate
 from app.store.postgres.search import PgIndexes
@@ -43,6 +44,7 @@ T = TypeVar("T")
 log = logging.getLogger("dakera.store")
 MODEL_KEY = "embedding_model"
 STALLED_AFTER = 30.0
+LEADER_LOCK = 0x64616B66  # pg_try_advisory_lock key of the background work's leader
 
 
 def redact(url: str) -> str:
@@ -102,6 +104,39 @@ class PgStore(PgTx):
         super().__init__(lambda: self._reader, model_id, dimension)
         self._tx = PgTx(lambda: self.writer.connection, model_id, dimension)
         self._indexes = PgIndexes(self._reader, dimension)
+        self._leader: psycopg.Connection[Any] | None = None
+        self._leader_lock = threading.Lock()
+
+    def leads(self) -> bool:
+        """Hold (or try to take) the leader's advisory lock on a connection of its own:
+        PostgreSQL releases it when that connection ends, so a server that dies (or is
+        cut off: TCP keepalives notice within about a minute) hands the lead to the next
+        server that asks."""
+        with self._leader_lock:
+            conn = self._leader
+            try:
+                if conn is not None and not conn.closed:
+                    conn.execute("SELECT 1")  # still connected: still the leader
+                    return True
+                conn = self._leader = None
+                conn = leader_connection(self.url)
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)",
+                                   (LEADER_LOCK,)).fetchone()
+                taken = bool(row and row[0])
+            except psycopg.Error as exc:
+                if self._leader is not None:
+                    log.warning("lost the lead of background work: %s", exc)
+                with contextlib.suppress(Exception):
+                    if conn is not None:
+                        conn.close()
+                self._leader = None
+                return False
+            if not taken:
+                conn.close()
+                return False
+            self._leader = conn
+            log.info("this server now runs the background work for %s", self.location)
+            return True
 
     def shared_indexes(self) -> PgIndexes:
         return self._indexes
@@ -149,6 +184,10 @@ class PgStore(PgTx):
                       timeout or 0)
         with contextlib.suppress(Exception):
             self._pool.close()
+        with self._leader_lock, contextlib.suppress(Exception):
+            if self._leader is not None:
+                self._leader.close()  # the lead passes to another server at once
+                self._leader = None
 
 
 def _check_model(conn: Any, location: str, model_id: str, dimension: int) -> None:
