@@ -158,6 +158,9 @@ def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None
         assert other in [m.id for m in a.recall("shared", "garage code", top_k=2).memories]
         assert b.forget("shared", mid)["deleted_count"] == 1
         assert mid not in [m.id for m in a.recall("shared", "bicycle", top_k=5).memories]
+        with servers[0].http() as http:  # backups are pg_dump's: the server says so
+            made = http.post("/v1/admin/backups", json={"name": "nightly"})
+            assert made.status_code == 501 and "pg_dump" in made.json()["error"]
 
         deadline = time.monotonic() + 20
         while sum(leading in s.log() for s in servers) == 0:

@@ -349,6 +349,7 @@ class Tx(Protocol):
 
 
 class Store(Protocol):
+    backend: str  # "sqlite" or "postgresql"
     location: str  # for logs and messages: a file path or a database URL
     dimension: int
     model_id: str
@@ -412,7 +413,8 @@ class Store(Protocol):
     def backup(self, target: Path) -> None:
         """Write a consistent copy of the whole database to `target` (which must not exist)
         while writes go on: exactly what was committed before it began. On failure nothing
-        is left at `target`."""
+        is left at `target`. PostgreSQL raises NotImplementedFeature: its own tools
+        (pg_dump, a managed service's backups) back it up."""
         ...
 
     def ping(self) -> None:

@@ -70,6 +70,8 @@ class SqliteTx:
 
 
 class SqliteStore(SqliteTx):
+    backend = "sqlite"
+
     def __init__(self, path: Path, *, dimension: int, model_id: str,
                  synchronous: str = "full", check_model: bool = True,
                  on_commit: CommitObserver | None = None) -> None:

@@ -80,6 +80,8 @@ class PgTx:
 
 
 class PgStore(PgTx):
+    backend = "postgresql"
+
     def __init__(self, url: str, *, dimension: int, model_id: str,
                  check_model: bool = True) -> None:
         self.url = url
