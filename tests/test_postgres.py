@@ -93,7 +93,13 @@ def test_bm25_in_sql_scores_as_the_in_memory_index(pg_store: PgStore) -> None:
         index.holding_all(phrase).tolist())
 
 
-def test_vector_search_matches_exact_cosines(pg_store: PgStore) -> None:
+@pytest.mark.parametrize("path", ["exact", "hnsw"])
+def test_vector_search_matches_exact_cosines(pg_store: PgStore, path: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways an agent is searched (every vector scored, or pgvector's HNSW index with
+    an iterative scan filtered by agent) give the exact nearest neighbours here."""
+    if path == "hnsw":
+        monkeypatch.setattr("app.store.postgres.search.EXACT_UP_TO", 0)
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((200, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -108,6 +114,11 @@ def test_vector_search_matches_exact_cosines(pg_store: PgStore) -> None:
     mine.sort(key=lambda x: -x[1])
     assert labels.tolist() == [label for label, _ in mine[:10]]
     assert sims == pytest.approx([s for _, s in mine[:10]], abs=1e-5)
+    many, many_sims = search.search_many(vectors[[5, 7, 9]], 10)
+    assert many[0].tolist() == labels.tolist()
+    assert many_sims[0] == pytest.approx(sims, abs=1e-5)
+    for row, i in zip(many[1:], (7, 9), strict=True):
+        assert row.tolist() == search.search(vectors[i], 10)[0].tolist()
     found, got = search.vectors(labels[:3].tolist())
     assert found == labels[:3].tolist()
     assert np.allclose(got, vectors[[label - 1 for label in found]])

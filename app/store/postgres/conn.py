@@ -84,11 +84,17 @@ def leader_connection(url: str) -> psycopg.Connection[Any]:
                            keepalives_idle=20, keepalives_interval=10, keepalives_count=3)
 
 
-def open_pool(url: str) -> ConnectionPool:
+def open_pool(url: str, settings: dict[str, str] | None = None) -> ConnectionPool:
+    """The readers' pool; `settings` are set on each of its connections (SET name = value)."""
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        for name, value in (settings or {}).items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+
     pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
                                   "application_name": "dakera"},
-                          name="dakera-readers", timeout=30)
+                          configure=configure, name="dakera-readers", timeout=30)
     pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     return pool
 

@@ -40,6 +40,12 @@ def vector_param(vector: np.ndarray) -> list[float]:
     return np.asarray(vector, dtype=np.float32).astype(np.float64).tolist()
 
 
+def vector_text(vector: np.ndarray) -> str:
+    """A float32 vector in pgvector's text form, exactly (for arrays of vectors)."""
+    values = np.asarray(vector, dtype=np.float32).astype(np.float64).tolist()
+    return "[" + ",".join(map(repr, values)) + "]"
+
+
 def unpack(rows: list[Any], dimension: int) -> tuple[np.ndarray, np.ndarray]:
     """(labels, vectors) of (rowid, vector_send(embedding)) rows: pgvector's binary form is
     int16 dimension, int16 unused, then big-endian float32s."""

@@ -24,12 +24,20 @@ from typing import Any
 import numpy as np
 
 from app.store.postgres.conn import Reader
-from app.store.postgres.memories import unpack, vector_param
+from app.store.postgres.memories import unpack, vector_text
 from app.text import BM25_B, BM25_K1
 
 EXACT_UP_TO = 2000  # an agent with at most this many memories is scored exactly
 EF_SEARCH = 100  # pgvector's hnsw.ef_search floor (its maximum is 1000)
 MAX_SCAN_TUPLES = 40_000  # how far an iterative scan may go for one agent's rows
+# set on every reader connection: a search for k <= EF_SEARCH needs no transaction of its own
+SEARCH_SETTINGS = {"hnsw.ef_search": str(EF_SEARCH), "hnsw.iterative_scan": "relaxed_order",
+                   "hnsw.max_scan_tuples": str(MAX_SCAN_TUPLES)}
+
+
+# The query vectors of a search_many, parsed once (not once per row compared).
+_QUERIES = ("WITH q AS MATERIALIZED (SELECT u.i, u.v::vector AS v FROM "
+            "unnest(%(qs)s::text[]) WITH ORDINALITY u(v, i))")
 
 
 class PgVectorSearch:
@@ -57,40 +65,50 @@ class PgVectorSearch:
         if k <= 0 or size == 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         want = min(size, k * 4 if accept is not None else k)
-        q = vector_param(vector)
-        if size <= EXACT_UP_TO:
-            rows = self._reader.execute(
-                "SELECT rowid, 1 - (embedding <=> %s::float8[]::vector) AS sim FROM memories "
-                "WHERE agent_id = %s ORDER BY sim DESC, rowid LIMIT %s",
-                (q, self.agent_id, want)).fetchall()
-        else:
-            with self._reader.pool.connection() as conn, conn.transaction():
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                             "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                             "set_config('hnsw.max_scan_tuples', %s, true)",
-                             (str(min(1000, max(EF_SEARCH, want))), str(MAX_SCAN_TUPLES)))
-                rows = conn.execute(
-                    "SELECT rowid, 1 - (embedding <=> %s::float8[]::vector) FROM memories "
-                    "WHERE agent_id = %s ORDER BY embedding <=> %s::float8[]::vector "
-                    "LIMIT %s", (q, self.agent_id, q, want)).fetchall()
-            rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
+        found, sims = self.search_many(np.asarray(vector).reshape(1, -1), want)
+        labels, scores = found[0], sims[0]
+        keep = labels >= 0
         if accept is not None:
-            rows = [r for r in rows if accept(int(r[0]))]
-        rows = rows[:k]
-        return (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
-                np.fromiter((r[1] for r in rows), np.float32, len(rows)))
+            keep &= np.fromiter((accept(int(x)) for x in labels), bool, len(labels))
+        return labels[keep][:k], scores[keep][:k]
 
     def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
                     ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """search() for each row: (labels, cosines), one row per vector, padded with -1."""
+        """search() for each row of `vectors`, in one query: (labels, cosines), one row
+        per vector, padded with -1."""
         n = len(vectors)
-        kk = min(k, len(self))
-        found = np.full((n, kk), -1, dtype=np.int64)
-        sims = np.full((n, kk), -1.0, dtype=np.float32)
-        for i, row in enumerate(vectors.reshape(n, -1)):
-            got, cos = self.search(row, kk)
-            found[i, :len(got)] = got
-            sims[i, :len(got)] = cos
+        size = len(self)
+        kk = min(k, size)
+        found = np.full((n, max(kk, 0)), -1, dtype=np.int64)
+        sims = np.full((n, max(kk, 0)), -1.0, dtype=np.float32)
+        if kk <= 0 or n == 0:
+            return found, sims
+        params = {"qs": [vector_text(v) for v in vectors.reshape(n, -1)],
+                  "agent": self.agent_id, "k": kk}
+        if size <= EXACT_UP_TO:
+            rows = self._reader.execute(
+                f"{_QUERIES} SELECT q.i, n.rowid, n.sim FROM q CROSS JOIN LATERAL "
+                "(SELECT rowid, 1 - (embedding <=> q.v) AS sim FROM memories "
+                "WHERE agent_id = %(agent)s ORDER BY sim DESC, rowid LIMIT %(k)s) n",
+                params).fetchall()
+        else:
+            sql = (f"{_QUERIES} SELECT q.i, n.rowid, 1 - n.d FROM q CROSS JOIN LATERAL "
+                   "(SELECT rowid, embedding <=> q.v AS d FROM memories "
+                   "WHERE agent_id = %(agent)s ORDER BY embedding <=> q.v LIMIT %(k)s) n")
+            if kk <= EF_SEARCH:  # the connections' settings serve (SEARCH_SETTINGS)
+                rows = self._reader.execute(sql, params).fetchall()
+            else:  # a wider search, for this transaction
+                with self._reader.pool.connection() as conn, conn.transaction():
+                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
+                                 (str(min(1000, kk)),))
+                    rows = conn.execute(sql, params).fetchall()
+        rows.sort(key=lambda r: (r[0], -r[2]))
+        filled = [0] * n
+        for i, label, sim in rows:
+            row = int(i) - 1
+            found[row, filled[row]] = label
+            sims[row, filled[row]] = sim
+            filled[row] += 1
         return found, sims
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
@@ -105,14 +123,17 @@ class PgVectorSearch:
 
 # BM25 in SQL, term by term as app/index/text.TextIndex.search computes it.
 _BM25 = f"""
-WITH q AS (SELECT DISTINCT unnest(%(terms)s::text[]) AS term),
-st AS (SELECT text_docs AS n, text_length / greatest(text_docs, 1) AS avg
-       FROM agents WHERE agent_id = %(agent)s AND text_docs > 0),
-df AS (SELECT q.term, (SELECT count(*) FROM memory_terms t
-                       WHERE t.agent_id = %(agent)s AND t.term = q.term) AS n FROM q),
-idf AS (SELECT df.term, CASE WHEN ln((st.n - df.n + 0.5) / (df.n + 0.5)) > 0
-                             THEN ln((st.n - df.n + 0.5) / (df.n + 0.5)) ELSE 1e-6 END AS w
-        FROM df, st WHERE df.n > 0)
+WITH st AS MATERIALIZED (
+    SELECT text_docs::float8 AS n, text_length / greatest(text_docs, 1) AS avg
+    FROM agents WHERE agent_id = %(agent)s AND text_docs > 0),
+df AS MATERIALIZED (
+    SELECT q.term, c.n FROM (SELECT DISTINCT unnest(%(terms)s::text[]) AS term) q
+    CROSS JOIN LATERAL (SELECT count(*)::float8 AS n FROM memory_terms t
+                        WHERE t.agent_id = %(agent)s AND t.term = q.term) c
+    WHERE c.n > 0),
+idf AS MATERIALIZED (
+    SELECT df.term, CASE WHEN x.w > 0 THEN x.w ELSE 1e-6 END AS w FROM df, st
+    CROSS JOIN LATERAL (SELECT ln((st.n - df.n + 0.5) / (df.n + 0.5)) AS w) x)
 SELECT t.rowid, sum(idf.w * t.tf * {BM25_K1 + 1} / (t.tf + {BM25_K1} *
        (1 - {BM25_B} + {BM25_B} * t.doc_length / st.avg))) AS score
 FROM idf JOIN memory_terms t ON t.agent_id = %(agent)s AND t.term = idf.term, st

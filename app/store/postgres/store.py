@@ -21,7 +21,7 @@ from app.errors import DataDirError, NotImplementedFeature, StorageError
 from app.store.postgres.conn import PgWriter, Reader, connect, leader_connection, open_pool
 from app.store.postgres.memories import PgMemories, PgVectors
 from app.store.postgres.schema import migrate
-from app.store.postgres.search import PgIndexes
+from app.store.postgres.search import SEARCH_SETTINGS, PgIndexes
 from app.store.postgres.tables import (
     PgAgents,
     PgDecay,
@@ -93,7 +93,7 @@ class PgStore(PgTx):
                 migrate(conn, dimension, self.location)
                 if check_model:
                     _check_model(conn, self.location, model_id, dimension)
-            self._pool = open_pool(url)
+            self._pool = open_pool(url, SEARCH_SETTINGS)
         except psycopg.Error as exc:
             raise DataDirError(f"cannot open the PostgreSQL database {self.location}: "
                                f"{exc}".strip()) from None
