@@ -7,6 +7,7 @@ with the reason when PostgreSQL cannot be set up here.
 
 from __future__ import annotations
 
+import queue
 import random
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from app.models import Memory
 from app.store import MemoryRow, open_store
 from app.store.postgres import PgStore
 from tests.conftest import LiveServer, Postgres
+from tests.test_events import Subscriber
 
 WORDS = ("garden party blue bicycle garage lisbon river coffee meeting budget report "
          "holiday train ticket doctor appointment birthday cake music guitar lesson "
@@ -148,9 +150,10 @@ def test_one_store_leads_until_it_closes(database: str, tmp_path: Path) -> None:
 
 def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None:
     """A memory stored through one server is recalled through the other in the next
-    request, and a forget on one is seen by the other at once (no node-local cache).
-    Background work (here decay passes, every second) runs on one server at a time; a
-    kill -9 of that server hands it to the other."""
+    request, and a forget on one is seen by the other at once (no node-local cache); a
+    stream on one server sees the events of both, each once. Background work (here decay
+    passes, every second) runs on one server at a time; a kill -9 of that server hands it
+    to the other."""
     env = {"DAKERA_DATABASE_URL": postgres.new_database(), "DAKERA_DECAY_INTERVAL_SECS": "1"}
     servers = []
     for name in ("one", "two"):
@@ -161,13 +164,29 @@ def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None
         for server in servers:
             server.start()
         a, b = (s.client() for s in servers)
+        stream = Subscriber(servers[1], "stream_memory_events")
+        assert stream.next().event_type == "connected"
         mid = a.store_memory("shared", "Marta keeps her bicycle in the garage")["id"]
+        stored = stream.next()  # stored through the other server
+        assert (stored.event_type, stored.memory_id) == ("stored", mid)
+        assert stored.content == "Marta keeps her bicycle in the garage"
+        seen = [("stored", mid)]
         hits = b.recall("shared", "where is the bike stored?", top_k=1)
         assert [m.id for m in hits.memories] == [mid]
         assert b.recall("shared", "bicycle", top_k=1, routing="bm25").memories[0].id == mid
         other = b.store_memory("shared", "The garage door code is 4471")["id"]
         assert other in [m.id for m in a.recall("shared", "garage code", top_k=2).memories]
         assert b.forget("shared", mid)["deleted_count"] == 1
+        while len(seen) < 3:  # its own events and the other's, each once, in order
+            event = stream.next()
+            if event.event_type in ("stored", "forgotten"):
+                seen.append((event.event_type, event.memory_id))
+        assert seen == [("stored", mid), ("stored", other), ("forgotten", mid)]
+        with pytest.raises(queue.Empty):
+            while True:  # nothing more: no event came twice
+                event = stream.events.get(timeout=1)
+                assert getattr(event, "event_type", None) not in ("stored", "forgotten")
+        stream.close()
         assert mid not in [m.id for m in a.recall("shared", "bicycle", top_k=5).memories]
         with servers[0].http() as http:  # backups are pg_dump's: the server says so
             made = http.post("/v1/admin/backups", json={"name": "nightly"})

@@ -322,6 +322,8 @@ class Service:
                                         s.hnsw_ef, lambda fn: store.write(lambda tx: fn()),
                                         texts=store.vectors)
             indexes.open_all(background=True)
+            # Events of every server on the database (PostgreSQL); None: this one's only.
+            self.events.relay = store.relay_events(self.events.deliver)
             namespace_indexes = IndexRegistry(
                 store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
                 lambda fn: store.write(lambda tx: fn()))

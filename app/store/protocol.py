@@ -404,6 +404,15 @@ class Store(Protocol):
         is gone (it died, or lost the database)."""
         ...
 
+    def relay_events(self, deliver: Callable[[str, dict[str, Any], str | None, str | None],
+                                             None]
+                     ) -> Callable[[str, dict[str, Any], str | None, str | None], None] | None:
+        """Connect this server's events with the other servers' on the same database:
+        their events are handed to `deliver` (topic, frame, agent, namespace) from then on,
+        and the function returned sends this server's. None when no other server can share
+        the database (SQLite)."""
+        ...
+
     def shared_indexes(self) -> Indexes | None:
         """Candidate search answered by the database itself, for every server at once
         (PostgreSQL: pgvector and BM25 in SQL), or None when each server keeps its own

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.errors import DataDirError, StorageError
 from app.store.backup import copy_database
@@ -126,6 +126,10 @@ class SqliteStore(SqliteTx):
 
     def leads(self) -> bool:
         return True  # the data dir's lock makes this server the only one
+
+    def relay_events(self, deliver: Callable[[str, dict[str, Any], str | None, str | None],
+                                             None]) -> None:
+        return None  # the only server on this file
 
     def shared_indexes(self) -> None:
         return None  # each server's own indexes (app/index), rebuilt from this file

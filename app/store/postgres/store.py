@@ -19,6 +19,7 @@ import psycopg
 
 from app.errors import DataDirError, NotImplementedFeature, StorageError
 from app.store.postgres.conn import PgWriter, Reader, connect, leader_connection, open_pool
+from app.store.postgres.events import Deliver, EventRelay
 from app.store.postgres.memories import PgMemories, PgVectors
 from app.store.postgres.schema import migrate
 from app.store.postgres.search import SEARCH_SETTINGS, PgIndexes
@@ -108,6 +109,14 @@ class PgStore(PgTx):
         self._indexes = PgIndexes(self._reader, dimension)
         self._leader: psycopg.Connection[Any] | None = None
         self._leader_lock = threading.Lock()
+        self._relay: EventRelay | None = None
+
+    def relay_events(self, deliver: Deliver) -> Callable[
+            [str, dict[str, Any], str | None, str | None], None]:
+        """LISTEN to the other servers' events and NOTIFY ours (events.py)."""
+        if self._relay is None:
+            self._relay = EventRelay(self.url, deliver)
+        return self._relay.send
 
     def leads(self) -> bool:
         """Hold (or try to take) the leader's advisory lock on a connection of its own:
@@ -181,6 +190,8 @@ class PgStore(PgTx):
         return self.writer.refused_total
 
     def close(self, timeout: float | None = None) -> None:
+        if self._relay is not None:
+            self._relay.close()
         if not self.writer.close(timeout):
             log.error("the writer did not finish within %.0f s: queued writes were failed",
                       timeout or 0)
