@@ -12,17 +12,24 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from psycopg.types.json import Jsonb
 
+from app import filter_dsl as dsl
+from app.errors import NotImplementedFeature
 from app.index.text import TextIndex, doc
 from app.models import Memory
 from app.store import MemoryRow, open_store
 from app.store.postgres import PgStore
+from app.store.postgres.filters import dsl_sql as pg_dsl_sql
 from tests.conftest import LiveServer, Postgres
 from tests.test_events import Subscriber
+from tests.test_filter_dsl import DOCS, filters
 
 WORDS = ("garden party blue bicycle garage lisbon river coffee meeting budget report "
          "holiday train ticket doctor appointment birthday cake music guitar lesson "
@@ -208,3 +215,45 @@ def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None
         for s in servers:
             if s.proc and s.proc.poll() is None:
                 assert s.stop() == 0
+
+
+# -- the filter language in jsonb ---------------------------------------------------------
+
+PY_ONLY = ("$icontains", "$glob", "$regex")  # 501 on PostgreSQL so far
+
+
+def _uses(node: dsl.Node, ops: tuple[str, ...]) -> bool:
+    if isinstance(node, (dsl.And, dsl.Or)):
+        return any(_uses(c, ops) for c in node.children)
+    if isinstance(node, dsl.Not):
+        return _uses(node.child, ops)
+    return node.op in ops
+
+
+@pytest.fixture(scope="module")
+def docs_db(postgres: Postgres) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(postgres.new_database(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE docs (n INTEGER PRIMARY KEY, doc JSONB NOT NULL)")
+        for n, doc in enumerate(DOCS):
+            conn.execute("INSERT INTO docs VALUES (%s, %s)", (n, Jsonb(doc)))
+        yield conn
+
+
+def _pg_matches(conn: psycopg.Connection[Any], node: dsl.Node) -> set[int]:
+    where, params = pg_dsl_sql(node, "d.doc")
+    return {r[0] for r in conn.execute(f"SELECT n FROM docs d WHERE {where}", params)}
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filters)
+def test_jsonb_filters_and_python_agree(docs_db: psycopg.Connection[Any],
+                                        raw: dict[str, Any]) -> None:
+    node = dsl.parse(raw)
+    assert node is not None
+    if _uses(node, PY_ONLY):
+        with pytest.raises(NotImplementedFeature):
+            pg_dsl_sql(node, "d.doc")
+        return
+    python = {n for n, doc in enumerate(DOCS) if dsl.matches(node, doc)}
+    assert _pg_matches(docs_db, node) == python, raw

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from app.errors import NotImplementedFeature
 from app.models import MEMORY_TYPES, Memory, MemoryFilter, PageCursor
+from app.store.postgres.filters import LIVE, filter_sql
 from app.store.protocol import ConnSource, MemoryRow
 from app.text import normal_hash, term_frequencies
 
@@ -20,7 +20,6 @@ MEMORY_COLUMNS = (
     "m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count, "
     "m.ttl_seconds, m.expires_at, m.event_time"
 )
-LIVE = "(m.expires_at IS NULL OR m.expires_at > %s)"
 SORT_COLUMNS = {"recent": ("m.created_at", True), "oldest": ("m.created_at", False),
                 "importance": ("m.importance", True), "accessed": ("m.last_accessed_at", True)}
 
@@ -59,40 +58,6 @@ def unpack(rows: list[Any], dimension: int) -> tuple[np.ndarray, np.ndarray]:
 
 def dimension_of(blob: bytes) -> int:
     return int(struct.unpack(">H", bytes(blob)[:2])[0])
-
-
-def filter_sql(agent_id: str, f: MemoryFilter, now: int | None) -> tuple[str, list[Any]]:
-    """A WHERE clause (and its parameters) for the agent's memories matching `f`; live ones
-    only unless `now` is None."""
-    clauses = ["m.agent_id = %s"]
-    params: list[Any] = [agent_id]
-    if now is not None:
-        clauses.append(LIVE)
-        params.append(now)
-    if f.memory_ids is not None:
-        clauses.append("m.id = ANY(%s)")
-        params.append(list(f.memory_ids))
-    if f.tags_any:
-        clauses.append("m.tags ?| %s::text[]")
-        params.append(list(f.tags_any))
-    if f.tags_all:
-        clauses.append("m.tags ?& %s::text[]")
-        params.append(list(f.tags_all))
-    for column, op, value in (("m.memory_type", "=", f.memory_type),
-                              ("m.session_id", "=", f.session_id),
-                              ("m.importance", ">=", f.min_importance),
-                              ("m.importance", "<=", f.max_importance),
-                              ("m.created_at", ">=", f.created_after),
-                              ("m.created_at", "<=", f.created_before),
-                              ("COALESCE(m.event_time, m.created_at)", ">=", f.since),
-                              ("COALESCE(m.event_time, m.created_at)", "<=", f.until)):
-        if value is not None:
-            clauses.append(f"{column} {op} %s")
-            params.append(value)
-    if f.where is not None:
-        raise NotImplementedFeature("filter expressions (`where`) are not available on the "
-                                    "PostgreSQL backend yet")
-    return " AND ".join(clauses), params
 
 
 class PgMemories:
