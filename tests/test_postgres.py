@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from app import filter_dsl as dsl
 from app.errors import NotImplementedFeature
 from app.index.text import TextIndex, doc
-from app.models import Memory
+from app.models import Memory, MemoryFilter
 from app.store import MemoryRow, open_store
 from app.store.postgres import PgStore
 from app.store.postgres.filters import dsl_sql as pg_dsl_sql
@@ -257,3 +257,25 @@ def test_jsonb_filters_and_python_agree(docs_db: psycopg.Connection[Any],
         return
     python = {n for n, doc in enumerate(DOCS) if dsl.matches(node, doc)}
     assert _pg_matches(docs_db, node) == python, raw
+
+
+def test_reads_and_writes_survive_dropped_connections(pg_store: PgStore, database: str
+                                                      ) -> None:
+    """A restart or failover of the database drops every connection: the next read and the
+    next write go through on new connections (nothing had been committed on the old)."""
+    rows = [MemoryRow(_memory("a", f"text {i}", None, i), np.ones(8, np.float32), f"h{i}")
+            for i in range(3)]
+    pg_store.write(lambda tx: tx.memories.insert(rows[0]))
+    assert pg_store.memories.count("a", MemoryFilter(), 0) == 1
+    assert pg_store.leads()
+    name = database.rsplit("/", 1)[1]
+    with psycopg.connect(database, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()) t", (name,)).fetchone()
+    assert dropped is not None and dropped[0] >= 2  # the writer's and a reader's at least
+    assert pg_store.memories.count("a", MemoryFilter(), 0) == 1
+    pg_store.write(lambda tx: tx.memories.insert(rows[1]))
+    assert pg_store.memories.count("a", MemoryFilter(), 0) == 2
+    assert pg_store.write_fault() is None
+    assert pg_store.leads()  # the lead was lost with its connection, and taken again

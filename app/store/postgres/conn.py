@@ -15,17 +15,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app.errors import StorageError
 
 log = logging.getLogger("dakera.store")
+T = TypeVar("T")
 
 POOL_SIZE = 16  # reader connections per server
 CONNECT_TIMEOUT = 10
+POOL_WAIT = 10  # seconds a read waits for a connection before answering 503
 
 
 class Rows:
@@ -56,19 +58,44 @@ class Rows:
 
 class Reader:
     """What the read side's objects call `.execute()` on: one autocommit statement on a
-    pooled connection (like a SQLite reader outside a transaction: its own snapshot)."""
+    pooled connection (like a SQLite reader outside a transaction: its own snapshot).
+
+    A connection the database dropped (a restart, a failover) is discarded by the pool and
+    the read is tried once more on a fresh one; a database that cannot be reached answers
+    StorageError (503 with Retry-After), not a 500."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
 
+    def run(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """fn over a pooled connection, tried twice when the connection fails."""
+        for attempt in (1, 2):
+            try:
+                with self.pool.connection() as conn:
+                    return fn(conn)
+            except psycopg.OperationalError as exc:
+                if attempt == 2:
+                    raise unreachable(exc) from None
+            except PoolTimeout as exc:
+                raise unreachable(exc) from None
+        raise AssertionError("unreachable")
+
     def execute(self, sql: Any, params: Sequence[Any] | dict[str, Any] | None = None) -> Rows:
-        with self.pool.connection() as conn:
+        def read(conn: psycopg.Connection[Any]) -> Rows:
             cur = conn.execute(sql, params)
-            rows = cur.fetchall() if cur.description is not None else []
-            return Rows(rows, cur.rowcount)
+            return Rows(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+
+        return self.run(read)
 
     def cursor(self) -> Any:
         raise TypeError("reads run one statement at a time (Reader.execute)")
+
+
+def unreachable(exc: BaseException) -> StorageError:
+    error = StorageError(f"the PostgreSQL database cannot be reached: {exc}".strip(),
+                         retry_after=5)
+    error.reason = "database unreachable"
+    return error
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -94,7 +121,7 @@ def open_pool(url: str, settings: dict[str, str] | None = None) -> ConnectionPoo
     pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
                                   "application_name": "dakera"},
-                          configure=configure, name="dakera-readers", timeout=30)
+                          configure=configure, name="dakera-readers", timeout=POOL_WAIT)
     pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     return pool
 
@@ -187,18 +214,29 @@ class PgWriter:
             future.set_result(result)
 
     def _transaction(self, job: Job) -> Any:
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = connect(self.url)
-            with self._conn.transaction():
-                result = job(self._conn)
-        except psycopg.OperationalError as exc:  # the connection or the server failed
-            self.refused_total += 1
-            self.fault = StorageError(f"PostgreSQL: {exc}".strip(), retry_after=5)
-            self.fault.reason = "database unreachable"
-            if self._conn is not None and self._conn.broken:
-                self._conn = None
-            log.warning("a write failed: %s", exc)
-            raise self.fault from None
-        self.fault = None
-        return result
+        """Run a job in a transaction. When the connection fails before the commit (the
+        database restarted or failed over since the last job), nothing was committed: the
+        job runs once more on a new connection. A failure during the commit is not retried
+        (whether it committed is unknown): the caller gets StorageError."""
+        for attempt in (1, 2):
+            committing = False
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = connect(self.url)
+                with self._conn.transaction():
+                    result = job(self._conn)
+                    committing = True
+            except psycopg.OperationalError as exc:  # the connection or the server failed
+                if self._conn is not None and (self._conn.broken or self._conn.closed):
+                    self._conn = None
+                if attempt == 1 and not committing:
+                    log.info("the database connection failed (%s): running the write again "
+                             "on a new connection", exc)
+                    continue
+                self.refused_total += 1
+                self.fault = unreachable(exc)
+                log.warning("a write failed: %s", exc)
+                raise self.fault from None
+            self.fault = None
+            return result
+        raise AssertionError("unreachable")

@@ -98,10 +98,13 @@ class PgVectorSearch:
             if kk <= EF_SEARCH:  # the connections' settings serve (SEARCH_SETTINGS)
                 rows = self._reader.execute(sql, params).fetchall()
             else:  # a wider search, for this transaction
-                with self._reader.pool.connection() as conn, conn.transaction():
-                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
-                                 (str(min(1000, kk)),))
-                    rows = conn.execute(sql, params).fetchall()
+                def wide(conn: Any) -> list[Any]:
+                    with conn.transaction():
+                        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
+                                     (str(min(1000, kk)),))
+                        return list(conn.execute(sql, params).fetchall())
+
+                rows = self._reader.run(wide)
         rows.sort(key=lambda r: (r[0], -r[2]))
         filled = [0] * n
         for i, label, sim in rows:

@@ -124,25 +124,27 @@ class PgStore(PgTx):
         cut off: TCP keepalives notice within about a minute) hands the lead to the next
         server that asks."""
         with self._leader_lock:
-            conn = self._leader
-            try:
-                if conn is not None and not conn.closed:
-                    conn.execute("SELECT 1")  # still connected: still the leader
+            held = self._leader
+            if held is not None:
+                try:
+                    held.execute("SELECT 1")  # still connected: still the leader
                     return True
-                conn = self._leader = None
+                except psycopg.Error as exc:  # the lock went with the connection
+                    log.warning("lost the lead of background work: %s", exc)
+                    with contextlib.suppress(Exception):
+                        held.close()
+                    self._leader = None
+            conn = None
+            try:
                 conn = leader_connection(self.url)
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)",
                                    (LEADER_LOCK,)).fetchone()
-                taken = bool(row and row[0])
-            except psycopg.Error as exc:
-                if self._leader is not None:
-                    log.warning("lost the lead of background work: %s", exc)
-                with contextlib.suppress(Exception):
-                    if conn is not None:
+            except psycopg.Error:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
                         conn.close()
-                self._leader = None
                 return False
-            if not taken:
+            if not (row and row[0]):
                 conn.close()
                 return False
             self._leader = conn
