@@ -7,6 +7,7 @@ with the reason when PostgreSQL cannot be set up here.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import random
 import time
@@ -279,3 +280,75 @@ def test_reads_and_writes_survive_dropped_connections(pg_store: PgStore, databas
     assert pg_store.memories.count("a", MemoryFilter(), 0) == 2
     assert pg_store.write_fault() is None
     assert pg_store.leads()  # the lead was lost with its connection, and taken again
+
+
+def test_reads_answer_as_sqlite(pg_store: PgStore, tmp_path: Path) -> None:
+    """The same writes into both backends, then the read side asked the same questions:
+    the same answers (rowids line up: both number memories from 1 in stored order)."""
+    sqlite = open_store(tmp_path / "dakera.db", dimension=8, model_id="test-model")
+    rng = random.Random(11)
+    vectors = np.random.default_rng(11).random((120, 8), dtype=np.float32)
+    rows = []
+    for i in range(120):
+        m = _memory("a" if i % 4 else "b", " ".join(rng.choice(WORDS) for _ in range(6)),
+                    1_700_000_000 + i * 3600 if i % 3 == 0 else None, i)
+        m.importance = round(rng.random(), 3)
+        m.memory_type = rng.choice(["episodic", "semantic", "procedural"])
+        m.tags = rng.sample(["x", "y", "z"], rng.randint(0, 2))
+        m.session_id = f"s{i % 5}" if i % 2 else None
+        m.access_count = rng.randint(0, 3)
+        m.expires_at = 1500 if i % 17 == 0 else None  # expired at now=2000
+        rows.append(MemoryRow(m, vectors[i], f"h{i}"))
+    try:
+        for store in (sqlite, pg_store):
+            fresh = [MemoryRow(dataclasses.replace(r.memory), r.vector, r.content_hash)
+                     for r in rows]
+            store.write(lambda tx, fresh=fresh: [tx.memories.insert(r) for r in fresh])
+            gone = [r.memory.rowid for r in fresh[5:40:7] if r.memory.agent_id == "a"]
+            store.write(lambda tx, gone=gone: tx.memories.delete("a", gone))
+        now = 2000
+        filters = [MemoryFilter(), MemoryFilter(memory_type="semantic"),
+                   MemoryFilter(tags_any=["x"]), MemoryFilter(tags_all=["x", "y"]),
+                   MemoryFilter(min_importance=0.3, max_importance=0.8),
+                   MemoryFilter(session_id="s1"), MemoryFilter(since=1_700_000_000),
+                   MemoryFilter(where=dsl.parse({"importance": {"$gt": 0.5}}))]
+
+        def ask(store: Any) -> list[Any]:
+            r = store.memories
+            out: list[Any] = []
+            for f in filters:
+                out += [r.count("a", f, now), sorted(r.rowids("a", f, now)),
+                        [m.id for m in r.newest("a", f, now, limit=7, offset=2)]]
+                for sort in ("recent", "oldest", "importance", "accessed"):
+                    page, stop = r.browse("a", f, now, sort=sort, limit=6, scan=20)
+                    out.append(([m.id for m in page], stop))
+                    if page:
+                        last = page[-1]
+                        value = {"recent": last.created_at, "oldest": last.created_at,
+                                 "importance": last.importance,
+                                 "accessed": last.last_accessed_at}[sort]
+                        after = r.browse("a", f, now, sort=sort, limit=6,
+                                         after=(value, last.rowid))[0]
+                        out.append([m.id for m in after])
+            anchors = sorted(r.rowids("a", MemoryFilter(), now))[:30]
+            out += [sorted(r.session_adjacent("a", anchors, MemoryFilter(), now, after=2,
+                                              before=1)),
+                    r.importance_histogram("a", 10), r.importance_histogram(None, 4),
+                    r.type_counts("a"), r.type_counts(None), r.created_range("a"),
+                    r.created_histogram("a", 1000, 20, 8),
+                    round(r.importance_stats("a", now)[1] or 0, 9),  # summed in any order
+                    [m.id for m in r.wake_up("a", now, 5, 0.1, 3600.0)[0]],
+                    [m.id for m in r.most_important("a", now, limit=5)],
+                    r.same_text("a", rows[1].memory.content, rows[1].memory.memory_type, now),
+                    r.session_previous("a", "s1", 60), r.rowids_by_id("a", ["m1", "m2", "m9"]),
+                    sorted(r.by_rowids(range(1, 30), now)), r.ids([1, 2, 3]),
+                    sorted(r.existing_ids("a", ["m1", "m4", "m8"])),
+                    store.agents.memory_counts(),
+                    {**(st := store.agents.stats("a", now)),
+                     "avg_importance": round(st["avg_importance"], 4)},
+                    store.agents.overview()]
+            return out
+
+        assert ask(pg_store) == ask(sqlite)
+    finally:
+        sqlite.close()

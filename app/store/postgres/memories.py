@@ -115,8 +115,10 @@ class PgMemories:
     def browse(self, agent_id: str, f: MemoryFilter, now: int, *, sort: str, limit: int,
                after: PageCursor | None = None, before: PageCursor | None = None,
                scan: int | None = None) -> tuple[list[Memory], PageCursor | None]:
-        """As SqliteMemories.browse (keyset pages in `sort` order); `scan` is not applied
-        yet on PostgreSQL (a page reads what it needs from the index)."""
+        """As SqliteMemories.browse: one page in `sort` order by keyset (after the cursor of
+        the last memory shown, or just before the first); with `scan`, at most that many of
+        the agent's memories are examined from the cursor, and the cursor of the last one
+        examined comes back when the budget ran out before the page was full."""
         column, desc = SORT_COLUMNS[sort]
         reverse = before is not None
         cursor = before if reverse else after
@@ -127,13 +129,26 @@ class PgMemories:
             keyset = f" AND ({column}, m.rowid) {op} (%s, %s)"
             key_params = [cursor[0], cursor[1]]
         where, params = filter_sql(agent_id, f, now)
-        rows = self._conn().execute(
+        conn = self._conn()
+        stopped: PageCursor | None = None
+        if scan is not None and f.session_id is None and f.any():
+            bound = conn.execute(
+                f"SELECT {column}, m.rowid FROM memories m WHERE m.agent_id = %s{keyset} "
+                f"ORDER BY {column} {order}, m.rowid {order} LIMIT 1 OFFSET %s",
+                [agent_id, *key_params, scan - 1]).fetchone()
+            if bound is not None:
+                stopped = (float(bound[0]), int(bound[1]))
+                keyset += f" AND ({column}, m.rowid) {'>=' if op == '<' else '<='} (%s, %s)"
+                key_params += [bound[0], bound[1]]
+        rows = conn.execute(
             f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where}{keyset} "
             f"ORDER BY {column} {order}, m.rowid {order} LIMIT %s",
             [*params, *key_params, limit]).fetchall()
+        if len(rows) >= limit:
+            stopped = None
         if reverse:
             rows.reverse()
-        return [row_to_memory(r) for r in rows], None
+        return [row_to_memory(r) for r in rows], stopped
 
     def importance_histogram(self, agent_id: str | None, bins: int) -> list[int]:
         where, params = ("WHERE agent_id = %s", [agent_id]) if agent_id is not None else ("", [])
