@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from app import filter_dsl as dsl
 from app.errors import NotImplementedFeature
 from app.index.text import TextIndex, doc
-from app.models import Memory, MemoryFilter
+from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Session
 from app.store import MemoryRow, open_store
 from app.store.postgres import PgStore
 from app.store.postgres.filters import dsl_sql as pg_dsl_sql
@@ -350,5 +350,66 @@ def test_reads_answer_as_sqlite(pg_store: PgStore, tmp_path: Path) -> None:
             return out
 
         assert ask(pg_store) == ask(sqlite)
+    finally:
+        sqlite.close()
+
+
+def test_lifecycle_graph_and_sessions_answer_as_sqlite(pg_store: PgStore, tmp_path: Path
+                                                       ) -> None:
+    """Decay, reinforcement, feedback, the trash, edges, entities, sessions and keys: the
+    same writes into both backends leave the same state."""
+    sqlite = open_store(tmp_path / "dakera.db", dimension=8, model_id="test-model")
+    vectors = np.random.default_rng(5).random((30, 8), dtype=np.float32)
+    policy = DecayPolicy()
+    try:
+        def run(store: Any) -> list[Any]:
+            rows = [MemoryRow(_memory("a", f"Alice met Bob in Paris, note {i}", None, i),
+                              vectors[i], f"h{i}") for i in range(30)]
+            for r in rows:
+                r.memory.session_id = "s1" if r.memory.created_at % 2 else None
+            store.write(lambda tx: [tx.memories.insert(r) for r in rows])
+            ids = [r.memory.rowid for r in rows]
+            edges = [Edge(ids[i], ids[i + 1], "related_to", 0.5 + i / 100, 5000)
+                     for i in range(0, 20, 2)] + [Edge(ids[3], ids[9], "links", 1.0, 5000, "x")]
+            mention = Mention("person", "Alice", "alice", 0.9, 0, 5)
+            now = 1000 + 7 * 24 * 3600
+            session = Session(id="s2", agent_id="a", started_at=1000, last_activity_at=1000)
+
+            def job(tx: Any) -> Any:
+                tx.edges.add(edges)
+                tx.edges.add([Edge(ids[0], ids[1], "related_to", 0.9, 6000)])  # stronger
+                tx.edges.repoint([ids[9]], ids[10], ["links"])
+                tx.entities.add([(ids[i], "a", mention) for i in range(0, 30, 3)])
+                tx.entities.replace(ids[3], "a", [])
+                tx.decay.reinforce({ids[1]: 2, ids[2]: 1}, now - 100, 0.2)
+                changed = tx.decay.decay(ids[0], ids[-1], now, policy)
+                fb = tx.feedback.apply("a", "m4", ids[4], "downvote", 0.5, now)
+                tx.feedback.apply("a", "m5", ids[5], "flag", 1.0, now)
+                tx.trash.put("a", "gone1", "m1", {"content": "x", "session_id": None}, now, 60)
+                tx.sessions.start(session)
+                states = tx.sessions.activity("a", {"s1", "s2", "s3"}, now, 3600)
+                idle = tx.sessions.expire_idle(now + 7200, 3600)
+                ended = tx.sessions.end("s3", now + 10, "done", 3600)
+                tx.meta.set("k", {"v": [1, 2]})
+                return changed, fb, states, sorted(idle), ended
+
+            result = store.write(job)
+            r = store
+            return [result,
+                    sorted((e.src, e.dst, e.edge_type, round(e.weight, 6), e.label)
+                           for e in r.edges.incident(ids[:12], 3)),
+                    [(e.src, e.dst) for e in r.edges.between(ids[:12], limit=5)],
+                    sorted((a, b) for _, a, b in r.edges.of_agent("a", now)),
+                    r.edges.count_of_agent("a"), r.edges.get(ids[0], ids[1], "related_to"),
+                    r.entities.memories_with("a", "person", "alice", 3, count_upto=100),
+                    r.entities.of_memory(ids[6]), r.entities.of_memory(ids[3]),
+                    [(m.id, round(m.importance, 9), m.access_count)
+                     for m in r.memories.newest("a", MemoryFilter(), now, limit=30)],
+                    r.decay.state(ids[5]), r.feedback.history("a", "m4"),
+                    r.feedback.counts("a"), r.trash.restorable("a", now),
+                    r.sessions.newest("a", False, 10, 0), r.sessions.get("s1"),
+                    r.meta.get("k"), r.decay.expired(now, 10)]
+
+        assert run(pg_store) == run(sqlite)
     finally:
         sqlite.close()
