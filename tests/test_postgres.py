@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from psycopg.types.json import Jsonb
 
 from app import filter_dsl as dsl
-from app.errors import NotImplementedFeature
+from app.errors import DataDirError, NotImplementedFeature
 from app.index.text import TextIndex, doc
 from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Session
 from app.store import MemoryRow, open_store
@@ -413,3 +413,42 @@ def test_lifecycle_graph_and_sessions_answer_as_sqlite(pg_store: PgStore, tmp_pa
         assert run(pg_store) == run(sqlite)
     finally:
         sqlite.close()
+
+
+def test_reindex_moves_the_database_to_another_model(database: str, tmp_path: Path) -> None:
+    old = open_store(tmp_path, dimension=8, model_id="old-model", url=database)
+    rows = [MemoryRow(_memory("a", f"text {i}", None, i), np.eye(8, dtype=np.float32)[i % 8],
+                      f"h{i}") for i in range(10)]
+    old.write(lambda tx: [tx.memories.insert(r) for r in rows])
+    old.close()
+    with psycopg.connect(database, application_name="dakera/99999"):  # a running server
+        store = open_store(tmp_path, dimension=4, model_id="new-model", url=database,
+                           check_model=False)
+        with pytest.raises(DataDirError, match="stop every server"):
+            store.write(lambda tx: tx.reindex.begin("new-model"))
+    with psycopg.connect(database, autocommit=True) as admin:
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                            "= 'dakera/99999'").fetchone() != (0,):  # the backend ends
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    store.write(lambda tx: tx.reindex.begin("new-model"))
+    assert store.reindex.count_pending() == 10
+    batch = store.reindex.pending(6)
+    new = np.eye(4, dtype=np.float32)
+    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h) for r, _, h in batch]))
+    assert store.reindex.count_pending() == 4  # resumable: the rest is still pending
+    rest = store.reindex.pending(100)
+    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h) for r, _, h in rest]))
+    assert store.write(lambda tx: tx.reindex.finish("new-model", 4)) == 10
+    store.close()
+    with pytest.raises(DataDirError, match="old-model"):
+        open_store(tmp_path, dimension=8, model_id="old-model", url=database)
+    moved = open_store(tmp_path, dimension=4, model_id="new-model", url=database)
+    try:
+        search = moved.shared_indexes().find("a")
+        assert search is not None
+        labels, sims = search.search(new[1], 3)
+        assert sims[0] == pytest.approx(1.0) and labels[0] % 4 == 1
+    finally:
+        moved.close()

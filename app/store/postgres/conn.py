@@ -10,6 +10,7 @@ transactions (row locks, unique constraints), so nothing here assumes one writer
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -28,6 +29,9 @@ T = TypeVar("T")
 POOL_SIZE = 16  # reader connections per server
 CONNECT_TIMEOUT = 10
 POOL_WAIT = 10  # seconds a read waits for a connection before answering 503
+# Every connection of this process says whose it is (pg_stat_activity.application_name):
+# `dakera reindex` refuses to run while another process's connections are there.
+APP_NAME = f"dakera/{os.getpid()}"
 
 
 class Rows:
@@ -100,14 +104,14 @@ def unreachable(exc: BaseException) -> StorageError:
 
 def connect(url: str) -> psycopg.Connection[Any]:
     return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                           application_name="dakera")
+                           application_name=APP_NAME)
 
 
 def leader_connection(url: str) -> psycopg.Connection[Any]:
     """A connection that notices a dead peer within about a minute (TCP keepalives): it
     holds the leader's advisory lock."""
     return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                           application_name="dakera-leader", keepalives=1,
+                           application_name=APP_NAME, keepalives=1,
                            keepalives_idle=20, keepalives_interval=10, keepalives_count=3)
 
 
@@ -120,7 +124,7 @@ def open_pool(url: str, settings: dict[str, str] | None = None) -> ConnectionPoo
 
     pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
-                                  "application_name": "dakera"},
+                                  "application_name": APP_NAME},
                           configure=configure, name="dakera-readers", timeout=POOL_WAIT)
     pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     return pool

@@ -13,11 +13,14 @@ import numpy as np
 from psycopg.types.json import Jsonb
 
 from app import filter_dsl
-from app.errors import NotImplementedFeature
+from app.errors import DataDirError, NotImplementedFeature
 from app.models import ApiKey, DecayPolicy, Edge, Item, Mention, Namespace, Session
+from app.store.postgres.conn import APP_NAME
+from app.store.postgres.memories import vector_text
 from app.store.protocol import ConnSource, ItemWrite
 
 LN2 = math.log(2)
+STAGE = "reindex_stage"
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -749,23 +752,78 @@ class PgNamespaceVectors:
 
 
 class PgReindex:
-    """`dakera reindex` (re-embedding every memory with another model): not on PostgreSQL
-    yet."""
+    """Moving the database to another embedding model (`dakera reindex`), as
+    app/store/reindex.py does for SQLite: new vectors are staged in committed batches (an
+    interrupted run resumes), and `finish` swaps them in in one transaction, changing the
+    vector column's dimension and rebuilding its HNSW index. Every server on the database
+    must be stopped first: `begin` refuses while another process's dakera connections are
+    open."""
 
     def __init__(self, conn: ConnSource) -> None:
         self._conn = conn
 
+    def begin(self, model_id: str) -> None:
+        conn = self._conn()
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+            "application_name LIKE 'dakera/%%' AND application_name <> %s",
+            (APP_NAME,)).fetchone()[0]
+        if others:
+            raise DataDirError(
+                f"{others} connection(s) of running dakera servers are open on this "
+                "database: stop every server before re-embedding (dakera reindex)")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'reindex_target'").fetchone()
+        if row is None or row[0] != model_id:
+            conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
+            conn.execute("INSERT INTO meta (key, value) VALUES ('reindex_target', %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (model_id,))
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGE} (rowid BIGINT PRIMARY KEY, "
+                     "embedding vector NOT NULL, content_hash TEXT NOT NULL)")
+
     def pending(self, limit: int) -> list[tuple[int, str, str]]:
-        raise _not_yet("re-embedding (dakera reindex)")
+        return [(r[0], r[1], r[2]) for r in self._conn().execute(
+            f"SELECT m.rowid, m.content, m.content_hash FROM memories m WHERE m.rowid > "
+            f"(SELECT coalesce(max(rowid), 0) FROM {STAGE}) ORDER BY m.rowid LIMIT %s",
+            (limit,))]
 
     def count_pending(self) -> int:
-        return 0
-
-    def begin(self, model_id: str) -> None:
-        raise _not_yet("re-embedding (dakera reindex)")
+        return int(self._conn().execute(
+            f"SELECT count(*) FROM memories WHERE rowid > "
+            f"(SELECT coalesce(max(rowid), 0) FROM {STAGE})").fetchone()[0])
 
     def stage(self, rows: list[tuple[int, np.ndarray, str]]) -> None:
-        raise _not_yet("re-embedding (dakera reindex)")
+        if not rows:
+            return
+        with self._conn().cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {STAGE} (rowid, embedding, content_hash) VALUES "
+                "(%s, %s::vector, %s) ON CONFLICT (rowid) DO UPDATE SET "
+                "embedding = excluded.embedding, content_hash = excluded.content_hash",
+                [(rowid, vector_text(v), h) for rowid, v, h in rows])
 
     def finish(self, model_id: str, dimension: int) -> int:
-        raise _not_yet("re-embedding (dakera reindex)")
+        conn = self._conn()
+        conn.execute("DROP INDEX IF EXISTS memories_hnsw")
+        conn.execute("ALTER TABLE memories ALTER COLUMN embedding DROP NOT NULL")
+        conn.execute(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({dimension}) "
+                     f"USING NULL")
+        count = conn.execute(
+            f"UPDATE memories m SET embedding = s.embedding::vector({dimension}), "
+            f"model_id = %s, content_hash = s.content_hash FROM {STAGE} s "
+            "WHERE s.rowid = m.rowid", (model_id,)).rowcount
+        missing = conn.execute("SELECT count(*) FROM memories WHERE embedding IS NULL"
+                               ).fetchone()[0]
+        if missing:  # stored while re-embedding (a server ran): nothing is changed
+            raise DataDirError(f"{missing} memories have no new vector (were they stored "
+                               "while re-embedding?): run dakera reindex again")
+        conn.execute("ALTER TABLE memories ALTER COLUMN embedding SET NOT NULL")
+        conn.execute("CREATE INDEX memories_hnsw ON memories "
+                     "USING hnsw (embedding vector_cosine_ops)")
+        conn.execute(f"DROP TABLE {STAGE}")
+        conn.execute("DELETE FROM meta WHERE key = 'reindex_target'")
+        for key, value in (("vector_dimension", str(dimension)),
+                           ("embedding_model", _encode(model_id).decode())):
+            conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value", (key, value))
+        return int(count)
+
