@@ -110,6 +110,7 @@ def test_vector_search_matches_exact_cosines(pg_store: PgStore, path: str,
     an iterative scan filtered by agent) give the exact nearest neighbours here."""
     if path == "hnsw":
         monkeypatch.setattr("app.store.postgres.search.EXACT_UP_TO", 0)
+        monkeypatch.setattr("app.store.postgres.search.NEAR_EXACT_UP_TO", 0)
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((200, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
