@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from psycopg.types.json import Jsonb
 
 from app import filter_dsl as dsl
+from app.config import Settings
 from app.errors import DataDirError, NotImplementedFeature
 from app.index.text import TextIndex, doc
 from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Session
+from app.service import Service
 from app.store import MemoryRow, open_store
 from app.store.postgres import PgStore
 from app.store.postgres.filters import dsl_sql as pg_dsl_sql
@@ -453,3 +456,39 @@ def test_reindex_moves_the_database_to_another_model(database: str, tmp_path: Pa
         assert sims[0] == pytest.approx(1.0) and labels[0] % 4 == 1
     finally:
         moved.close()
+
+
+def test_deduplication_across_servers(postgres: Postgres, tmp_path: Path) -> None:
+    """The same fact stored at the same moment through two servers is kept once: a store
+    holds its agent (an advisory lock) until it commits, so the other server's
+    deduplication sees it."""
+    url = postgres.new_database()
+    services = [Service(Settings.from_env(env={}, data_dir=str(tmp_path / name),
+                                          embedding_model="hash", decay_interval=0,
+                                          database_url=url))
+                for name in ("one", "two")]
+    for svc in services:
+        svc.start(wait=True)
+    try:
+        for round_no in range(5):
+            text = f"The staging database runs on host number {round_no} with backups"
+            start = threading.Barrier(6)
+
+            def store(svc: Service, text: str = text, start: threading.Barrier = start
+                      ) -> None:
+                start.wait()
+                svc.memories.store("dedup", text, memory_type="semantic")
+
+            threads = [threading.Thread(target=store, args=(services[i % 2],))
+                       for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+        stored = services[0].parts().store.memories.newest("dedup", MemoryFilter(), 10**10,
+                                                           limit=100)
+        assert sorted(m.content for m in stored) == sorted(
+            f"The staging database runs on host number {i} with backups" for i in range(5))
+    finally:
+        for svc in services:
+            svc.close()

@@ -197,6 +197,8 @@ class Memories:
                        IdleEnded]
 
         def job(tx: Tx) -> Result:
+            # other servers' stores into these agents first: deduplication must see them
+            tx.memories.lock_agents([new.agent_id for new in items])
             out: list[Memory] = []
             added: list[int] = []
             duplicates: dict[int, str] = {}

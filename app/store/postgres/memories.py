@@ -20,6 +20,7 @@ MEMORY_COLUMNS = (
     "m.session_id, m.created_at, m.updated_at, m.last_accessed_at, m.access_count, "
     "m.ttl_seconds, m.expires_at, m.event_time"
 )
+AGENT_LOCK = 0x64616B  # the advisory locks' first key for agents (the second: its hash)
 SORT_COLUMNS = {"recent": ("m.created_at", True), "oldest": ("m.created_at", False),
                 "importance": ("m.importance", True), "accessed": ("m.last_accessed_at", True)}
 
@@ -295,6 +296,15 @@ class PgMemories:
         return out
 
     # -- writes (on the writer's connection, inside its transaction) -------------------
+
+    def lock_agents(self, agent_ids: Sequence[str]) -> None:
+        """Advisory transaction locks on the agents (in one order: no deadlock between
+        servers), so that stores into one agent from several servers run one after the
+        other and each one's deduplication sees what the previous committed."""
+        conn = self._conn()
+        for agent_id in sorted(set(agent_ids)):
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                         (AGENT_LOCK, agent_id))
 
     def insert(self, row: MemoryRow) -> int:
         """Insert one memory (setting its rowid) with its vector and BM25 postings. There
