@@ -26,9 +26,9 @@ from app import filter_dsl as dsl
 from app.config import Settings
 from app.errors import DataDirError, NotImplementedFeature
 from app.index.text import TextIndex, doc
-from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Session
+from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Namespace, Session
 from app.service import Service
-from app.store import MemoryRow, open_store
+from app.store import ItemWrite, MemoryRow, open_store
 from app.store.postgres import PgStore
 from app.store.postgres.filters import dsl_sql as pg_dsl_sql
 from tests.conftest import LiveServer, Postgres
@@ -492,3 +492,76 @@ def test_deduplication_across_servers(postgres: Postgres, tmp_path: Path) -> Non
     finally:
         for svc in services:
             svc.close()
+
+
+@pytest.mark.parametrize("distance", ["cosine", "dot_product", "euclidean"])
+def test_namespaces_answer_as_sqlite(pg_store: PgStore, tmp_path: Path, distance: str) -> None:
+    """Data namespaces: the same writes into both backends, the same answers (full text
+    ranked as FTS5's bm25 over every namespace's documents; vector search with hnswlib's
+    scores for the namespace's distance)."""
+    from app.index import IndexRegistry
+
+    sqlite = open_store(tmp_path / "dakera.db", dimension=8, model_id="test-model")
+    vecs = np.random.default_rng(3).standard_normal((40, 4)).astype(np.float32)
+    now = 1000
+    try:
+        def run(store: Any) -> list[Any]:
+            rng = random.Random(3)
+            for name in ("docs", "other"):
+                store.write(lambda tx, name=name: tx.namespaces.create(Namespace(
+                    name=name, dimension=None, distance=distance, created_at=now,
+                    updated_at=now)))
+                store.write(lambda tx, name=name: tx.namespaces.configure(
+                    name, dimension=4, now=now))
+            writes = [ItemWrite(id=f"i{i}", vector=vecs[i] if i % 5 else None,
+                                metadata={"n": i, "kind": rng.choice(["a", "b"])},
+                                text=(" ".join(rng.choice(WORDS) for _ in range(8))
+                                      if i % 3 else None),
+                                expires_at=500 if i == 7 else None)
+                      for i in range(30)]
+            store.write(lambda tx: tx.namespaces.upsert("docs", writes, now))
+            store.write(lambda tx: tx.namespaces.upsert("other", [ItemWrite(
+                id="o1", vector=vecs[35], text="garden garden party")], now))
+            r = store.namespaces
+            # Before any text is replaced or deleted: SQLite's FTS5 table (contentless_delete)
+            # goes on counting deleted documents in its statistics, PostgreSQL does not.
+            texts = [[(rowid, round(score, 4))
+                      for rowid, score in r.fulltext("docs", words, None, now, 5)]
+                     for words in (["garden"], ["bicycle", "garage"],
+                                   ["party", "report", "monday"])]
+            store.write(lambda tx: tx.namespaces.upsert("docs", [
+                ItemWrite(id="i4", text="bicycle garage report"),
+                ItemWrite(id="i8", metadata={"n": 80})], now + 1))
+            r = store.namespaces
+            gone = store.write(lambda tx: tx.namespaces.delete(
+                "docs", [r.existing("docs", ["i10"])["i10"]]))
+            unindexed = store.write(lambda tx: tx.namespaces.unindex_text("docs", ["i2", "i3"]))
+            merged = store.write(lambda tx: tx.namespaces.merge_metadata(
+                list(r.existing("docs", ["i1", "i2"]).values()),
+                {"kind": None, "extra": {"x": 1}}, now + 2))
+            where = dsl.parse({"kind": "a"})
+            out: list[Any] = [gone, unindexed, merged,
+                              [(n.name, n.dimension, n.distance) for n in r.all()],
+                              r.stats("docs", now), r.count("docs", where, now),
+                              sorted(r.rowids("docs", where, now)), r.size("docs"),
+                              {k: (v.metadata, v.text) for k, v in
+                               r.by_ids("docs", ["i1", "i4", "i8"], now).items()},
+                              [(it.id, it.text) for it in r.page("docs", None, now, 0, 50)],
+                              r.text_stats("docs", now), r.expired(now, 10), texts]
+            labels, matrix = r.vectors("docs", where, now)
+            order = np.argsort(labels)  # in no particular order on either backend
+            out.append((labels[order].tolist(), np.round(matrix[order], 4).tolist()))
+            shared = store.shared_indexes(namespaces=True)
+            index = shared if shared is not None else IndexRegistry(
+                store.namespace_vectors, tmp_path / "ns-indexes", "raw-vectors", 64,
+                lambda fn: store.write(lambda tx: fn()))
+            search = index.find("docs")
+            assert search is not None
+            found, scores = search.search(vecs[3], 6)
+            out.append((found.tolist(), np.round(scores, 4).tolist(), len(search)))
+            out.append(store.write(lambda tx: tx.namespaces.drop("other")))
+            return out
+
+        assert run(pg_store) == run(sqlite)
+    finally:
+        sqlite.close()

@@ -324,9 +324,11 @@ class Service:
             indexes.open_all(background=True)
             # Events of every server on the database (PostgreSQL); None: this one's only.
             self.events.relay = store.relay_events(self.events.deliver)
-            namespace_indexes = IndexRegistry(
-                store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
-                lambda fn: store.write(lambda tx: fn()))
+            namespace_indexes: Indexes | None = store.shared_indexes(namespaces=True)
+            if namespace_indexes is None:
+                namespace_indexes = IndexRegistry(
+                    store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL,
+                    s.hnsw_ef, lambda fn: store.write(lambda tx: fn()))
             namespace_indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
             parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,

@@ -418,10 +418,11 @@ class Store(Protocol):
         the database (SQLite)."""
         ...
 
-    def shared_indexes(self) -> Indexes | None:
+    def shared_indexes(self, *, namespaces: bool = False) -> Indexes | None:
         """Candidate search answered by the database itself, for every server at once
         (PostgreSQL: pgvector and BM25 in SQL), or None when each server keeps its own
-        indexes in memory, rebuilt from the store (SQLite: app/index)."""
+        indexes in memory, rebuilt from the store (SQLite: app/index). Of the agents'
+        memories, or with `namespaces` of the data namespaces' vectors."""
         ...
 
     def backup(self, target: Path) -> None:

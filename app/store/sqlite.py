@@ -131,7 +131,7 @@ class SqliteStore(SqliteTx):
                                              None]) -> None:
         return None  # the only server on this file
 
-    def shared_indexes(self) -> None:
+    def shared_indexes(self, *, namespaces: bool = False) -> None:
         return None  # each server's own indexes (app/index), rebuilt from this file
 
     def backup(self, target: Path) -> None:

@@ -165,8 +165,53 @@ def _m1_core(conn: Any, dimension: int) -> None:
                  (str(dimension),))
 
 
+def _m2_namespaces(conn: Any, dimension: int) -> None:
+    """Data namespaces: items with a vector of the namespace's dimension (searched exactly
+    in SQL: no index yet) and/or a full-text document, whose BM25 postings are kept in
+    `ns_terms` with the statistics FTS5 keeps for SQLite's shared `ns_fts` table (search.py)."""
+    for statement in """
+        CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY,
+            dimension INTEGER,
+            distance TEXT NOT NULL DEFAULT 'cosine',
+            index_type TEXT NOT NULL DEFAULT 'hnsw',
+            metadata JSONB,
+            model TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE TABLE ns_items (
+            rowid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            namespace TEXT NOT NULL,
+            id TEXT NOT NULL,
+            vector vector,
+            metadata JSONB NOT NULL DEFAULT '{}',
+            metadata_chars INTEGER NOT NULL DEFAULT 2,  -- its compact JSON's length (stats)
+            text TEXT,
+            text_words INTEGER,
+            text_tokens INTEGER,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            UNIQUE (namespace, id)
+        );
+        CREATE INDEX ns_items_by_expiry ON ns_items(expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE ns_terms (
+            term TEXT NOT NULL,
+            rowid BIGINT NOT NULL REFERENCES ns_items(rowid) ON DELETE CASCADE,
+            namespace TEXT NOT NULL,
+            tf INTEGER NOT NULL,
+            PRIMARY KEY (term, rowid)
+        );
+        CREATE INDEX ns_terms_by_namespace ON ns_terms(namespace, term);
+        CREATE INDEX ns_terms_by_item ON ns_terms(rowid)
+    """.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 Migration = Callable[[Any, int], None]
-MIGRATIONS: tuple[Migration, ...] = (_m1_core,)
+MIGRATIONS: tuple[Migration, ...] = (_m1_core, _m2_namespaces)
 
 
 def migrate(conn: Any, dimension: int, location: str) -> int:

@@ -181,20 +181,14 @@ class PgTextSearch:
         return np.fromiter((r[0] for r in rows), np.int64, len(rows))
 
 
-class PgIndexes:
-    """The PostgreSQL backend's `Indexes`: searches are queries, so there is nothing to
+class _NothingToKeep:
+    """The upkeep half of `Indexes` when the database answers every search: nothing to
     load, keep in step, save or compact."""
 
     def __init__(self, reader: Reader, dimension: int) -> None:
         self._reader = reader
         self.dimension = dimension
         self.builds = {"start": 0, "first_use": 0, "compaction": 0}
-
-    def find(self, agent_id: str) -> PgVectorSearch | None:
-        return PgVectorSearch(self._reader, agent_id, self.dimension)
-
-    def find_text(self, agent_id: str) -> PgTextSearch | None:
-        return PgTextSearch(self._reader, agent_id)
 
     def added(self, agent_id: str, labels: list[int], vectors: np.ndarray,
               texts: Sequence[tuple[str, int | None]], seq: int) -> None:
@@ -212,11 +206,6 @@ class PgIndexes:
     def save_dirty(self, deadline: float | None = None) -> list[tuple[str, int]]:
         return []
 
-    def stats(self) -> dict[str, int]:
-        """Memories per agent (what an in-memory index would hold)."""
-        return {r[0]: int(r[1]) for r in self._reader.execute(
-            "SELECT agent_id, text_docs FROM agents WHERE text_docs > 0")}
-
     def rebuilding(self) -> list[str]:
         return []
 
@@ -226,5 +215,109 @@ class PgIndexes:
     def close(self, timeout: float | None = None) -> None:
         return None
 
-    def describe(self) -> dict[str, Any]:
-        return {"vectors": "pgvector hnsw (cosine)", "text": "bm25 in SQL"}
+
+class PgIndexes(_NothingToKeep):
+    """The PostgreSQL backend's `Indexes` of the agents' memories."""
+
+    def find(self, agent_id: str) -> PgVectorSearch | None:
+        return PgVectorSearch(self._reader, agent_id, self.dimension)
+
+    def find_text(self, agent_id: str) -> PgTextSearch | None:
+        return PgTextSearch(self._reader, agent_id)
+
+    def stats(self) -> dict[str, int]:
+        """Memories per agent (what an in-memory index would hold)."""
+        return {r[0]: int(r[1]) for r in self._reader.execute(
+            "SELECT agent_id, text_docs FROM agents WHERE text_docs > 0")}
+
+
+# A namespace's score for each distance, as hnswlib scores its spaces (higher is better):
+# cosine similarity, dot product, minus the squared euclidean distance.
+_NS_SCORE = {"cosine": ("1 - (vector <=> q.v)", "vector <=> q.v"),
+             "dot_product": ("-(vector <#> q.v)", "vector <#> q.v"),
+             "euclidean": ("-((vector <-> q.v) ^ 2)", "vector <-> q.v")}
+
+
+class PgNamespaceSearch:
+    """One namespace's vectors, scored exactly in SQL (no index yet: namespaces differ in
+    dimension and distance; a partial HNSW index per namespace is the next step)."""
+
+    def __init__(self, reader: Reader, namespace: str, distance: str) -> None:
+        self._reader = reader
+        self.namespace = namespace
+        self.distance = distance
+        self._size: int | None = None
+
+    def __len__(self) -> int:
+        if self._size is None:
+            row = self._reader.execute(
+                "SELECT count(*) FROM ns_items WHERE namespace = %s AND vector IS NOT NULL",
+                (self.namespace,)).fetchone()
+            self._size = int(row[0]) if row else 0
+        return self._size
+
+    def search(self, vector: np.ndarray, k: int,
+               accept: Callable[[int], bool] | None = None, *, exhaustive: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        found, scores = self.search_many(np.asarray(vector).reshape(1, -1),
+                                         len(self) if accept is not None else k)
+        labels, sims = found[0], scores[0]
+        keep = labels >= 0
+        if accept is not None:
+            keep &= np.fromiter((accept(int(x)) for x in labels), bool, len(labels))
+        return labels[keep][:k], sims[keep][:k]
+
+    def search_many(self, vectors: np.ndarray, k: int, *, exhaustive: bool = True,
+                    ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        n = len(vectors)
+        kk = min(k, len(self))
+        found = np.full((n, max(kk, 0)), -1, dtype=np.int64)
+        sims = np.full((n, max(kk, 0)), -1.0, dtype=np.float32)
+        if kk <= 0 or n == 0:
+            return found, sims
+        score, distance = _NS_SCORE[self.distance]
+        rows = self._reader.execute(
+            f"{_QUERIES} SELECT q.i, n.rowid, n.s FROM q CROSS JOIN LATERAL "
+            f"(SELECT rowid, {score} AS s FROM ns_items WHERE namespace = %(ns)s AND "
+            f"vector IS NOT NULL ORDER BY {distance}, rowid LIMIT %(k)s) n",
+            {"qs": [vector_text(v) for v in vectors.reshape(n, -1)], "ns": self.namespace,
+             "k": kk}).fetchall()
+        rows.sort(key=lambda r: (r[0], -r[2]))
+        filled = [0] * n
+        for i, label, sim in rows:
+            row = int(i) - 1
+            found[row, filled[row]] = label
+            sims[row, filled[row]] = sim
+            filled[row] += 1
+        return found, sims
+
+    def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
+        rows = self._reader.execute(
+            "SELECT rowid, vector_send(vector) FROM ns_items WHERE rowid = ANY(%s) AND "
+            "namespace = %s AND vector IS NOT NULL",
+            ([int(x) for x in labels], self.namespace)).fetchall()
+        order = {int(label): i for i, label in enumerate(labels)}
+        rows.sort(key=lambda r: order.get(int(r[0]), 0))
+        if not rows:
+            return [], np.empty((0, 0), dtype=np.float32)
+        data = b"".join(bytes(r[1])[4:] for r in rows)
+        vecs = np.frombuffer(data, dtype=">f4").astype(np.float32).reshape(len(rows), -1)
+        return [int(r[0]) for r in rows], vecs
+
+
+class PgNamespaceIndexes(_NothingToKeep):
+    """The namespaces' `Indexes` on PostgreSQL: each namespace searched in SQL."""
+
+    def find(self, agent_id: str) -> PgNamespaceSearch | None:
+        row = self._reader.execute(
+            "SELECT distance FROM namespaces WHERE name = %s AND dimension IS NOT NULL",
+            (agent_id,)).fetchone()
+        return None if row is None else PgNamespaceSearch(self._reader, agent_id, row[0])
+
+    def find_text(self, agent_id: str) -> None:
+        return None  # a namespace's text is searched by NamespaceReads.fulltext
+
+    def stats(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self._reader.execute(
+            "SELECT namespace, count(*) FROM ns_items WHERE vector IS NOT NULL "
+            "GROUP BY namespace")}

@@ -22,7 +22,7 @@ from app.store.postgres.conn import PgWriter, Reader, connect, leader_connection
 from app.store.postgres.events import Deliver, EventRelay
 from app.store.postgres.memories import PgMemories, PgVectors
 from app.store.postgres.schema import migrate
-from app.store.postgres.search import SEARCH_SETTINGS, PgIndexes
+from app.store.postgres.search import SEARCH_SETTINGS, PgIndexes, PgNamespaceIndexes
 from app.store.postgres.tables import (
     PgAgents,
     PgDecay,
@@ -107,6 +107,7 @@ class PgStore(PgTx):
         super().__init__(lambda: self._reader, model_id, dimension)
         self._tx = PgTx(lambda: self.writer.connection, model_id, dimension)
         self._indexes = PgIndexes(self._reader, dimension)
+        self._namespace_indexes = PgNamespaceIndexes(self._reader, dimension)
         self._leader: psycopg.Connection[Any] | None = None
         self._leader_lock = threading.Lock()
         self._relay: EventRelay | None = None
@@ -151,8 +152,9 @@ class PgStore(PgTx):
             log.info("this server now runs the background work for %s", self.location)
             return True
 
-    def shared_indexes(self) -> PgIndexes:
-        return self._indexes
+    def shared_indexes(self, *, namespaces: bool = False
+                       ) -> PgIndexes | PgNamespaceIndexes:
+        return self._namespace_indexes if namespaces else self._indexes
 
     def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
         return self.submit(job, after).result()

@@ -13,11 +13,14 @@ import numpy as np
 from psycopg.types.json import Jsonb
 
 from app import filter_dsl
-from app.errors import DataDirError, NotImplementedFeature
+from app.errors import DataDirError
 from app.models import ApiKey, DecayPolicy, Edge, Item, Mention, Namespace, Session
+from app.store.namespaces import fts_text
 from app.store.postgres.conn import APP_NAME
+from app.store.postgres.filters import dsl_sql
 from app.store.postgres.memories import vector_text
 from app.store.protocol import ConnSource, ItemWrite
+from app.text import BM25_B, BM25_K1, tokens
 
 LN2 = math.log(2)
 STAGE = "reindex_stage"
@@ -630,113 +633,354 @@ class PgImports:
             "('queued', 'running')", (keep,)).rowcount)
 
 
-# -- not on PostgreSQL yet ------------------------------------------------------------------
+# -- data namespaces -------------------------------------------------------------------------
 
-def _not_yet(what: str) -> NotImplementedFeature:
-    return NotImplementedFeature(f"{what} are not available on the PostgreSQL backend yet")
+ITEM_COLUMNS = ("i.rowid, i.id, vector_send(i.vector), i.metadata, i.text, i.created_at, "
+                "i.updated_at, i.expires_at")
+NS_COLUMNS = "name, dimension, distance, index_type, metadata, model, created_at, updated_at"
+ITEM_LIVE = "(i.expires_at IS NULL OR i.expires_at > %s)"
+
+
+def _item_vector(blob: Any) -> np.ndarray | None:
+    if blob is None:
+        return None
+    return np.frombuffer(bytes(blob)[4:], dtype=">f4").astype(np.float32)
+
+
+def _item(row: Sequence[Any]) -> Item:
+    return Item(rowid=row[0], id=row[1], vector=_item_vector(row[2]), metadata=dict(row[3]),
+                text=row[4], created_at=row[5], updated_at=row[6], expires_at=row[7])
+
+
+def _namespace(row: Sequence[Any]) -> Namespace:
+    return Namespace(name=row[0], dimension=row[1], distance=row[2], index_type=row[3],
+                     metadata=None if row[4] is None else dict(row[4]), model=row[5],
+                     created_at=row[6], updated_at=row[7])
+
+
+def _stack(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if not rows:
+        return labels, np.empty((0, 0), dtype=np.float32)
+    vecs = np.frombuffer(b"".join(bytes(r[1])[4:] for r in rows), dtype=">f4")
+    return labels, vecs.astype(np.float32).reshape(len(rows), -1)
 
 
 class PgNamespaces:
-    """Data namespaces: none exist on PostgreSQL yet (reads see none; writes are refused)."""
+    """Data namespaces, as app/store/namespaces.py keeps them in SQLite: vectors in
+    `ns_items` (any dimension: pgvector's `vector` without one), full text as BM25
+    postings in `ns_terms` (scored in SQL by PgNamespaces.fulltext as FTS5's bm25 scores
+    SQLite's shared ns_fts table)."""
 
     def __init__(self, conn: ConnSource) -> None:
         self._conn = conn
 
     def all(self) -> list[Namespace]:
-        return []
+        return [_namespace(r) for r in self._conn().execute(
+            f"SELECT {NS_COLUMNS} FROM namespaces ORDER BY name")]
 
     def get(self, name: str) -> Namespace | None:
-        return None
+        row = self._conn().execute(f"SELECT {NS_COLUMNS} FROM namespaces WHERE name = %s",
+                                   (name,)).fetchone()
+        return None if row is None else _namespace(row)
 
     def stats(self, name: str, now: int) -> dict[str, int]:
-        raise _not_yet("namespaces")
+        """As SQLite counts them: vector bytes as float32, text and metadata as their
+        lengths in characters (metadata as its compact JSON), of the items with text."""
+        row = self._conn().execute(
+            "SELECT count(i.vector), count(i.text), "
+            "coalesce(sum(4 * vector_dims(i.vector)), 0), "
+            "coalesce(sum(char_length(i.text) + i.metadata_chars), 0), "
+            f"count(*) FROM ns_items i WHERE i.namespace = %s AND {ITEM_LIVE}",
+            (name, now)).fetchone()
+        return {"vector_count": int(row[0]), "document_count": int(row[1]),
+                "vector_bytes": int(row[2]), "other_bytes": int(row[3]),
+                "item_count": int(row[4])}
+
+    def _where(self, namespace: str, where: filter_dsl.Node | None, now: int,
+               vectors_only: bool = False, texts_only: bool = False
+               ) -> tuple[str, list[Any]]:
+        clauses = ["i.namespace = %s", ITEM_LIVE]
+        params: list[Any] = [namespace, now]
+        if vectors_only:
+            clauses.append("i.vector IS NOT NULL")
+        if texts_only:
+            clauses.append("i.text IS NOT NULL")
+        if where is not None:
+            sql, more = dsl_sql(where, "i.metadata")
+            clauses.append(sql)
+            params += more
+        return " AND ".join(clauses), params
 
     def count(self, namespace: str, where: filter_dsl.Node | None, now: int, *,
               vectors_only: bool = True) -> int:
-        return 0
+        sql, params = self._where(namespace, where, now, vectors_only=vectors_only)
+        return int(self._conn().execute(f"SELECT count(*) FROM ns_items i WHERE {sql}",
+                                        params).fetchone()[0])
 
     def rowids(self, namespace: str, where: filter_dsl.Node | None, now: int | None, *,
                vectors_only: bool = False) -> list[int]:
-        return []
+        sql, params = self._where(namespace, where, now if now is not None else -1,
+                                  vectors_only=vectors_only)
+        return [r[0] for r in self._conn().execute(
+            f"SELECT i.rowid FROM ns_items i WHERE {sql}", params)]
 
     def by_rowids(self, rowids: Iterable[int], now: int) -> dict[int, Item]:
-        return {}
+        ids = [int(r) for r in rowids]
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            f"SELECT {ITEM_COLUMNS} FROM ns_items i WHERE i.rowid = ANY(%s) AND {ITEM_LIVE}",
+            (ids, now))
+        return {r[0]: _item(r) for r in rows}
 
     def by_ids(self, namespace: str, ids: Sequence[str], now: int) -> dict[str, Item]:
-        return {}
+        rows = self._conn().execute(
+            f"SELECT {ITEM_COLUMNS} FROM ns_items i WHERE i.namespace = %s AND "
+            f"i.id = ANY(%s) AND {ITEM_LIVE}", (namespace, list(ids), now))
+        return {r[1]: _item(r) for r in rows}
 
     def existing(self, namespace: str, ids: Sequence[str]) -> dict[str, int]:
-        return {}
+        return {r[0]: r[1] for r in self._conn().execute(
+            "SELECT id, rowid FROM ns_items WHERE namespace = %s AND id = ANY(%s)",
+            (namespace, list(ids)))}
 
     def size(self, namespace: str) -> int:
-        return 0
+        return int(self._conn().execute("SELECT count(*) FROM ns_items WHERE namespace = %s",
+                                        (namespace,)).fetchone()[0])
 
     def vectors(self, namespace: str, where: filter_dsl.Node | None, now: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-        return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+        sql, params = self._where(namespace, where, now, vectors_only=True)
+        return _stack(self._conn().execute(
+            f"SELECT i.rowid, vector_send(i.vector) FROM ns_items i WHERE {sql} "
+            "ORDER BY i.rowid", params).fetchall())
 
     def page(self, namespace: str, where: filter_dsl.Node | None, now: int, after: int,
              limit: int) -> list[Item]:
-        return []
+        sql, params = self._where(namespace, where, now)
+        return [_item(r) for r in self._conn().execute(
+            f"SELECT {ITEM_COLUMNS} FROM ns_items i WHERE {sql} AND i.rowid > %s "
+            "ORDER BY i.rowid LIMIT %s", [*params, after, limit])]
 
     def fulltext(self, namespace: str, words: Sequence[str], where: filter_dsl.Node | None,
                  now: int, limit: int) -> list[tuple[int, float]]:
-        return []
+        """(rowid, bm25) of the namespace's best documents holding any of these words: FTS5's
+        bm25 over every namespace's documents (SQLite's ns_fts is one table): N and the
+        mean length over all of them, each word's document frequency too; a document's
+        length counts its namespace token, as FTS5 counts every column. One difference:
+        FTS5 (contentless_delete) goes on counting deleted documents in N and the mean
+        length; here only the documents there are count."""
+        stems = [t for w in words for t in tokens(w)]
+        if not stems:
+            return []
+        sql, params = self._where(namespace, where, now, texts_only=True)
+        rows = self._conn().execute(
+            "WITH st AS MATERIALIZED (SELECT count(*)::float8 AS n, "
+            "  coalesce(avg(text_tokens), 0)::float8 AS avg FROM ns_items "
+            "  WHERE text IS NOT NULL), "
+            "q AS MATERIALIZED (SELECT u.term, u.i, (SELECT count(*) FROM ns_terms t "
+            "  WHERE t.term = u.term)::float8 AS df FROM unnest(%s::text[]) "
+            "  WITH ORDINALITY u(term, i)), "
+            "idf AS MATERIALIZED (SELECT q.term, q.i, CASE WHEN x.w > 0 THEN x.w ELSE 1e-6 END "
+            "  AS w FROM q, st CROSS JOIN LATERAL "
+            "  (SELECT ln((st.n - q.df + 0.5) / (q.df + 0.5)) AS w) x WHERE q.df > 0), "
+            f"hits AS MATERIALIZED (SELECT t.rowid, sum(idf.w * t.tf * {BM25_K1 + 1} / "
+            f"  (t.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * (i.text_tokens + 1) / "
+            "  (st.avg + 1)))) AS s "
+            "  FROM idf JOIN ns_terms t ON t.namespace = %s AND t.term = idf.term "
+            "  JOIN ns_items i ON i.rowid = t.rowid, st GROUP BY t.rowid) "
+            f"SELECT h.rowid, h.s FROM hits h JOIN ns_items i ON i.rowid = h.rowid "
+            f"WHERE {sql} ORDER BY h.s DESC, h.rowid LIMIT %s",
+            [stems, namespace, *params, limit])
+        return [(int(r[0]), float(r[1])) for r in rows]
 
     def text_stats(self, namespace: str, now: int) -> tuple[int, float, int]:
-        return 0, 0.0, 0
+        conn = self._conn()
+        n, avg = conn.execute(
+            "SELECT count(*), coalesce(avg(i.text_words), 0) FROM ns_items i WHERE "
+            f"i.namespace = %s AND i.text IS NOT NULL AND {ITEM_LIVE}",
+            (namespace, now)).fetchone()
+        terms = conn.execute("SELECT count(DISTINCT term) FROM ns_terms WHERE namespace = %s",
+                             (namespace,)).fetchone()[0] if n else 0
+        return int(n), float(avg), int(terms)
 
     def expired(self, now: int, limit: int) -> list[tuple[str, int]]:
-        return []
+        return [(r[0], r[1]) for r in self._conn().execute(
+            "SELECT namespace, rowid FROM ns_items WHERE expires_at IS NOT NULL AND "
+            "expires_at <= %s LIMIT %s", (now, limit))]
+
+    # -- writes ---------------------------------------------------------------------------
 
     def create(self, ns: Namespace) -> None:
-        raise _not_yet("namespaces")
+        self._conn().execute(
+            f"INSERT INTO namespaces ({NS_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (ns.name, ns.dimension, ns.distance, ns.index_type,
+             None if ns.metadata is None else Jsonb(ns.metadata), ns.model, ns.created_at,
+             ns.updated_at))
 
     def configure(self, name: str, *, dimension: int | None = None,
                   distance: str | None = None, model: str | None = None, now: int) -> None:
-        raise _not_yet("namespaces")
+        self._conn().execute(
+            "UPDATE namespaces SET dimension = coalesce(%s, dimension), distance = "
+            "coalesce(%s, distance), model = coalesce(%s, model), updated_at = %s "
+            "WHERE name = %s", (dimension, distance, model, now, name))
 
     def drop(self, name: str) -> int:
-        raise _not_yet("namespaces")
+        conn = self._conn()
+        count = conn.execute("DELETE FROM ns_items WHERE namespace = %s", (name,)).rowcount
+        conn.execute("DELETE FROM namespaces WHERE name = %s", (name,))
+        return int(count)
 
     def upsert(self, namespace: str, items: Sequence[ItemWrite], now: int
                ) -> tuple[list[int], int]:
-        raise _not_yet("namespaces")
+        """Insert or update items by id (None fields keep their stored values); returns
+        the labels whose vector was set, and 0 (no index log on PostgreSQL)."""
+        conn = self._conn()
+        known = self.existing(namespace, [w.id for w in items])
+        labels: list[int] = []
+        for w in items:
+            vec = None if w.vector is None else vector_text(w.vector)
+            meta = None if w.metadata is None else Jsonb(w.metadata)
+            chars = None if w.metadata is None else len(_encode(w.metadata).decode())
+            words = None if w.text is None else len(fts_text(w.text).split())
+            stems = None if w.text is None else tokens(w.text)
+            rowid = known.get(w.id)
+            if rowid is None:
+                (rowid,) = conn.execute(
+                    "INSERT INTO ns_items (namespace, id, vector, metadata, metadata_chars, "
+                    "text, text_words, text_tokens, created_at, updated_at, expires_at) VALUES "
+                    "(%s, %s, %s::vector, coalesce(%s, '{}'::jsonb), coalesce(%s, 2), %s, %s, "
+                    "%s, %s, %s, %s) RETURNING rowid",
+                    (namespace, w.id, vec, meta, chars, w.text, words,
+                     None if stems is None else len(stems), now, now, w.expires_at)
+                ).fetchone()
+                known[w.id] = rowid
+            else:
+                conn.execute(
+                    "UPDATE ns_items SET vector = coalesce(%s::vector, vector), metadata = "
+                    "coalesce(%s, metadata), metadata_chars = coalesce(%s, metadata_chars), "
+                    "text = coalesce(%s, text), text_words = coalesce(%s, text_words), "
+                    "text_tokens = coalesce(%s, text_tokens), updated_at = %s, "
+                    "expires_at = %s WHERE rowid = %s",
+                    (vec, meta, chars, w.text, words, None if stems is None else len(stems), now,
+                     w.expires_at, rowid))
+                if stems is not None:
+                    conn.execute("DELETE FROM ns_terms WHERE rowid = %s", (rowid,))
+            if stems:
+                freq: dict[str, int] = {}
+                for term in stems:
+                    freq[term] = freq.get(term, 0) + 1
+                conn.execute(
+                    "INSERT INTO ns_terms (term, rowid, namespace, tf) SELECT t.term, %s, %s, "
+                    "t.tf FROM unnest(%s::text[], %s::int[]) AS t(term, tf)",
+                    (rowid, namespace, list(freq), list(freq.values())))
+            if vec is not None:
+                labels.append(rowid)
+        return labels, 0
 
     def delete(self, namespace: str, rowids: Sequence[int]) -> tuple[list[int], int]:
-        raise _not_yet("namespaces")
+        rows = self._conn().execute(
+            "DELETE FROM ns_items WHERE rowid = ANY(%s) AND namespace = %s "
+            "RETURNING rowid, vector IS NOT NULL", ([int(r) for r in rowids], namespace)
+        ).fetchall()
+        order = {int(r): i for i, r in enumerate(rowids)}
+        return sorted((int(r[0]) for r in rows if r[1]), key=lambda r: order.get(r, 0)), 0
 
     def unindex_text(self, namespace: str, ids: Sequence[str]) -> tuple[int, list[int]]:
-        raise _not_yet("namespaces")
+        conn = self._conn()
+        found = conn.execute(
+            "SELECT rowid, vector IS NOT NULL FROM ns_items WHERE namespace = %s AND "
+            "text IS NOT NULL AND id = ANY(%s)", (namespace, list(ids))).fetchall()
+        emptied: list[int] = []
+        for rowid, has_vector in found:
+            if has_vector:
+                conn.execute("DELETE FROM ns_terms WHERE rowid = %s", (rowid,))
+                conn.execute("UPDATE ns_items SET text = NULL, text_words = NULL, "
+                             "text_tokens = NULL WHERE rowid = %s", (rowid,))
+            else:
+                conn.execute("DELETE FROM ns_items WHERE rowid = %s", (rowid,))
+                emptied.append(int(rowid))
+        return len(found), emptied
 
     def merge_metadata(self, rowids: Sequence[int], patch: dict[str, Any], now: int) -> int:
-        raise _not_yet("namespaces")
+        """JSON merge patch of the top level (RFC 7386 recurses into objects: as SQLite's
+        json_patch does, nested objects are merged too)."""
+        ids = [int(r) for r in rowids]
+        rows = self._conn().execute(
+            "SELECT rowid, metadata FROM ns_items WHERE rowid = ANY(%s) FOR UPDATE",
+            (ids,)).fetchall()
+        for rowid, metadata in rows:
+            merged = _merge_patch(dict(metadata), patch)
+            self._conn().execute(
+                "UPDATE ns_items SET metadata = %s, metadata_chars = %s, updated_at = %s "
+                "WHERE rowid = %s", (Jsonb(merged), len(_encode(merged).decode()), now, rowid))
+        return len(rows)
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (what SQLite's json_patch applies)."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+SPACE = {"cosine": "cosine", "dot_product": "ip", "euclidean": "l2"}
 
 
 class PgNamespaceVectors:
-    """The namespaces' vectors: none on PostgreSQL yet."""
+    """The namespaces' vectors as a VectorSource (no index log: nothing caches them)."""
 
     def __init__(self, conn: ConnSource) -> None:
         self._conn = conn
 
     def layout(self, agent_id: str) -> tuple[int, str] | None:
-        return None
+        row = self._conn().execute(
+            "SELECT dimension, distance FROM namespaces WHERE name = %s",
+            (agent_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), SPACE[row[1]]
 
     def agents(self) -> list[str]:
-        return []
+        return [r[0] for r in self._conn().execute(
+            "SELECT name FROM namespaces n WHERE dimension IS NOT NULL AND EXISTS (SELECT 1 "
+            "FROM ns_items i WHERE i.namespace = n.name AND i.vector IS NOT NULL) "
+            "ORDER BY name")]
 
     def has(self, agent_id: str) -> bool:
-        return False
+        return self._conn().execute(
+            "SELECT 1 FROM ns_items WHERE namespace = %s AND vector IS NOT NULL LIMIT 1",
+            (agent_id,)).fetchone() is not None
 
     def count(self, agent_id: str) -> int:
-        return 0
+        return int(self._conn().execute(
+            "SELECT count(*) FROM ns_items WHERE namespace = %s AND vector IS NOT NULL",
+            (agent_id,)).fetchone()[0])
 
     def of_agent(self, agent_id: str, batch: int = 10_000
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return iter(())
+        last = 0
+        while True:
+            rows = self._conn().execute(
+                "SELECT rowid, vector_send(vector) FROM ns_items WHERE namespace = %s AND "
+                "rowid > %s AND vector IS NOT NULL ORDER BY rowid LIMIT %s",
+                (agent_id, last, batch)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield _stack(rows)
 
     def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+        return _stack(self._conn().execute(
+            "SELECT rowid, vector_send(vector) FROM ns_items WHERE vector IS NOT NULL AND "
+            "rowid = ANY(%s)", ([int(x) for x in labels],)).fetchall())
 
     def log(self, agent_id: str, after_seq: int) -> list[tuple[int, int, str]]:
         return []
