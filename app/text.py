@@ -91,3 +91,22 @@ def event_words(event_time: int | None) -> str:
 
     day = datetime.fromtimestamp(event_time, tz=UTC)
     return f"{day:%A} {day.day} {day:%B} {day.year}"
+
+
+# -- BM25 as both backends score it (app/index/text.py in memory; PostgreSQL in SQL) -------
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+DATE_WEIGHT = 0.5  # an event date's words count half as much as the content's
+
+
+def term_frequencies(content: str, event_time: int | None) -> tuple[dict[str, float], float]:
+    """A memory's weighted term frequencies (content + DATE_WEIGHT x its event date in
+    words) and its weighted length, as BM25 counts them."""
+    body, date = tokens(content), tokens(event_words(event_time))
+    freq: dict[str, float] = {}
+    for term in body:
+        freq[term] = freq.get(term, 0.0) + 1.0
+    for term in date:
+        freq[term] = freq.get(term, 0.0) + DATE_WEIGHT
+    return freq, len(body) + DATE_WEIGHT * len(date)

@@ -19,6 +19,15 @@ every second (DAKERA_INDEX_SAVE_INTERVAL_SECS=1) so that kills also land during 
 
 Exit status 1 on any failure. Each thread only updates and forgets memories it stored
 itself, so the expected state is known exactly.
+
+On PostgreSQL (`--database-url`, a fresh database), `--nodes N` servers share it, each with a
+data dir of its own; the writers are spread over them and each round kill -9s one node at
+random while the others go on serving (they are stopped cleanly at the end of the round).
+The database check after each kill: every agent's BM25 statistics (documents, total length)
+agree with its memories and their postings.
+
+    python scripts/crash_test.py --rounds 10 --writers 8 --nodes 2 \
+        --database-url postgresql://postgres@127.0.0.1:55432/crash
 """
 
 from __future__ import annotations
@@ -226,6 +235,26 @@ def check_files(data_dir: Path, mid: str, report: Report, when: str) -> None:
         store.close()
 
 
+def check_database(url: str, report: Report, when: str) -> None:
+    """PostgreSQL after a kill: each agent's BM25 statistics agree with its memories, and
+    every memory has its postings (they are written in the memory's transaction)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT a.agent_id, a.text_docs, a.text_length, "
+            "(SELECT count(*) FROM memories m WHERE m.agent_id = a.agent_id), "
+            "(SELECT coalesce(sum(m.text_length), 0) FROM memories m "
+            " WHERE m.agent_id = a.agent_id), "
+            "(SELECT count(*) FROM memories m WHERE m.agent_id = a.agent_id AND NOT EXISTS "
+            " (SELECT 1 FROM memory_terms t WHERE t.rowid = m.rowid)) FROM agents a").fetchall()
+    for agent, docs, length, count, total, bare in rows:
+        if docs != count or abs(length - total) > 1e-6 * max(1.0, total) or bare:
+            report.failures.append(
+                f"{when}: {agent} statistics say {docs} memories / length {length}, the "
+                f"table holds {count} / {total}; {bare} without postings")
+
+
 def verify(client: Client, ledger: Ledger, report: Report, when: str,
            recall_keys: list[tuple[str, str]]) -> None:
     seen: dict[tuple[str, str], str] = {}
@@ -287,21 +316,41 @@ def verify(client: Client, ledger: Ledger, report: Report, when: str,
 
 def run(data_dir: Path, rounds: int, writers: int = 6, min_s: float = 0.5,
         max_s: float = 4.0, seed: int = 1, log: Any = print,
-        recall_sample: int = 40, recall_all_at_end: bool = False) -> tuple[Report, Ledger]:
+        recall_sample: int = 40, recall_all_at_end: bool = False,
+        database_url: str | None = None, nodes: int = 1) -> tuple[Report, Ledger]:
     rng = random.Random(seed)
     texts = corpus(2000, seed=seed)
     ledger, report = Ledger(), Report()
     mid = model_id()
     env = {"DAKERA_INDEX_SAVE_INTERVAL_SECS": "1", "DAKERA_LOG_LEVEL": "warning"}
+    if database_url is not None:
+        env["DAKERA_DATABASE_URL"] = database_url
+    dirs = [data_dir] if nodes == 1 else [data_dir.with_name(f"{data_dir.name}-node{i}")
+                                          for i in range(nodes)]
+
+    def check(when: str) -> None:
+        if database_url is None:
+            check_files(data_dir, mid, report, when)
+        else:
+            check_database(database_url, report, when)
+
     previous: list[tuple[str, str]] = []
     for r in range(1, rounds + 1):
-        server = Server(data_dir, env=env).start()
-        client = Client(server.port)
+        servers = []
+        try:
+            for d in dirs:
+                servers.append(Server(d, env=env).start())
+        except BaseException:
+            for server in servers:
+                server.kill()
+            raise
+        victim = rng.randrange(len(servers))
+        client = Client(servers[0].port)
         try:
             verify(client, ledger, report, f"round {r} start", previous)
             stop = threading.Event()
-            threads = [Writer(Client(server.port), ledger, r, t, texts, stop,
-                              rng.randrange(1 << 30)) for t in range(writers)]
+            threads = [Writer(Client(servers[t % len(servers)].port), ledger, r, t, texts,
+                              stop, rng.randrange(1 << 30)) for t in range(writers)]
             before = set(ledger.present)
             for t in threads:
                 t.start()
@@ -309,19 +358,23 @@ def run(data_dir: Path, rounds: int, writers: int = 6, min_s: float = 0.5,
             time.sleep(delay)
             busy = sum(t.is_alive() for t in threads)
         finally:
-            server.kill()
+            servers[victim].kill()
         stop.set()
         for t in threads:
             t.join(30)
+        for i, server in enumerate(servers):
+            if i != victim and server.stop() != 0:
+                report.failures.append(f"round {r}: node {i} did not stop cleanly")
         report.kills_during_load += busy == writers
         report.failures.extend(f"round {r}: {e}" for e in ledger.errors)
         ledger.errors.clear()
         ops = sum(t.ops for t in threads)
         new = [k for k in ledger.present if k not in before]
         previous = rng.sample(new, min(recall_sample, len(new)))
-        check_files(data_dir, mid, report, f"round {r} after kill")
+        check(f"round {r} after kill")
         report.rounds = r
-        log(f"round {r}: killed after {delay:.2f} s, {ops} operations by {writers} "
+        log(f"round {r}: killed {'node ' + str(victim) + ' ' if nodes > 1 else ''}after "
+            f"{delay:.2f} s, {ops} operations by {writers} "
             f"writers; {len(ledger.present)} memories acknowledged in all, "
             f"{len(ledger.maybe) + len(ledger.maybe_stores)} in flight at the kill; "
             f"failures so far: {len(report.failures)}")
@@ -335,7 +388,7 @@ def run(data_dir: Path, rounds: int, writers: int = 6, min_s: float = 0.5,
         code = server.stop()
     if code != 0:
         report.failures.append(f"final clean shutdown exited with {code}")
-    check_files(data_dir, mid, report, "after the final clean shutdown")
+    check("after the final clean shutdown")
     return report, ledger
 
 
@@ -347,16 +400,23 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--data-dir", help="default: a temp dir, removed afterwards")
+    parser.add_argument("--database-url", help="a fresh PostgreSQL database to run on")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="servers sharing the database (with --database-url)")
     args = parser.parse_args()
+    if args.nodes > 1 and not args.database_url:
+        parser.error("--nodes needs --database-url: only PostgreSQL is shared by servers")
     tmp = tempfile.TemporaryDirectory(prefix="dakera-crash-")
     data_dir = Path(args.data_dir) if args.data_dir else Path(tmp.name) / "data"
     print(f"crash test: {args.rounds} rounds, {args.writers} writers, seed {args.seed}, "
-          f"data dir {data_dir}")
+          f"data dir {data_dir}"
+          + (f", {args.nodes} node(s) on PostgreSQL" if args.database_url else ""))
     start = time.perf_counter()
     report, ledger = run(data_dir, args.rounds, args.writers, args.min_seconds,
                          args.max_seconds, args.seed,
                          log=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True),
-                         recall_all_at_end=True)
+                         recall_all_at_end=True, database_url=args.database_url,
+                         nodes=args.nodes)
     a = ledger.acked
     print(f"\n{report.rounds} rounds of kill -9 in {time.perf_counter() - start:.0f} s; "
           f"{report.kills_during_load} killed with every writer busy.")

@@ -6,6 +6,15 @@ checkout (or `DAKERA_TEST_COMMAND`), "binary" runs the frozen one-file build nam
 both with `pytestmark = pytest.mark.both_targets`: each of its tests then runs once per
 target (ids `[source]` and `[binary]`); the binary runs are skipped when no binary is named.
 Modules without the marker run against the source tree only.
+
+Two backends can hold the data: "sqlite" (the data dir's file) and "postgres" (a database of
+its own for each server, on a local PostgreSQL with pgvector that the project's own scripts
+install and start: `make pg-up`). A module opts into both with
+`pytestmark = pytest.mark.both_backends` (ids `[sqlite]` and `[postgres]`). The postgres runs
+skip, with the reason, when PostgreSQL cannot be set up here, unless
+DAKERA_PG_TESTS=required (then they fail; =all: required, and the frozen binary's runs on
+postgres too, which are skipped otherwise); DAKERA_TEST_PG_URL names a PostgreSQL server to
+use instead (a superuser's URL: each server gets a new database, with CREATE EXTENSION vector).
 """
 
 from __future__ import annotations
@@ -21,6 +30,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - installed with the server's dependencies
+    psycopg = None  # type: ignore[assignment]
 
 from app.config import Settings
 from app.service import Service
@@ -50,8 +64,18 @@ def clock() -> Clock:
     return Clock()
 
 
-def counts_of(data_dir: Path) -> tuple[int, ...]:
-    """Row counts of memories, their vectors and the index log."""
+def counts_of(where: Path | LiveServer) -> tuple[int, ...]:
+    """Row counts of memories, their vectors and the index log (in a data dir's file, or
+    in a live server's database: on PostgreSQL, memories, BM25 postings and edges)."""
+    if not isinstance(where, Path):  # a LiveServer (of tests.conftest or of conftest)
+        url = where.extra_env.get("DAKERA_DATABASE_URL")
+        if url is None:
+            return counts_of(where.data_dir)
+        assert psycopg is not None
+        with psycopg.connect(url) as pg:
+            return tuple(pg.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                         for table in ("memories", "memory_terms", "memory_edges"))
+    data_dir = where
     from app.store.db import connect
 
     conn = connect(data_dir / "dakera.db", readonly=True)
@@ -110,10 +134,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "the frozen binary (DAKERA_TEST_BINARY)")
 
 
+    config.addinivalue_line(
+        "markers", "both_backends: run the module's live-server tests on SQLite and on "
+        "PostgreSQL (a local cluster started by `make pg-up`)")
+
+
+BACKENDS = ("sqlite", "postgres")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if ("dakera_target" in metafunc.fixturenames
             and metafunc.definition.get_closest_marker("both_targets")):
         metafunc.parametrize("dakera_target", TARGETS, indirect=True, scope="module")
+    if ("dakera_backend" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("both_backends")):
+        metafunc.parametrize("dakera_backend", BACKENDS, indirect=True, scope="module")
 
 
 def binary_path() -> Path | None:
@@ -233,22 +268,106 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
+# -- PostgreSQL for the postgres backend ---------------------------------------------------
+
+PG_TEST_DIR = Path(os.environ.get("DAKERA_TEST_PG_DIR", "/tmp/dakera-pgtest"))
+PG_TEST_PORT = int(os.environ.get("DAKERA_TEST_PG_PORT", "55433"))
+
+
+class Postgres:
+    """A PostgreSQL server for the tests: a new database for each dakera server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url  # of a superuser, on its `postgres` database
+        self.made = 0
+
+    def new_database(self) -> str:
+        assert psycopg is not None
+        self.made += 1
+        name = f"dakera_test_{os.getpid()}_{self.made}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_databases(self) -> None:
+        assert psycopg is not None
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for i in range(1, self.made + 1):
+                conn.execute(f"DROP DATABASE IF EXISTS dakera_test_{os.getpid()}_{i} "
+                             "WITH (FORCE)")
+
+
+def _pg_unavailable(reason: str) -> None:
+    if os.environ.get("DAKERA_PG_TESTS") in ("required", "all"):
+        pytest.fail(f"PostgreSQL tests are required (DAKERA_PG_TESTS=required): {reason}")
+    pytest.skip(f"no PostgreSQL for the postgres backend: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """PostgreSQL with pgvector: DAKERA_TEST_PG_URL's, else a throw-away cluster in
+    DAKERA_TEST_PG_DIR (default /tmp/dakera-pgtest; the postgres user must reach it) set up
+    by `make pg-up` (installs PostgreSQL 15 + pgvector once, as root) and stopped at the
+    end of the session unless it was already running."""
+    if psycopg is None:
+        _pg_unavailable("psycopg is not installed (make install)")
+    given = os.environ.get("DAKERA_TEST_PG_URL")
+    if given:
+        yield Postgres(given)
+        return
+    make = ["make", "-s", "-C", str(ROOT), f"PG_DIR={PG_TEST_DIR}", f"PG_PORT={PG_TEST_PORT}"]
+    up = subprocess.run([*make, "pg-up"], env={**os.environ, "PG_FAST": "1"},
+                        capture_output=True, text=True, timeout=900)
+    if up.returncode != 0:
+        _pg_unavailable(f"`make pg-up` failed: {(up.stderr or up.stdout).strip()[-500:]}")
+    started = "already running" not in up.stdout
+    pg = Postgres(f"postgresql://postgres@127.0.0.1:{PG_TEST_PORT}/postgres")
+    yield pg
+    try:
+        pg.drop_databases()
+    finally:
+        if started:
+            subprocess.run([*make, "pg-down"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def dakera_backend(request: pytest.FixtureRequest) -> str:
+    """The backend: "sqlite", or each of BACKENDS in turn in a module marked both_backends."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="module")
+def backend_env(request: pytest.FixtureRequest, dakera_backend: str,
+                dakera_target: str) -> Callable[[], dict[str, str]]:
+    """Environment that puts a new server on the module's backend (a new database each
+    call on postgres; nothing on sqlite: the data dir's file)."""
+    if dakera_backend == "sqlite":
+        return dict
+    if dakera_target == "binary" and os.environ.get("DAKERA_PG_TESTS") != "all":
+        pytest.skip("the frozen binary on postgres runs with DAKERA_PG_TESTS=all (left out "
+                    "of make test for its time: about 30 s more)")
+    pg: Postgres = request.getfixturevalue("postgres")
+    return lambda: {"DAKERA_DATABASE_URL": pg.new_database()}
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory,
-                dakera_command: tuple[list[str], dict[str, str]]) -> Iterator[LiveServer]:
-    """One server per test module and target (starting it costs a model load)."""
-    server = LiveServer(tmp_path_factory.mktemp("live") / "data",
-                        command=dakera_command).start()
+                dakera_command: tuple[list[str], dict[str, str]],
+                backend_env: Callable[[], dict[str, str]]) -> Iterator[LiveServer]:
+    """One server per test module, target and backend (starting it costs a model load)."""
+    server = LiveServer(tmp_path_factory.mktemp("live") / "data", command=dakera_command,
+                        extra_env=backend_env()).start()
     yield server
     if server.proc and server.proc.poll() is None:
         server.stop()
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path,
-                 dakera_command: tuple[list[str], dict[str, str]]) -> Iterator[LiveServer]:
+def fresh_server(tmp_path: Path, dakera_command: tuple[list[str], dict[str, str]],
+                 backend_env: Callable[[], dict[str, str]]) -> Iterator[LiveServer]:
     """A server of its own, for tests that restart or kill it."""
-    server = LiveServer(tmp_path / "data", command=dakera_command)
+    server = LiveServer(tmp_path / "data", command=dakera_command, extra_env=backend_env())
     yield server
     if server.proc and server.proc.poll() is None:
         server.kill()

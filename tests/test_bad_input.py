@@ -64,22 +64,22 @@ STORE_CASES: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize("case, body, field", STORE_CASES, ids=[c[0] for c in STORE_CASES])
 def test_bad_store_is_refused_whole(live_server: LiveServer, case: str, body: Any,
                                     field: str) -> None:
-    before = counts_of(live_server.data_dir)
+    before = counts_of(live_server)
     with live_server.http() as http:
         error = assert_envelope(http.post("/v1/memory/store", json=body), 400, "INVALID_REQUEST")
     assert field in error["error"], error
-    assert counts_of(live_server.data_dir) == before
+    assert counts_of(live_server) == before
 
 
 def test_malformed_json_and_invalid_utf8(live_server: LiveServer) -> None:
-    before = counts_of(live_server.data_dir)
+    before = counts_of(live_server)
     with live_server.http() as http:
         for raw in (b'{"agent_id": "a", "content": ', b"not json", b"",
                     b'{"agent_id": "a", "content": "\xff\xfe bad utf-8"}'):
             r = http.post("/v1/memory/store", content=raw,
                           headers={"Content-Type": "application/json"})
             assert_envelope(r, 400, "INVALID_REQUEST")
-    assert counts_of(live_server.data_dir) == before
+    assert counts_of(live_server) == before
 
 
 @pytest.mark.parametrize("query", [
@@ -119,7 +119,7 @@ def test_update_and_forget_errors(live_server: LiveServer) -> None:
     with live_server.http() as http:
         mid = http.post("/v1/memory/store", json={"agent_id": AGENT, "content": "keep me"}
                         ).json()["memory"]["id"]
-        before = counts_of(live_server.data_dir)
+        before = counts_of(live_server)
         assert_envelope(http.put(f"/v1/memory/update/{mid}", json={"content": "x"}), 400)
         assert_envelope(http.put(f"/v1/memory/update/{mid}", params={"agent_id": AGENT},
                                  json={"content": ""}), 400)
@@ -128,7 +128,7 @@ def test_update_and_forget_errors(live_server: LiveServer) -> None:
         assert_envelope(http.post("/v1/memory/forget", json={"agent_id": AGENT}), 400)
         assert_envelope(http.post("/v1/memory/forget",
                                   json={"agent_id": AGENT, "memory_ids": "all"}), 400)
-        assert counts_of(live_server.data_dir) == before
+        assert counts_of(live_server) == before
         assert http.get(f"/v1/memory/get/{mid}", params={"agent_id": AGENT}
                         ).json()["content"] == "keep me"
 

@@ -16,7 +16,9 @@ from dakera.models import EdgeType
 
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.both_targets  # live-server tests: the source tree and the binary
+# live-server tests: the source tree and the binary (they pass on PostgreSQL too; its
+# store-level parity tests in test_postgres.py cover them there, for make test's time)
+pytestmark = pytest.mark.both_targets
 
 
 def test_links_graph_and_paths(live_server: LiveServer) -> None:

@@ -29,13 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.text import event_words, tokens
+from app.text import BM25_B as B
+from app.text import BM25_K1 as K1
+from app.text import DATE_WEIGHT, event_words, tokens
 
 log = logging.getLogger("dakera.index")
 
-K1 = 1.2
-B = 0.75
-DATE_WEIGHT = 0.5
 FORMAT = 1
 
 # One memory as the index takes it: the stems of its content and of its event date.

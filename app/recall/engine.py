@@ -24,9 +24,7 @@ from threading import Lock
 import numpy as np
 
 from app.embed import Embedder
-from app.index import IndexRegistry
-from app.index.text import TextIndex
-from app.models import MemoryFilter, RecallHit, RecallResult
+from app.models import Indexes, MemoryFilter, RecallHit, RecallResult, TextSearch
 from app.recall.context import DEPTH, NEIGHBORHOOD_WINDOW_SECS, propagate
 from app.recall.fusion import minmax, rrf
 from app.recall.query import identifiers, query_stems, terms
@@ -60,7 +58,7 @@ class RecallParams:
 
 
 class RecallEngine:
-    def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
+    def __init__(self, store: Store, indexes: Indexes, embedder: Embedder,
                  params: RecallParams) -> None:
         self.store = store
         self.indexes = indexes
@@ -175,7 +173,7 @@ class RecallEngine:
                             search_ms=(t2 - t1) * 1000, candidates=len(fused), context=context,
                             stages=stages)
 
-    def _holding_identifiers(self, index: TextIndex, query: str, allowed: np.ndarray | None,
+    def _holding_identifiers(self, index: TextSearch, query: str, allowed: np.ndarray | None,
                              now: int) -> list[int]:
         """The memories whose content holds an identifier of the query as written (its
         tokens in order), at most `candidates` of them."""

@@ -33,6 +33,7 @@ from app.errors import ServiceUnavailableError, StorageError
 from app.files import fsync_dir
 from app.index import IndexRegistry
 from app.locking import DataDirLock
+from app.models import Indexes
 from app.recall import RecallEngine, RecallParams
 from app.service.access import AccessLog
 from app.service.agent_views import AgentViews
@@ -105,8 +106,8 @@ class Parts:
     """Everything the service is once started."""
 
     store: Store
-    indexes: IndexRegistry
-    namespace_indexes: IndexRegistry
+    indexes: Indexes
+    namespace_indexes: Indexes
     embedder: Embedder
     access: AccessLog
     memories: Memories
@@ -133,7 +134,7 @@ class Parts:
 
 
 def compose(settings: Settings, now: Callable[[], int], store: Store,
-            indexes: IndexRegistry, namespace_indexes: IndexRegistry, embedder: Embedder,
+            indexes: Indexes, namespace_indexes: Indexes, embedder: Embedder,
             events: EventBus, metrics: Metrics, uptime: Callable[[], int], schedule: Schedule,
             restores: Restores) -> Parts:
     """The parts over an open store, indexes and model: each gets what it uses (the parts
@@ -312,15 +313,22 @@ class Service:
         s = self.settings
         store = open_store(s.db_path, dimension=embedder.preset.dimension,
                            model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
-                           on_commit=self.metrics.observe_commit)
+                           on_commit=self.metrics.observe_commit, url=s.database_url)
         try:
-            indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id, s.hnsw_ef,
-                                    lambda fn: store.write(lambda tx: fn()),
-                                    texts=store.vectors)
+            # The database's own search (PostgreSQL), else this process's indexes (SQLite).
+            indexes: Indexes | None = store.shared_indexes()
+            if indexes is None:
+                indexes = IndexRegistry(store.vectors, s.index_dir, embedder.model_id,
+                                        s.hnsw_ef, lambda fn: store.write(lambda tx: fn()),
+                                        texts=store.vectors)
             indexes.open_all(background=True)
-            namespace_indexes = IndexRegistry(
-                store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL, s.hnsw_ef,
-                lambda fn: store.write(lambda tx: fn()))
+            # Events of every server on the database (PostgreSQL); None: this one's only.
+            self.events.relay = store.relay_events(self.events.deliver)
+            namespace_indexes: Indexes | None = store.shared_indexes(namespaces=True)
+            if namespace_indexes is None:
+                namespace_indexes = IndexRegistry(
+                    store.namespace_vectors, s.namespace_index_dir, NAMESPACE_INDEX_MODEL,
+                    s.hnsw_ef, lambda fn: store.write(lambda tx: fn()))
             namespace_indexes.open_all(background=True)
             self.metrics.watch(store, indexes)
             parts = compose(s, self.now, store, indexes, namespace_indexes, embedder,
@@ -489,23 +497,34 @@ class Service:
     def maintenance_tasks(self) -> list[tuple[str, float, Callable[[], object]]]:
         """(name, interval in seconds, task) run by the maintenance thread. Each task looks
         the parts up when it runs (a restore replaces them)."""
+        once = self._if_leading
         tasks: list[tuple[str, float, Callable[[], object]]] = [
             ("probe storage", 2, self.probe_storage),
             ("save indexes", self.settings.index_save_interval, self.save_indexes),
-            ("end idle sessions", 60, lambda: self.parts().sessions.expire_idle()),
-            ("remove expired memories", 60, lambda: self.parts().decay.purge_expired()),
+            ("end idle sessions", 60, once(lambda: self.parts().sessions.expire_idle())),
+            ("remove expired memories", 60,
+             once(lambda: self.parts().decay.purge_expired())),
             ("compact indexes", 60, lambda: self.parts().memories.compact_indexes()),
-            ("autopilot", 60, lambda: self.parts().autopilot.run_due()),
+            ("autopilot", 60, once(lambda: self.parts().autopilot.run_due())),
             ("compact namespace indexes", 60,
              lambda: self.parts().namespace_indexes.compact()),
             ("remove expired namespace items", 60,
-             lambda: self.parts().vectors.purge_expired()),
+             once(lambda: self.parts().vectors.purge_expired())),
             ("save key usage", 30, lambda: self.parts().keys.flush_usage()),
-            ("scheduled backup", 60, lambda: self.parts().backups.run_schedule())]
+            ("scheduled backup", 60, once(lambda: self.parts().backups.run_schedule()))]
         if self.settings.decay_interval > 0:
             tasks.append(("decay", self.settings.decay_interval,
-                          lambda: self.parts().decay.run()))
+                          once(lambda: self.parts().decay.run())))
         return tasks
+
+    def _if_leading(self, task: Callable[[], object]) -> Callable[[], object]:
+        """Work done once per database: run by the one server that leads (always this one
+        with SQLite; on PostgreSQL the holder of the leader's lock, see Store.leads)."""
+
+        def run() -> object:
+            return task() if self.parts().store.leads() else None
+
+        return run
 
     def _maintenance_loop(self) -> None:
         tasks = self.maintenance_tasks()

@@ -353,6 +353,8 @@ class Backups:
     def run_schedule(self) -> dict[str, Any] | None:
         """Take the scheduled backup if it is due, then keep only the newest `keep`
         scheduled ones (the maintenance thread calls this every minute)."""
+        if self.db.backend != "sqlite":  # backed up by the database's own tools (pg_dump)
+            return None
         due = self.schedule.due_at(self.list())
         if due is None or time.time() < due or self.restores.running():
             return None
@@ -373,6 +375,11 @@ class Backups:
         if point_in_time is not None:
             raise NotImplementedFeature("point-in-time restore is not offered: restore one "
                                         "of the backups")
+        if self.db.backend != "sqlite":
+            raise NotImplementedFeature(
+                "a PostgreSQL database is restored with PostgreSQL's own tools (pg_restore "
+                "of a pg_dump, or your service's point-in-time recovery): see "
+                "docs/postgres.md")
         if target_namespaces is not None:
             raise NotImplementedFeature("a restore replaces every agent; "
                                         "'target_namespaces' is not offered (import one "

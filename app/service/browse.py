@@ -14,8 +14,7 @@ from typing import Any
 from app import validate
 from app.config import Settings
 from app.errors import NotFoundError, ValidationError
-from app.index import IndexRegistry
-from app.models import MEMORY_SORTS, Memory, MemoryFilter, PageCursor, Session
+from app.models import MEMORY_SORTS, Indexes, Memory, MemoryFilter, PageCursor, Session
 from app.service.decay import Decay
 from app.service.metrics import Metrics
 from app.service.sessions import Sessions
@@ -74,7 +73,7 @@ def _importance_bound(value: Any, field: str) -> float | None:
 
 
 class Browse:
-    def __init__(self, store: Store, indexes: IndexRegistry, settings: Settings,
+    def __init__(self, store: Store, indexes: Indexes, settings: Settings,
                  now: Callable[[], int], sessions: Sessions, decay: Decay,
                  metrics: Metrics) -> None:
         self.db = store

@@ -26,8 +26,7 @@ import numpy as np
 from app import validate
 from app.config import Settings
 from app.errors import FeatureDisabledError, ValidationError
-from app.index import IndexRegistry
-from app.models import Memory, MemoryFilter, NewMemory
+from app.models import Indexes, Memory, MemoryFilter, NewMemory
 from app.service.memories import EVENT_TIME_KEY, Memories
 from app.store import Store, Tx
 from app.text import normalise, numbers
@@ -92,7 +91,7 @@ class Scan:
 
 
 class Consolidation:
-    def __init__(self, store: Store, indexes: IndexRegistry, settings: Settings,
+    def __init__(self, store: Store, indexes: Indexes, settings: Settings,
                  now: Callable[[], int], memories: Memories,
                  cross_session: Callable[[str], bool]) -> None:
         self.db = store

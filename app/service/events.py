@@ -40,6 +40,8 @@ class Event:
 
 
 Accept = Callable[[Event], bool]
+# (topic, frame, agent_id, namespace): an event as it travels between servers
+Relay = Callable[[str, dict[str, Any], str | None, str | None], None]
 
 
 @dataclass(eq=False)
@@ -98,6 +100,9 @@ class EventBus:
         self.closed = False
         self.published = 0  # events published while someone subscribed
         self.dropped = 0  # deliveries dropped because a subscriber lagged
+        # Where this server's events also go when servers share a database (PostgreSQL):
+        # the other servers deliver them to their own subscribers (`deliver`).
+        self.relay: Relay | None = None
 
     def close(self) -> None:
         """End every stream (shutdown: an open stream would hold the server up), and refuse
@@ -110,8 +115,9 @@ class EventBus:
 
     @property
     def listening(self) -> bool:
-        """Whether anyone subscribes: publishers may skip building events otherwise."""
-        return bool(self._subscribers)
+        """Whether anyone subscribes (here, or on another server sharing the database):
+        publishers may skip building events otherwise."""
+        return bool(self._subscribers) or self.relay is not None
 
     @property
     def subscribers(self) -> int:
@@ -135,6 +141,15 @@ class EventBus:
 
     def publish(self, topic: str, data: dict[str, Any], *, agent_id: str | None = None,
                 namespace: str | None = None) -> None:
+        relay = self.relay
+        if relay is not None:
+            relay(topic, data, agent_id, namespace)
+        self.deliver(topic, data, agent_id, namespace)
+
+    def deliver(self, topic: str, data: dict[str, Any], agent_id: str | None = None,
+                namespace: str | None = None) -> None:
+        """Hand an event to this server's subscribers (one published here, or relayed from
+        another server)."""
         subscribers = self._subscribers
         if not subscribers:
             return

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.extract import extract
-from app.index import IndexRegistry
-from app.models import Edge, Mention
+from app.models import Edge, Indexes, Mention
 from app.store import MemoryRow, Tx
 from app.text import normalise
 
@@ -75,7 +74,7 @@ class Near:
 Hits = tuple[np.ndarray, np.ndarray]  # (labels, cosines) of one index search
 
 
-def search_ahead(indexes: IndexRegistry, agent_id: str, vectors: np.ndarray,
+def search_ahead(indexes: Indexes, agent_id: str, vectors: np.ndarray,
                  exhaustive: np.ndarray) -> list[Hits | None]:
     """The index's nearest neighbours of each vector, in one search per kind (before the
     write job: what earlier transactions committed). `exhaustive` marks the vectors whose
@@ -112,7 +111,7 @@ def neighbours(tx: Tx, row: MemoryRow, floor: float, now: int, batch: list[Near]
     return found
 
 
-def search_one(indexes: IndexRegistry, row: MemoryRow) -> Hits | None:
+def search_one(indexes: Indexes, row: MemoryRow) -> Hits | None:
     index = indexes.find(row.memory.agent_id)
     if index is None:
         return None

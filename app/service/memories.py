@@ -23,8 +23,7 @@ from app import validate
 from app.config import Settings
 from app.embed import Embedder
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
-from app.index import IndexRegistry
-from app.models import Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.models import Indexes, Memory, MemoryFilter, Mention, NewMemory, StoreResult
 from app.service.dedup import find_duplicate
 from app.service.events import Publisher
 from app.service.extraction import find_entities
@@ -39,7 +38,7 @@ from app.service.linking import (
 )
 from app.service.metrics import Metrics
 from app.service.sessions import IdleEnded, announce_idle
-from app.store import MemoryRow, Store, Tx
+from app.store import MemoryRow, Store, Tx, unique_violation
 
 if TYPE_CHECKING:
     from app.service.policies import StorePolicy
@@ -76,7 +75,7 @@ def batch_filter(raw: Any) -> MemoryFilter:
 
 
 class Memories:
-    def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
+    def __init__(self, store: Store, indexes: Indexes, embedder: Embedder,
                  settings: Settings, now: Callable[[], int],
                  store_policy: Callable[[str], StorePolicy], graph: GraphSettings,
                  retention: Callable[[], int], events: Publisher, metrics: Metrics) -> None:
@@ -198,6 +197,8 @@ class Memories:
                        IdleEnded]
 
         def job(tx: Tx) -> Result:
+            # other servers' stores into these agents first: deduplication must see them
+            tx.memories.lock_agents([new.agent_id for new in items])
             out: list[Memory] = []
             added: list[int] = []
             duplicates: dict[int, str] = {}
@@ -258,7 +259,7 @@ class Memories:
         except DakeraError:
             raise
         except Exception as exc:
-            if "UNIQUE constraint failed" in str(exc):
+            if unique_violation(exc):
                 raise ConflictError("a memory with this id already exists for this agent"
                                     ) from None
             raise
@@ -548,7 +549,7 @@ class Memories:
         try:
             self.db.write(job, after)
         except Exception as exc:
-            if "UNIQUE constraint failed" in str(exc):
+            if unique_violation(exc):
                 raise ConflictError(f"agent {agent!r} already holds a memory {memory_id!r}"
                                     ) from None
             raise

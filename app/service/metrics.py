@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from app import __version__
 from app.config import Settings
-from app.index import IndexRegistry
+from app.models import Indexes
 from app.service.events import EventBus
 from app.store import Store
 
@@ -85,7 +85,7 @@ class Metrics:
         self.top_agents = settings.metrics_top_agents
         self.registry = r = CollectorRegistry()
         self._store: Store | None = None
-        self._indexes: IndexRegistry | None = None
+        self._indexes: Indexes | None = None
         self._events = events
 
         self.requests = Counter("dakera_http_requests", "HTTP requests answered.",
@@ -146,7 +146,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._stored_by_hour: dict[int, int] = {}  # for the retention KPI: the last 7 days
 
-    def watch(self, store: Store, indexes: IndexRegistry) -> None:
+    def watch(self, store: Store, indexes: Indexes) -> None:
         """The started store and indexes, read at scrape time."""
         self._store, self._indexes = store, indexes
 

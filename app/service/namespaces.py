@@ -15,8 +15,7 @@ from typing import Any
 from app import validate
 from app.embed import Preset
 from app.errors import ConflictError, NamespaceNotFoundError, ValidationError
-from app.index import IndexRegistry
-from app.models import DISTANCES, Namespace
+from app.models import DISTANCES, Indexes, Namespace
 from app.service.agents import AGENT_NAMESPACE_PREFIX
 from app.store import Store, Tx
 
@@ -40,7 +39,7 @@ def is_agent_namespace(name: str) -> bool:
 
 
 class Namespaces:
-    def __init__(self, store: Store, indexes: IndexRegistry, memory_indexes: IndexRegistry,
+    def __init__(self, store: Store, indexes: Indexes, memory_indexes: Indexes,
                  preset: Preset, now: Callable[[], int]) -> None:
         self.db = store
         self.indexes = indexes  # the namespaces' vector indexes

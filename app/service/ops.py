@@ -13,7 +13,7 @@ from typing import Any
 from app import __version__
 from app.config import Settings
 from app.errors import FeatureDisabledError
-from app.index import IndexRegistry
+from app.models import Indexes
 from app.service.events import EventBus
 from app.service.metrics import Metrics
 from app.store import Store, sqlite_version
@@ -26,7 +26,7 @@ def feature_disabled(switch: str, what: str) -> FeatureDisabledError:
 
 
 class Ops:
-    def __init__(self, store: Store, indexes: IndexRegistry, metrics: Metrics,
+    def __init__(self, store: Store, indexes: Indexes, metrics: Metrics,
                  events: EventBus, settings: Settings, now: Callable[[], int],
                  uptime: Callable[[], int], model_id: str) -> None:
         self.db = store

@@ -32,7 +32,8 @@ def reindex(settings: Settings, *, on_total: Callable[[int], None] = lambda n: N
                                  settings.embed_threads)
         dim, model_id = embedder.preset.dimension, embedder.model_id
         store = open_store(settings.db_path, dimension=dim, model_id=model_id,
-                           synchronous=settings.sqlite_synchronous, check_model=False)
+                           synchronous=settings.sqlite_synchronous, check_model=False,
+                           url=settings.database_url)
         try:
             store.write(lambda tx: tx.reindex.begin(model_id))
             on_total(store.reindex.count_pending())

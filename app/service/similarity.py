@@ -16,8 +16,7 @@ import numpy as np
 
 from app import validate
 from app.errors import ValidationError
-from app.index import IndexRegistry
-from app.models import Memory
+from app.models import Indexes, Memory
 from app.service.graph import MAX_DEPTH
 from app.store import Store
 
@@ -71,7 +70,7 @@ def clusters(ids: list[str], importance: list[float], pairs: list[tuple[int, int
 
 
 class Similarity:
-    def __init__(self, store: Store, indexes: IndexRegistry, now: Callable[[], int],
+    def __init__(self, store: Store, indexes: Indexes, now: Callable[[], int],
                  find_memory: Callable[[Any, Any], Memory]) -> None:
         self.db = store
         self.indexes = indexes

@@ -37,8 +37,7 @@ from app.errors import (
     StorageFullError,
     ValidationError,
 )
-from app.index import IndexRegistry
-from app.models import EDGE_TYPES, Edge, Memory, MemoryFilter, Session
+from app.models import EDGE_TYPES, Edge, Indexes, Memory, MemoryFilter, Session
 from app.service import exports
 from app.service.backups import free_bytes
 from app.service.formats import Record, Source, open_source
@@ -128,7 +127,7 @@ def _public(job: dict[str, Any]) -> dict[str, Any]:
 
 
 class Transfer:
-    def __init__(self, store: Store, indexes: IndexRegistry, embedder: Embedder,
+    def __init__(self, store: Store, indexes: Indexes, embedder: Embedder,
                  settings: Settings, now: Callable[[], int],
                  expire_idle: Callable[[], object]) -> None:
         self.db = store

@@ -21,8 +21,7 @@ import numpy as np
 from app import filter_dsl, validate
 from app.config import Settings
 from app.errors import QuotaExceededError, ValidationError
-from app.index import IndexRegistry
-from app.models import Item, Namespace
+from app.models import Indexes, Item, Namespace
 from app.service.agent_views import AgentViews
 from app.service.namespaces import Namespaces, distance
 from app.store import ItemWrite, Store, Tx
@@ -75,7 +74,7 @@ class Hit:
 
 
 class Vectors:
-    def __init__(self, store: Store, indexes: IndexRegistry, namespaces: Namespaces,
+    def __init__(self, store: Store, indexes: Indexes, namespaces: Namespaces,
                  agent_views: AgentViews, settings: Settings, now: Callable[[], int]) -> None:
         self.db = store
         self.indexes = indexes

@@ -18,14 +18,27 @@ from app.store.writer import CommitObserver
 
 
 def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = "full",
-               check_model: bool = True, on_commit: CommitObserver | None = None) -> Store:
-    """The store for a data dir's database (SQLite, the only backend so far); `on_commit`
-    is told the duration and job count of every commit (metrics)."""
+               check_model: bool = True, on_commit: CommitObserver | None = None,
+               url: str | None = None) -> Store:
+    """The store: the PostgreSQL database at `url` when one is given, else the SQLite file
+    at `path` (a data dir's database); `on_commit` is told the duration and job count of
+    every SQLite commit (metrics)."""
+    if url is not None:
+        from app.store.postgres import PgStore  # psycopg is loaded only for this backend
+
+        return PgStore(url, dimension=dimension, model_id=model_id, check_model=check_model)
     return SqliteStore(path, dimension=dimension, model_id=model_id,
                        synchronous=synchronous, check_model=check_model, on_commit=on_commit)
+
+
+def unique_violation(exc: BaseException) -> bool:
+    """Whether a write failed on a unique constraint (an id already taken), in either
+    backend."""
+    return "UNIQUE constraint failed" in str(exc) or getattr(exc, "sqlstate", None) == "23505"
 
 
 __all__ = ["CommitObserver", "DatabaseError", "DatabaseInfo", "DatabaseReport",
            "ForeignDatabaseError", "ItemWrite", "McpMemoryServiceDb", "MemoryRow",
            "SqliteStore", "Store", "Tx", "check_database", "inspect_database",
-           "is_mcp_memory_service", "is_sqlite", "open_store", "snapshot", "sqlite_version"]
+           "is_mcp_memory_service", "is_sqlite", "open_store", "snapshot", "sqlite_version",
+           "unique_violation"]

@@ -327,6 +327,9 @@ class SqliteMemories:
 
     # -- writes (on the writer's connection, inside its transaction) -------------------
 
+    def lock_agents(self, agent_ids: Sequence[str]) -> None:
+        return None  # the one writer of this file serializes every write already
+
     def insert(self, row: MemoryRow) -> int:
         """Insert one memory (setting its rowid) with its FTS row and vector; returns the
         index log seq."""

@@ -4,7 +4,8 @@ A backend offers read objects (`Store.memories`, `Store.sessions`, ...) and runs
 one at a time in commit order (`Store.write`): a job receives a `Tx` whose objects read and
 write inside one transaction, and its result is returned only once that transaction is
 durably committed. `after` callbacks run in commit order after each commit (the vector
-indexes are kept in step there). SQLite is the backend today (app/store/sqlite.py).
+indexes are kept in step there). The backends: SQLite (app/store/sqlite.py), the default,
+and PostgreSQL + pgvector (app/store/postgres/).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.models import (
     ApiKey,
     DecayPolicy,
     Edge,
+    Indexes,
     IndexSource,
     Item,
     Memory,
@@ -99,6 +101,11 @@ class MemoryReads(Protocol):
 
 
 class MemoryWrites(MemoryReads, Protocol):
+    def lock_agents(self, agent_ids: Sequence[str]) -> None:
+        """Hold these agents until the transaction ends, against writers on other servers
+        (a store's deduplication must see what they committed): nothing to do when one
+        writer owns the database (SQLite)."""
+        ...
     def insert(self, row: MemoryRow) -> int: ...
     def update(self, memory: Memory, row: MemoryRow | None, set_importance: bool) -> int: ...
     def set_importance(self, rowid: int, importance: float, now: int) -> None: ...
@@ -347,6 +354,7 @@ class Tx(Protocol):
 
 
 class Store(Protocol):
+    backend: str  # "sqlite" or "postgresql"
     location: str  # for logs and messages: a file path or a database URL
     dimension: int
     model_id: str
@@ -393,10 +401,35 @@ class Store(Protocol):
         """Queue a job; the future resolves once it is committed."""
         ...
 
+    def leads(self) -> bool:
+        """Whether this server runs the background work done once per database (decay
+        passes, expiry sweeps, idle sessions, AutoPilot, scheduled backups). SQLite: always
+        (one server owns the file). PostgreSQL: while it holds an advisory lock, which the
+        first server to ask takes and which another takes once that server's connection
+        is gone (it died, or lost the database)."""
+        ...
+
+    def relay_events(self, deliver: Callable[[str, dict[str, Any], str | None, str | None],
+                                             None]
+                     ) -> Callable[[str, dict[str, Any], str | None, str | None], None] | None:
+        """Connect this server's events with the other servers' on the same database:
+        their events are handed to `deliver` (topic, frame, agent, namespace) from then on,
+        and the function returned sends this server's. None when no other server can share
+        the database (SQLite)."""
+        ...
+
+    def shared_indexes(self, *, namespaces: bool = False) -> Indexes | None:
+        """Candidate search answered by the database itself, for every server at once
+        (PostgreSQL: pgvector and BM25 in SQL), or None when each server keeps its own
+        indexes in memory, rebuilt from the store (SQLite: app/index). Of the agents'
+        memories, or with `namespaces` of the data namespaces' vectors."""
+        ...
+
     def backup(self, target: Path) -> None:
         """Write a consistent copy of the whole database to `target` (which must not exist)
         while writes go on: exactly what was committed before it began. On failure nothing
-        is left at `target`."""
+        is left at `target`. PostgreSQL raises NotImplementedFeature: its own tools
+        (pg_dump, a managed service's backups) back it up."""
         ...
 
     def ping(self) -> None:

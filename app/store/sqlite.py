@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.errors import DataDirError, StorageError
 from app.store.backup import copy_database
@@ -70,6 +70,8 @@ class SqliteTx:
 
 
 class SqliteStore(SqliteTx):
+    backend = "sqlite"
+
     def __init__(self, path: Path, *, dimension: int, model_id: str,
                  synchronous: str = "full", check_model: bool = True,
                  on_commit: CommitObserver | None = None) -> None:
@@ -121,6 +123,16 @@ class SqliteStore(SqliteTx):
                after: Callable[[T], None] | None = None) -> Future[T]:
         tx = self._tx
         return self.writer.submit(lambda conn: job(tx), after)
+
+    def leads(self) -> bool:
+        return True  # the data dir's lock makes this server the only one
+
+    def relay_events(self, deliver: Callable[[str, dict[str, Any], str | None, str | None],
+                                             None]) -> None:
+        return None  # the only server on this file
+
+    def shared_indexes(self, *, namespaces: bool = False) -> None:
+        return None  # each server's own indexes (app/index), rebuilt from this file
 
     def backup(self, target: Path) -> None:
         copy_database(self.path, target)
