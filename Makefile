@@ -16,12 +16,12 @@ FREEZE_INPUTS = $(shell find app -name '*.py') $(wildcard models/$(MODEL)/*) pyp
                 build/dakera.spec build/dakera.service \
                 $(shell find app/web/templates app/web/static app/extract/data -type f)
 
-.PHONY: help install models serve test lint clean binary bench-locomo bench bench-quick \
-        crash-test fuzz soak concurrency-test fault-test browser-deps bench-ui screenshots \
-        pg-install pg-up pg-down serve-postgres
+.PHONY: help install models serve test lint clean binary bench-locomo bench-known-item bench \
+        bench-quick crash-test fuzz soak concurrency-test fault-test browser-deps bench-ui \
+        screenshots pg-install pg-up pg-down serve-postgres
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -100,6 +100,9 @@ fault-test: binary ## Full disk, read-only disk, damaged files, SIGTERM in each 
 LOCOMO_DATA ?=
 bench-locomo: models ## LoCoMo retrieval benchmark over HTTP (LOCOMO_DATA=path to a LoCoMo-schema file)
 	$(BIN)/python scripts/bench_locomo.py $(if $(LOCOMO_DATA),--data $(LOCOMO_DATA))
+
+bench-known-item: models ## Known-item recall over HTTP, the second workload beside LoCoMo (5,000 memories, 500 questions)
+	$(BIN)/python scripts/bench_known_item.py $(BENCH_ARGS)
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check app scripts tests build

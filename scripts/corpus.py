@@ -114,19 +114,32 @@ def _fields(rng: random.Random) -> dict[str, str]:
     )
 
 
-def sentence(rng: random.Random) -> str:
+def labelled(rng: random.Random) -> tuple[str, int, dict[str, str]]:
+    """One memory: its text, the index of its template in TEMPLATES, and the fields it was
+    filled with (what a question about it can name, and what it answers)."""
     template = rng.choice(TEMPLATES)
-    text = template.format(**_fields(rng))
+    fields = _fields(rng)
+    text = template.format(**fields)
     filler = "" if text.startswith("User:") else rng.choice(FILLERS)
     if filler and text.split()[0] not in NAMES:
         text = text[0].lower() + text[1:]
-    return filler + text + rng.choice(ENDINGS)
+    return filler + text + rng.choice(ENDINGS), TEMPLATES.index(template), fields
+
+
+def sentence(rng: random.Random) -> str:
+    return labelled(rng)[0]
 
 
 def corpus(n: int, seed: int = 7) -> list[str]:
     """n memories (deterministic for a seed); near-duplicates occur, as in real use."""
     rng = random.Random(seed)
     return [sentence(rng) for _ in range(n)]
+
+
+def labelled_corpus(n: int, seed: int = 7) -> list[tuple[str, int, dict[str, str]]]:
+    """corpus(n, seed) with each memory's template index and fields (same texts)."""
+    rng = random.Random(seed)
+    return [labelled(rng) for _ in range(n)]
 
 
 GENERIC = [
@@ -177,3 +190,66 @@ _STOP = {"that", "with", "about", "somewhere", "turned", "remember", "user", "as
          "worth", "next", "time", "just", "know", "note", "important", "urgent", "record",
          "remembering", "especially", "think", "great", "suggest", "book", "bring", "what",
          "when", "where", "which", "there"}
+
+
+# Known-item questions: for each template (by index), questions about one memory made from
+# it, as a person asks about the past: reworded ("lost" -> "lose", "met ... to talk about"
+# -> "meet to discuss"), naming some of its fields and asking for another. The fields a
+# question names decide which memories answer it: those of the same template with the same
+# values there (near-duplicates included).
+KNOWN_ITEM: dict[int, list[tuple[str, tuple[str, ...]]]] = {
+    0: [("How did {n} feel after {a} in {p}?", ("n", "a", "p")),
+        ("Where did {n} go {a} {w}?", ("n", "a", "w"))],
+    1: [("What did {n} say they prefer {w}?", ("n", "w"))],
+    2: [("Where did {n} lose the {o}?", ("n", "o")),
+        ("What did {n} misplace in {p}?", ("n", "p"))],
+    3: [("What food did {n} make for {n2}?", ("n", "n2"))],
+    4: [("Who is {n} travelling to {p} with?", ("n", "p")),
+        ("Where is {n} going to try {a} with {n2}?", ("n", "a", "n2"))],
+    5: [("What did {n} tell me about how {n2} feels at work?", ("n", "n2"))],
+    6: [("What did {n} buy for {a}?", ("n", "a"))],
+    7: [("Which food is {n} allergic to?", ("n",)),
+        ("What does {n} dislike, apart from {food}?", ("n", "food"))],
+    8: [("Where did {n} and {n2} meet to discuss {a}?", ("n", "n2", "a"))],
+    9: [("Where was order {code} delivered?", ("code",)),
+        ("Which order number was the {o} sent to {n} in {p}?", ("o", "n", "p"))],
+    10: [("Who got {n} into {a}?", ("n", "a"))],
+    11: [("What should I take to the meeting with {n} in {p}?", ("n", "p"))],
+    12: [("Did I say {n2} might like {a}?", ("n2", "a"))],
+    13: [("Is my {o} still at {p}?", ("o", "p"))],
+    14: [("What does {n} want to eat {w}?", ("n", "w"))],
+    15: [("What did {n} want me to reserve for {p}?", ("n", "p"))],
+    16: [("Why did the {svc} deployment to {host} fail?", ("svc", "host")),
+         ("Who rolled back {svc} after the {err} error?", ("svc", "err"))],
+    17: [("Who is handling ticket {ticket}?", ("ticket",)),
+         ("What error does {svc} on {host} report?", ("svc", "host"))],
+    18: [("What birthday present did {n2} get from {n}?", ("n", "n2"))],
+    19: [("What does {n} like to eat in {p}?", ("n", "p"))],
+}
+
+
+def known_item_queries(items: list[tuple[str, int, dict[str, str]]], n: int, seed: int = 13,
+                       max_answers: int = 3) -> list[tuple[str, list[int]]]:
+    """n distinct questions about memories of `items` (labelled_corpus), each with the
+    indices of the memories that answer it; a question that more than max_answers memories
+    answer is not asked (it is not about one memory)."""
+    rng = random.Random(seed)
+    by_key: dict[tuple[int, tuple[tuple[str, str], ...]], list[int]] = {}
+    for i, (_, template, fields) in enumerate(items):
+        for _, names in KNOWN_ITEM[template]:
+            by_key.setdefault((template, tuple((k, fields[k]) for k in names)), []).append(i)
+    out: dict[str, list[int]] = {}
+    attempts = 0
+    while len(out) < n and attempts < 50 * n:
+        attempts += 1
+        _, template, fields = items[rng.randrange(len(items))]
+        question, names = rng.choice(KNOWN_ITEM[template])
+        answers = by_key[(template, tuple((k, fields[k]) for k in names))]
+        if len(answers) > max_answers:
+            continue
+        q = question.format(**fields)
+        if rng.random() < 0.2:
+            q = rng.choice(["Do you remember: ", "Quick question: ", "Hmm, "]) + \
+                q[0].lower() + q[1:]
+        out.setdefault(q, answers)
+    return list(out.items())
