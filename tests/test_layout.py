@@ -25,8 +25,9 @@ FORBIDDEN = {
 }
 # what an adapter may import besides its own package
 ADAPTER_ALLOWED = {"service", "config", "errors", "models"}
-# the CLI assembles the process: it hands the MCP mount and the web pages to the HTTP app
-CLI_ALLOWED = {*ADAPTER_ALLOWED, "api", "mcp", "web"}
+# the CLI assembles the process: it hands the MCP mount and the web pages to the HTTP app,
+# and sets the process's allocator policy (app/memory.py)
+CLI_ALLOWED = {*ADAPTER_ALLOWED, "api", "mcp", "web", "memory"}
 
 
 def app_imports(path: Path) -> set[str]:

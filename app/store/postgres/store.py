@@ -203,7 +203,12 @@ class PgStore(PgTx):
             self._pool.close()
         with self._leader_lock, contextlib.suppress(Exception):
             if self._leader is not None:
-                self._leader.close()  # the lead passes to another server at once
+                # Unlock before closing: PostgreSQL ends a closed connection's backend (and
+                # drops its locks) a moment later, so another server asking at once was
+                # refused. Unlocked, the lead passes at once.
+                with contextlib.suppress(Exception):
+                    self._leader.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK,))
+                self._leader.close()
                 self._leader = None
 
 
