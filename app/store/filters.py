@@ -19,6 +19,20 @@ def json_list(values: Any) -> str:
     return _encode(list(values)).decode()
 
 
+def scalar_conditions(f: MemoryFilter) -> list[tuple[str, str, Any]]:
+    """(column, operator, value) of the filter's set single-value conditions, in the SQL both
+    backends share (each adds its own placeholder)."""
+    return [(column, op, value) for column, op, value in (
+        ("m.memory_type", "=", f.memory_type),
+        ("m.session_id", "=", f.session_id),
+        ("m.importance", ">=", f.min_importance),
+        ("m.importance", "<=", f.max_importance),
+        ("m.created_at", ">=", f.created_after),
+        ("m.created_at", "<=", f.created_before),
+        ("COALESCE(m.event_time, m.created_at)", ">=", f.since),
+        ("COALESCE(m.event_time, m.created_at)", "<=", f.until)) if value is not None]
+
+
 def filter_sql(agent_id: str, f: MemoryFilter, now: int | None) -> tuple[str, list[Any]]:
     """A WHERE clause (and its parameters) for the agent's memories matching `f`; live ones
     only unless `now` is None."""
@@ -38,17 +52,9 @@ def filter_sql(agent_id: str, f: MemoryFilter, now: int | None) -> tuple[str, li
         clauses.append("(SELECT count(DISTINCT t.value) FROM json_each(m.tags) t WHERE t.value "
                        "IN (SELECT value FROM json_each(?))) = ?")
         params += [json_list(f.tags_all), len(set(f.tags_all))]
-    for column, op, value in (("m.memory_type", "=", f.memory_type),
-                              ("m.session_id", "=", f.session_id),
-                              ("m.importance", ">=", f.min_importance),
-                              ("m.importance", "<=", f.max_importance),
-                              ("m.created_at", ">=", f.created_after),
-                              ("m.created_at", "<=", f.created_before),
-                              ("COALESCE(m.event_time, m.created_at)", ">=", f.since),
-                              ("COALESCE(m.event_time, m.created_at)", "<=", f.until)):
-        if value is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
+    for column, op, value in scalar_conditions(f):
+        clauses.append(f"{column} {op} ?")
+        params.append(value)
     if f.where is not None:
         sql, more = dsl_sql(f.where, MEMORY_DOC)
         clauses.append(sql)

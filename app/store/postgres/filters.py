@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from app import filter_dsl as dsl
 from app.errors import NotImplementedFeature
 from app.models import MemoryFilter
+from app.store.filters import scalar_conditions
 
 LIVE = "(m.expires_at IS NULL OR m.expires_at > %s)"
 
@@ -46,17 +47,9 @@ def filter_sql(agent_id: str, f: MemoryFilter, now: int | None) -> tuple[str, li
     if f.tags_all:
         clauses.append("m.tags ?& %s::text[]")
         params.append(list(f.tags_all))
-    for column, op, value in (("m.memory_type", "=", f.memory_type),
-                              ("m.session_id", "=", f.session_id),
-                              ("m.importance", ">=", f.min_importance),
-                              ("m.importance", "<=", f.max_importance),
-                              ("m.created_at", ">=", f.created_after),
-                              ("m.created_at", "<=", f.created_before),
-                              ("COALESCE(m.event_time, m.created_at)", ">=", f.since),
-                              ("COALESCE(m.event_time, m.created_at)", "<=", f.until)):
-        if value is not None:
-            clauses.append(f"{column} {op} %s")
-            params.append(value)
+    for column, op, value in scalar_conditions(f):
+        clauses.append(f"{column} {op} %s")
+        params.append(value)
     if f.where is not None:
         sql, more = dsl_sql(f.where, MEMORY_DOC)
         clauses.append(sql)

@@ -112,23 +112,34 @@ class PgVectorSearch:
                         return list(conn.execute(sql, params).fetchall())
 
                 rows = self._reader.run(wide)
-        rows.sort(key=lambda r: (r[0], -r[2]))
-        filled = [0] * n
-        for i, label, sim in rows:
-            row = int(i) - 1
-            found[row, filled[row]] = label
-            sims[row, filled[row]] = sim
-            filled[row] += 1
-        return found, sims
+        return _rows_to_matrix(rows, found, sims)
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         rows = self._reader.execute(
             "SELECT rowid, vector_send(embedding) FROM memories WHERE rowid = ANY(%s) AND "
             "agent_id = %s", ([int(x) for x in labels], self.agent_id)).fetchall()
-        order = {int(label): i for i, label in enumerate(labels)}
-        rows.sort(key=lambda r: order.get(int(r[0]), 0))
+        rows = _in_order_of(labels, rows)
         found, vecs = unpack(rows, self.dimension)
         return [int(x) for x in found], vecs
+
+
+def _rows_to_matrix(rows: list[Any], found: np.ndarray, sims: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(query number from 1, label, score) rows into one row per query, best first."""
+    rows.sort(key=lambda r: (r[0], -r[2]))
+    filled = [0] * len(found)
+    for i, label, sim in rows:
+        row = int(i) - 1
+        found[row, filled[row]] = label
+        sims[row, filled[row]] = sim
+        filled[row] += 1
+    return found, sims
+
+
+def _in_order_of(labels: list[int], rows: list[Any]) -> list[Any]:
+    """(label, ...) rows in the order the labels were asked for."""
+    order = {int(label): i for i, label in enumerate(labels)}
+    return sorted(rows, key=lambda r: order.get(int(r[0]), 0))
 
 
 # BM25 in SQL, term by term as app/index/text.TextIndex.search computes it.
@@ -282,22 +293,14 @@ class PgNamespaceSearch:
             f"vector IS NOT NULL ORDER BY {distance}, rowid LIMIT %(k)s) n",
             {"qs": [vector_text(v) for v in vectors.reshape(n, -1)], "ns": self.namespace,
              "k": kk}).fetchall()
-        rows.sort(key=lambda r: (r[0], -r[2]))
-        filled = [0] * n
-        for i, label, sim in rows:
-            row = int(i) - 1
-            found[row, filled[row]] = label
-            sims[row, filled[row]] = sim
-            filled[row] += 1
-        return found, sims
+        return _rows_to_matrix(rows, found, sims)
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         rows = self._reader.execute(
             "SELECT rowid, vector_send(vector) FROM ns_items WHERE rowid = ANY(%s) AND "
             "namespace = %s AND vector IS NOT NULL",
             ([int(x) for x in labels], self.namespace)).fetchall()
-        order = {int(label): i for i, label in enumerate(labels)}
-        rows.sort(key=lambda r: order.get(int(r[0]), 0))
+        rows = _in_order_of(labels, rows)
         if not rows:
             return [], np.empty((0, 0), dtype=np.float32)
         data = b"".join(bytes(r[1])[4:] for r in rows)
