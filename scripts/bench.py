@@ -141,7 +141,8 @@ def versions() -> str:
 class Server:
     """`dakera serve` through scripts/serve_probed.py (the CLI plus a GC probe)."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -154,6 +155,7 @@ class Server:
         for name in ("DAKERA_EMBED_THREADS", "DAKERA_SQLITE_SYNCHRONOUS"):
             if name in os.environ:
                 env[name] = os.environ[name]
+        env.update(extra_env or {})
         self._log = log_path.open("ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
