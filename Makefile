@@ -87,7 +87,8 @@ browser-deps: ## Chromium for the memory browser's browser tests (apt or dnf; no
 
 # The browser tests skip without a Chromium, except here: `make test` installs one first.
 test: binary browser-deps ## Set up, build the binary and run every test (end-to-end ones on both builds)
-	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera DAKERA_BROWSER_TESTS=required $(BIN)/python -m pytest
+	DAKERA_TEST_BINARY=$(CURDIR)/dist/dakera DAKERA_BROWSER_TESTS=required DAKERA_PG_TESTS=required \
+		$(BIN)/python -m pytest
 
 # The same tests run in `make test`; skipped (with the reason) where tmpfs or loop mounts
 # are not allowed (they need root).

@@ -29,7 +29,9 @@ from dakera.exceptions import (
 
 from tests.conftest import API_KEY, Clock, LiveServer, free_port, make_settings
 
-pytestmark = pytest.mark.both_targets
+# live-server tests: the source tree and the binary; SQLite and PostgreSQL (for those on
+# the module's shared server)
+pytestmark = [pytest.mark.both_targets, pytest.mark.both_backends]
 
 
 def client(server: LiveServer, key: str | None) -> DakeraClient:

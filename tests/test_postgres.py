@@ -20,17 +20,19 @@ import numpy as np
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
 from app import filter_dsl as dsl
 from app.config import Settings
-from app.errors import DataDirError, NotImplementedFeature
+from app.errors import DataDirError, NotImplementedFeature, ValidationError
 from app.index.text import TextIndex, doc
 from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Namespace, Session
 from app.service import Service
 from app.store import ItemWrite, MemoryRow, open_store
 from app.store.postgres import PgStore
 from app.store.postgres.filters import dsl_sql as pg_dsl_sql
+from app.store.postgres.regex import glob_to_pg, regex_to_pg
 from tests.conftest import LiveServer, Postgres
 from tests.test_events import Subscriber
 from tests.test_filter_dsl import DOCS, filters
@@ -224,17 +226,6 @@ def test_two_servers_on_one_database(postgres: Postgres, tmp_path: Path) -> None
 
 # -- the filter language in jsonb ---------------------------------------------------------
 
-PY_ONLY = ("$icontains", "$glob", "$regex")  # 501 on PostgreSQL so far
-
-
-def _uses(node: dsl.Node, ops: tuple[str, ...]) -> bool:
-    if isinstance(node, (dsl.And, dsl.Or)):
-        return any(_uses(c, ops) for c in node.children)
-    if isinstance(node, dsl.Not):
-        return _uses(node.child, ops)
-    return node.op in ops
-
-
 @pytest.fixture(scope="module")
 def docs_db(postgres: Postgres) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(postgres.new_database(), autocommit=True) as conn:
@@ -256,12 +247,79 @@ def test_jsonb_filters_and_python_agree(docs_db: psycopg.Connection[Any],
                                         raw: dict[str, Any]) -> None:
     node = dsl.parse(raw)
     assert node is not None
-    if _uses(node, PY_ONLY):
-        with pytest.raises(NotImplementedFeature):
-            pg_dsl_sql(node, "d.doc")
-        return
     python = {n for n, doc in enumerate(DOCS) if dsl.matches(node, doc)}
     assert _pg_matches(docs_db, node) == python, raw
+
+
+TEXTS = ["", "a", "ab", "abc", "aXc", "a.c", "a\nb", "x\ny\n", "foo bar", "foo_bar",
+         "foo-bar", "Foo Bar", "FOO", "tab\there", "v\x0bt", "12-34", "Straße", "STRASSE",
+         "naïve café", "日本語テキスト", "emoji 😀 ok", "[ab]", "*?", "back\\slash", "a{,2}",
+         "h\\z", "\\x{41}",
+         "ab" * 20, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "line1\nline2\nend"]
+REGEXES = ["", "a", "^a", "c$", "^$", "a.c", "a.b", "(?s)a.b", "^b", "(?m)^b", "(?m)1$",
+           "y$", "(?m)y$", "\\d+", "\\D", "^\\w+$", "\\W", "\\s", "\\S+", "[^a]",
+           "[a-c]+", "[^\\d\\s]", "[\\w-]+", "\\bbar", "bar\\b", "\\Bar", "foo\\b_",
+           "(?i)foo", "(?i)straße", "(?i)é", "a|b|^$", "(ab)+$", "(?:ab){20}", "a{2,3}",
+           "a{3,}b", "a*?b", "a+?", "(a+)+$", "(x+x+)+y", "\\.", "[.]", "\\[ab\\]",
+           "\\*\\?", "\\\\", "\\x41|\\x{1F600}", "😀", "[😀-😂]", "日本", "\\pL",
+           "[[:alpha:]]+", "a{,2}", "(?i:foo)", "(?U)a+", "\\Qa.c\\E", "a{256}",
+           "\\A\\w", "\\w\\z", "(?P<x>ab)c", "[^\\n]+$", "\\v", "\\t", "[\\x{41}-\\x{5A}]+",
+           "h\\\\z", "\\\\x{41}"]
+
+
+def _pg_regex_matches(conn: psycopg.Connection[Any], pattern: str) -> list[bool]:
+    return [bool(r[0]) for r in conn.execute(
+        "SELECT t ~ %s FROM unnest(%s::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n",
+        (pattern, TEXTS))]
+
+
+@pytest.mark.parametrize("pattern", REGEXES)
+def test_regex_matches_as_re2_or_is_refused(docs_db: psycopg.Connection[Any], pattern: str
+                                           ) -> None:
+    """$regex on PostgreSQL matches exactly the texts RE2 matches, or answers 501."""
+    try:
+        node = dsl.parse({"a": {"$regex": pattern}})
+    except ValidationError:
+        return  # not RE2: a 400 on both backends
+    assert isinstance(node, dsl.Cond)
+    try:
+        translated = regex_to_pg(pattern)
+    except NotImplementedFeature:
+        assert pattern in REFUSED, f"{pattern!r} is refused but should translate"
+        return
+    assert pattern not in REFUSED, f"{pattern!r} translated to {translated!r}"
+    expected = [dsl.matches(node, {"a": t}) for t in TEXTS]
+    assert _pg_regex_matches(docs_db, translated) == expected, (pattern, translated)
+
+
+REFUSED = {"a{,2}", "\\pL", "[[:alpha:]]+", "(?i:foo)", "(?U)a+", "\\Qa.c\\E", "a{256}"}
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet="ab*?[]!-^\\.\n日", max_size=10))
+def test_glob_matches_as_fnmatch(docs_db: psycopg.Connection[Any], pattern: str) -> None:
+    """$glob on PostgreSQL matches exactly the texts fnmatch.fnmatchcase matches."""
+    texts = ["", "a", "b", "ab", "ba", "a-b", "!", "^", "[", "]", "\\", ".", "a\nb", "日",
+             "aab", "a]b", "*", "?", "a[b", pattern]
+    node = dsl.parse({"a": {"$glob": pattern}})
+    assert isinstance(node, dsl.Cond)
+    translated = glob_to_pg(pattern)
+    got = [bool(r[0]) for r in docs_db.execute(
+        "SELECT t ~ %s FROM unnest(%s::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n",
+        (translated, texts))]
+    assert got == [dsl.matches(node, {"a": t}) for t in texts], (pattern, translated)
+
+
+def test_icontains_folds_case(docs_db: psycopg.Connection[Any]) -> None:
+    node = dsl.parse({"a": {"$icontains": "BAR"}})
+    assert node is not None
+    where, params = pg_dsl_sql(node, "d.doc")
+    got = {r[0] for r in docs_db.execute(
+        f"SELECT t FROM (SELECT t, jsonb_build_object('a', t) AS doc FROM unnest(%s::text[]) "
+        f"t) d WHERE {where}", [TEXTS, *params])}
+    assert got == {t for t in TEXTS if "bar" in t.casefold()} == {"foo bar", "foo_bar",
+                                                                 "foo-bar", "Foo Bar"}
 
 
 def test_reads_and_writes_survive_dropped_connections(pg_store: PgStore, database: str

@@ -17,9 +17,8 @@ from dakera.models import (
 
 from tests.conftest import LiveServer, counts_of
 
-# live-server tests: the source tree and the binary (they pass on PostgreSQL too: left out of
-# both_backends to keep `make test` within its time)
-pytestmark = pytest.mark.both_targets
+# live-server tests: the source tree and the binary; SQLite and PostgreSQL
+pytestmark = [pytest.mark.both_targets, pytest.mark.both_backends]
 
 
 def test_health_and_capabilities(live_server: LiveServer) -> None:

@@ -16,9 +16,8 @@ from dakera.models import EdgeType
 
 from tests.conftest import LiveServer
 
-# live-server tests: the source tree and the binary (they pass on PostgreSQL too; its
-# store-level parity tests in test_postgres.py cover them there, for make test's time)
-pytestmark = pytest.mark.both_targets
+# live-server tests: the source tree and the binary; SQLite and PostgreSQL
+pytestmark = [pytest.mark.both_targets, pytest.mark.both_backends]
 
 
 def test_links_graph_and_paths(live_server: LiveServer) -> None:

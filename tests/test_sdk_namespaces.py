@@ -12,7 +12,8 @@ from dakera.exceptions import AuthorizationError, DakeraError, NotFoundError, Va
 
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.both_targets
+# live-server tests: the source tree and the binary; SQLite and PostgreSQL
+pytestmark = [pytest.mark.both_targets, pytest.mark.both_backends]
 
 DOCS = [
     ("d1", "The cat sat on the warm windowsill in the afternoon sun", "pets", 2019),

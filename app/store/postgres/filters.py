@@ -2,10 +2,11 @@
 compiled to SQL over jsonb with the same meaning as `filter_dsl.evaluate`.
 
 jsonb's own equality is the language's: 1 equals 1.0, booleans are not numbers, lists and
-objects compare deeply. One difference is left: a field part made of digits ("a.0") indexes
-an array in jsonb's path, where the language finds no such field. $icontains (Unicode case
-folding), $glob and $regex are not compiled yet: a filter using them answers 501 on
-PostgreSQL (SQLite evaluates them in Python).
+objects compare deeply. Differences left: a field part made of digits ("a.0") indexes an
+array in jsonb's path, where the language finds no such field; $icontains folds case with
+PostgreSQL's lower() (the database's locale) where Python casefolds ("ß" is not "ss"); $glob
+and $regex become PostgreSQL regular expressions (regex.py), and a pattern that cannot be
+said the same way answers 501.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app import filter_dsl as dsl
 from app.errors import NotImplementedFeature
 from app.models import MemoryFilter
 from app.store.filters import scalar_conditions
+from app.store.postgres.regex import glob_to_pg, regex_to_pg
 
 LIVE = "(m.expires_at IS NULL OR m.expires_at > %s)"
 
@@ -131,5 +133,12 @@ def _cond_sql(c: dsl.Cond, doc: str) -> tuple[str, list[Any]]:
     if op == "$endsWith":
         return (f"coalesce(jsonb_typeof({x}) = 'string' AND (%s = '' OR "
                 f"right({text}, length(%s)) = %s), false)", [path, v, path, v, v])
+    if op == "$icontains":  # lower() folds by the database's locale (Python: casefold)
+        return (f"coalesce(jsonb_typeof({x}) = 'string' AND "
+                f"strpos(lower({text}), lower(%s)) > 0, false)", [path, path, v])
+    if op in ("$glob", "$regex"):
+        pattern = glob_to_pg(v) if op == "$glob" else regex_to_pg(v)
+        return (f"coalesce(jsonb_typeof({x}) = 'string' AND {text} ~ %s, false)",
+                [path, path, pattern])
     raise NotImplementedFeature(f"the filter operator {op} is not available on the "
-                                "PostgreSQL backend yet")
+                                "PostgreSQL backend")
