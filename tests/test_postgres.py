@@ -31,6 +31,7 @@ from app.models import DecayPolicy, Edge, Memory, MemoryFilter, Mention, Namespa
 from app.service import Service
 from app.store import ItemWrite, MemoryRow, open_store
 from app.store.postgres import PgStore
+from app.store.postgres import schema as pg_schema
 from app.store.postgres.filters import dsl_sql as pg_dsl_sql
 from app.store.postgres.regex import glob_to_pg, regex_to_pg
 from tests.conftest import LiveServer, Postgres
@@ -147,6 +148,46 @@ def test_a_server_refuses_a_newer_schema(database: str, tmp_path: Path) -> None:
         conn.execute("UPDATE dakera_schema SET version = 99")
     with pytest.raises(Exception, match="schema version 99, newer than this dakera knows"):
         open_store(tmp_path, dimension=8, model_id="test-model", url=database)
+
+
+def test_schema_2_moves_the_vectors_beside_the_memories(database: str, tmp_path: Path
+                                                        ) -> None:
+    """A database written before migration 3 (vectors in the memories' rows) keeps every
+    vector, now in memory_vectors, and answers searches and reads from there."""
+    vectors = np.random.default_rng(3).random((5, 8), dtype=np.float32)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE dakera_schema (version INTEGER NOT NULL)")
+        with conn.transaction():
+            for migration in pg_schema.MIGRATIONS[:2]:
+                migration(conn, 8)
+            conn.execute("INSERT INTO dakera_schema (version) VALUES (2)")
+        for i, v in enumerate(vectors):
+            conn.execute(
+                "INSERT INTO memories (id, agent_id, content, memory_type, importance, "
+                "created_at, updated_at, last_accessed_at, content_hash, decayed_at, "
+                "norm_hash, text_length, embedding, model_id) VALUES (%s, 'a', %s, "
+                "'episodic', 0.5, 1, 1, 1, 'h', 1, 'n', 2, %s::float8[]::vector, 'test-model')",
+                (f"m{i}", f"memory {i}", [float(x) for x in v]))
+        conn.execute("INSERT INTO agents (agent_id, created_at, text_docs, text_length) "
+                     "VALUES ('a', 1, 5, 10)")
+    store = open_store(tmp_path, dimension=8, model_id="test-model", url=database)
+    try:
+        assert isinstance(store, PgStore)
+        labels, got = store.vectors.get(list(range(1, 6)))
+        assert sorted(labels.tolist()) == [1, 2, 3, 4, 5]
+        order = np.argsort(labels)
+        assert np.allclose(got[order], vectors, atol=1e-6)
+        search = store.shared_indexes().find("a")
+        assert search is not None
+        found, _ = search.search(vectors[3], 1)
+        assert found.tolist() == [4]
+    finally:
+        store.close()
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT version FROM dakera_schema").fetchone()[0] == 3
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'")}
+        assert "embedding" not in columns
 
 
 def test_one_store_leads_until_it_closes(database: str, tmp_path: Path) -> None:

@@ -230,7 +230,8 @@ class PgMemories:
                          now: int) -> tuple[np.ndarray, np.ndarray]:
         where, params = filter_sql(agent_id, f, now)
         rows = self._conn().execute(
-            f"SELECT m.rowid, vector_send(m.embedding) FROM memories m WHERE {where}",
+            f"SELECT m.rowid, vector_send(v.embedding) FROM memories m JOIN memory_vectors v "
+            f"ON v.rowid = m.rowid WHERE {where}",
             params).fetchall()
         return unpack(rows, self.dimension)
 
@@ -282,7 +283,8 @@ class PgMemories:
     def page(self, agent_id: str, now: int, after_rowid: int, limit: int,
              with_vectors: bool) -> list[tuple[Memory, bytes | None, int | None]]:
         """As SqliteMemories.page; vectors as little-endian float32 bytes (SQLite's form)."""
-        vec = "vector_send(m.embedding)" if with_vectors else "NULL"
+        vec = ("(SELECT vector_send(v.embedding) FROM memory_vectors v WHERE v.rowid = "
+               "m.rowid)" if with_vectors else "NULL")
         rows = self._conn().execute(
             f"SELECT {MEMORY_COLUMNS}, m.decayed_at, {vec} FROM memories m WHERE m.rowid > %s "
             f"AND m.agent_id = %s AND {LIVE} ORDER BY m.rowid LIMIT %s",
@@ -313,17 +315,18 @@ class PgMemories:
         conn = self._conn()
         freq, length = term_frequencies(m.content, m.event_time)
         (m.rowid,) = conn.execute(
-            "INSERT INTO memories (id, agent_id, content, memory_type, importance, tags, "
-            "metadata, session_id, created_at, updated_at, last_accessed_at, access_count, "
-            "ttl_seconds, expires_at, event_time, content_hash, decayed_at, norm_hash, "
-            "text_length, embedding, model_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::float8[]::vector, %s) "
-            "RETURNING rowid",
+            "WITH m AS (INSERT INTO memories (id, agent_id, content, memory_type, importance, "
+            "tags, metadata, session_id, created_at, updated_at, last_accessed_at, "
+            "access_count, ttl_seconds, expires_at, event_time, content_hash, decayed_at, "
+            "norm_hash, text_length, model_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING rowid, agent_id) "
+            "INSERT INTO memory_vectors (rowid, agent_id, embedding) "
+            "SELECT rowid, agent_id, %s::float8[]::vector FROM m RETURNING rowid",
             (m.id, m.agent_id, m.content, m.memory_type, m.importance, Jsonb(m.tags),
              Jsonb(m.metadata), m.session_id, m.created_at, m.updated_at, m.last_accessed_at,
              m.access_count, m.ttl_seconds, m.expires_at, m.event_time, row.content_hash,
              m.created_at if row.decayed_at is None else row.decayed_at,
-             normal_hash(m.content), length, vector_param(row.vector), self.model_id)
+             normal_hash(m.content), length, self.model_id, vector_param(row.vector))
         ).fetchone()
         conn.execute(
             "INSERT INTO agents (agent_id, created_at, text_docs, text_length) "
@@ -348,11 +351,11 @@ class PgMemories:
             return 0
         freq, length = term_frequencies(memory.content, memory.event_time)
         (old,) = conn.execute(
-            "UPDATE memories m SET content_hash = %s, embedding = %s::float8[]::vector, "
-            "model_id = %s, text_length = %s FROM memories o WHERE m.rowid = %s AND "
-            "o.rowid = m.rowid RETURNING o.text_length",
-            (row.content_hash, vector_param(row.vector), self.model_id, length,
-             memory.rowid)).fetchone()
+            "UPDATE memories m SET content_hash = %s, model_id = %s, text_length = %s "
+            "FROM memories o WHERE m.rowid = %s AND o.rowid = m.rowid RETURNING o.text_length",
+            (row.content_hash, self.model_id, length, memory.rowid)).fetchone()
+        conn.execute("UPDATE memory_vectors SET embedding = %s::float8[]::vector "
+                     "WHERE rowid = %s", (vector_param(row.vector), memory.rowid))
         conn.execute("UPDATE agents SET text_length = text_length + %s WHERE agent_id = %s",
                      (length - old, memory.agent_id))
         conn.execute("DELETE FROM memory_terms WHERE rowid = %s", (memory.rowid,))
@@ -428,8 +431,8 @@ class PgVectors:
         last = 0
         while True:
             rows = self._conn().execute(
-                "SELECT rowid, vector_send(embedding) FROM memories WHERE agent_id = %s AND "
-                "rowid > %s ORDER BY rowid LIMIT %s", (agent_id, last, batch)).fetchall()
+                "SELECT rowid, vector_send(embedding) FROM memory_vectors WHERE agent_id = %s "
+                "AND rowid > %s ORDER BY rowid LIMIT %s", (agent_id, last, batch)).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
@@ -437,7 +440,7 @@ class PgVectors:
 
     def get(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         rows = self._conn().execute(
-            "SELECT rowid, vector_send(embedding) FROM memories WHERE rowid = ANY(%s)",
+            "SELECT rowid, vector_send(embedding) FROM memory_vectors WHERE rowid = ANY(%s)",
             ([int(x) for x in labels],)).fetchall()
         return unpack(rows, self.dimension)
 

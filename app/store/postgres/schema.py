@@ -6,8 +6,9 @@ apply it once (the others wait, then find it done).
 
 The tables mirror the SQLite schema (app/store/migrations.py) with PostgreSQL's types:
 rowids are identity columns (never reused: they are the labels recall works with), tags and
-metadata jsonb, vectors pgvector's `vector(dimension)` with an HNSW index (cosine), and the
-agents' BM25 postings in `memory_terms` (see search.py).
+metadata jsonb, vectors pgvector's `vector(dimension)` in `memory_vectors` (beside the
+memories, as in SQLite) with an HNSW index (cosine), and the agents' BM25 postings in
+`memory_terms` (see search.py).
 """
 
 from __future__ import annotations
@@ -210,8 +211,30 @@ def _m2_namespaces(conn: Any, dimension: int) -> None:
             conn.execute(statement)
 
 
+def _m3_vectors_apart(conn: Any, dimension: int) -> None:
+    """The vectors in a table of their own, as in SQLite. Recall's access statistics update
+    the memories it returns; with the vector in the memory's row, every such update wrote
+    the vector into the HNSW index again (no HOT update: importance and last access are
+    indexed), so each recall cost HNSW insertions and left dead graph entries behind."""
+    for statement in f"""
+        CREATE TABLE memory_vectors (
+            rowid BIGINT PRIMARY KEY REFERENCES memories(rowid) ON DELETE CASCADE,
+            agent_id TEXT NOT NULL,
+            embedding vector({dimension}) NOT NULL
+        );
+        INSERT INTO memory_vectors (rowid, agent_id, embedding)
+            SELECT rowid, agent_id, embedding FROM memories;
+        DROP INDEX memories_hnsw;
+        ALTER TABLE memories DROP COLUMN embedding;
+        CREATE INDEX memory_vectors_by_agent ON memory_vectors(agent_id);
+        CREATE INDEX memory_vectors_hnsw ON memory_vectors USING hnsw (embedding vector_cosine_ops)
+    """.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 Migration = Callable[[Any, int], None]
-MIGRATIONS: tuple[Migration, ...] = (_m1_core, _m2_namespaces)
+MIGRATIONS: tuple[Migration, ...] = (_m1_core, _m2_namespaces, _m3_vectors_apart)
 
 
 def migrate(conn: Any, dimension: int, location: str) -> int:

@@ -95,12 +95,12 @@ class PgVectorSearch:
         if size <= (EXACT_UP_TO if exhaustive else min(EXACT_UP_TO, NEAR_EXACT_UP_TO)):
             rows = self._reader.execute(
                 f"{_QUERIES} SELECT q.i, n.rowid, n.sim FROM q CROSS JOIN LATERAL "
-                "(SELECT rowid, 1 - (embedding <=> q.v) AS sim FROM memories "
+                "(SELECT rowid, 1 - (embedding <=> q.v) AS sim FROM memory_vectors "
                 "WHERE agent_id = %(agent)s ORDER BY sim DESC, rowid LIMIT %(k)s) n",
                 params).fetchall()
         else:
             sql = (f"{_QUERIES} SELECT q.i, n.rowid, 1 - n.d FROM q CROSS JOIN LATERAL "
-                   "(SELECT rowid, embedding <=> q.v AS d FROM memories "
+                   "(SELECT rowid, embedding <=> q.v AS d FROM memory_vectors "
                    "WHERE agent_id = %(agent)s ORDER BY embedding <=> q.v LIMIT %(k)s) n")
             if kk <= EF_SEARCH:  # the connections' settings serve (SEARCH_SETTINGS)
                 rows = self._reader.execute(sql, params).fetchall()
@@ -116,8 +116,8 @@ class PgVectorSearch:
 
     def vectors(self, labels: list[int]) -> tuple[list[int], np.ndarray]:
         rows = self._reader.execute(
-            "SELECT rowid, vector_send(embedding) FROM memories WHERE rowid = ANY(%s) AND "
-            "agent_id = %s", ([int(x) for x in labels], self.agent_id)).fetchall()
+            "SELECT rowid, vector_send(embedding) FROM memory_vectors WHERE rowid = ANY(%s) "
+            "AND agent_id = %s", ([int(x) for x in labels], self.agent_id)).fetchall()
         rows = _in_order_of(labels, rows)
         found, vecs = unpack(rows, self.dimension)
         return [int(x) for x in found], vecs

@@ -1047,21 +1047,22 @@ class PgReindex:
 
     def finish(self, model_id: str, dimension: int) -> int:
         conn = self._conn()
-        conn.execute("DROP INDEX IF EXISTS memories_hnsw")
-        conn.execute("ALTER TABLE memories ALTER COLUMN embedding DROP NOT NULL")
-        conn.execute(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({dimension}) "
-                     f"USING NULL")
+        conn.execute("DROP INDEX IF EXISTS memory_vectors_hnsw")
+        conn.execute("ALTER TABLE memory_vectors ALTER COLUMN embedding DROP NOT NULL")
+        conn.execute(f"ALTER TABLE memory_vectors ALTER COLUMN embedding TYPE "
+                     f"vector({dimension}) USING NULL")
         count = conn.execute(
-            f"UPDATE memories m SET embedding = s.embedding::vector({dimension}), "
-            f"model_id = %s, content_hash = s.content_hash FROM {STAGE} s "
-            "WHERE s.rowid = m.rowid", (model_id,)).rowcount
-        missing = conn.execute("SELECT count(*) FROM memories WHERE embedding IS NULL"
+            f"UPDATE memory_vectors v SET embedding = s.embedding::vector({dimension}) "
+            f"FROM {STAGE} s WHERE s.rowid = v.rowid").rowcount
+        conn.execute(f"UPDATE memories m SET model_id = %s, content_hash = s.content_hash "
+                     f"FROM {STAGE} s WHERE s.rowid = m.rowid", (model_id,))
+        missing = conn.execute("SELECT count(*) FROM memory_vectors WHERE embedding IS NULL"
                                ).fetchone()[0]
         if missing:  # stored while re-embedding (a server ran): nothing is changed
             raise DataDirError(f"{missing} memories have no new vector (were they stored "
                                "while re-embedding?): run dakera reindex again")
-        conn.execute("ALTER TABLE memories ALTER COLUMN embedding SET NOT NULL")
-        conn.execute("CREATE INDEX memories_hnsw ON memories "
+        conn.execute("ALTER TABLE memory_vectors ALTER COLUMN embedding SET NOT NULL")
+        conn.execute("CREATE INDEX memory_vectors_hnsw ON memory_vectors "
                      "USING hnsw (embedding vector_cosine_ops)")
         conn.execute(f"DROP TABLE {STAGE}")
         conn.execute("DELETE FROM meta WHERE key = 'reindex_target'")
