@@ -46,6 +46,16 @@ _QUERIES = ("WITH q AS MATERIALIZED (SELECT u.i, u.v::vector AS v FROM "
             "unnest(%(qs)s::text[]) WITH ORDINALITY u(v, i))")
 
 
+# (query number, rowid, cosine) of an agent's k nearest memories for each query vector:
+# every vector of the agent scored, or the HNSW index scanned until k of the agent's are found
+EXACT_SQL = (f"{_QUERIES} SELECT q.i, n.rowid, n.sim FROM q CROSS JOIN LATERAL "
+             "(SELECT rowid, 1 - (embedding <=> q.v) AS sim FROM memory_vectors "
+             "WHERE agent_id = %(agent)s ORDER BY sim DESC, rowid LIMIT %(k)s) n")
+INDEX_SQL = (f"{_QUERIES} SELECT q.i, n.rowid, 1 - n.d FROM q CROSS JOIN LATERAL "
+             "(SELECT rowid, embedding <=> q.v AS d FROM memory_vectors "
+             "WHERE agent_id = %(agent)s ORDER BY embedding <=> q.v LIMIT %(k)s) n")
+
+
 class PgVectorSearch:
     """One agent's vectors, searched in SQL (app/models.VectorSearch)."""
 
@@ -93,15 +103,9 @@ class PgVectorSearch:
         params = {"qs": [vector_text(v) for v in vectors.reshape(n, -1)],
                   "agent": self.agent_id, "k": kk}
         if size <= (EXACT_UP_TO if exhaustive else min(EXACT_UP_TO, NEAR_EXACT_UP_TO)):
-            rows = self._reader.execute(
-                f"{_QUERIES} SELECT q.i, n.rowid, n.sim FROM q CROSS JOIN LATERAL "
-                "(SELECT rowid, 1 - (embedding <=> q.v) AS sim FROM memory_vectors "
-                "WHERE agent_id = %(agent)s ORDER BY sim DESC, rowid LIMIT %(k)s) n",
-                params).fetchall()
+            rows = self._reader.execute(EXACT_SQL, params).fetchall()
         else:
-            sql = (f"{_QUERIES} SELECT q.i, n.rowid, 1 - n.d FROM q CROSS JOIN LATERAL "
-                   "(SELECT rowid, embedding <=> q.v AS d FROM memory_vectors "
-                   "WHERE agent_id = %(agent)s ORDER BY embedding <=> q.v LIMIT %(k)s) n")
+            sql = INDEX_SQL
             if kk <= EF_SEARCH:  # the connections' settings serve (SEARCH_SETTINGS)
                 rows = self._reader.execute(sql, params).fetchall()
             else:  # a wider search, for this transaction
