@@ -5,9 +5,12 @@
         --version 0.1.0 --out dist/dakera
 
 Each file is xz-compressed on its own (in parallel; results are cached by content hash in
-.build/xz-cache, so a rebuild after a code change recompresses only what changed). The
-build id, which names the cache dir the launcher unpacks into, is the version plus a hash
-of every path, mode and content: a new build never reuses an old build's unpacked files.
+.build/xz-cache, so a rebuild after a code change recompresses only what changed): LZMA2 at
+preset 9e with a dictionary as large as the file, behind the x86 BCJ filter for x86-64 ELF
+files (machine code compresses about 10% smaller once its call and jump targets are made
+absolute; liblzma's stream decoder in the launcher undoes it). The build id, which names
+the cache dir the launcher unpacks into, is the version plus a hash of every path, mode and
+content: a new build never reuses an old build's unpacked files.
 """
 
 from __future__ import annotations
@@ -28,18 +31,34 @@ TRAILER = struct.Struct("<16sQQQ64s24x")
 T_DIR, T_FILE, T_LINK = 1, 2, 3
 M_STORED, M_XZ = 0, 1
 STORE_BELOW = 512  # bytes: not worth an xz header
-XZ_PRESET = 6
+XZ_PRESET = 9 | lzma.PRESET_EXTREME
+EM_X86_64 = 62
+CACHE_TAG = "9e-bcj"  # names the cached results of these settings (a change recompresses)
 
 assert HEADER.size == 32 and TRAILER.size == 128
 
 
+def filters(data: bytes) -> list[dict[str, int]]:
+    """The filter chain for one file: BCJ x86 for x86-64 ELF, then LZMA2 with a dictionary
+    no larger than the file (the decoder allocates what the header declares)."""
+    dict_size = 1 << 16
+    while dict_size < len(data) and dict_size < 1 << 26:
+        dict_size <<= 1
+    chain = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": dict_size}]
+    if data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == EM_X86_64:
+        chain.insert(0, {"id": lzma.FILTER_X86})
+    return chain
+
+
 def compress(args: tuple[str, str]) -> tuple[str, int]:
-    """xz one file into the cache (keyed by its sha256); returns (cache path, size)."""
+    """xz one file into the cache (keyed by its sha256 and the filters); returns (cache
+    path, size)."""
     src, cached = args
     out = Path(cached)
     if not out.exists():
-        data = lzma.compress(Path(src).read_bytes(), format=lzma.FORMAT_XZ,
-                             check=lzma.CHECK_CRC32, preset=XZ_PRESET)
+        raw = Path(src).read_bytes()
+        data = lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
+                             filters=filters(raw))
         tmp = out.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(data)
         tmp.replace(out)
@@ -84,7 +103,8 @@ def pack(launcher: Path, onedir: Path, version: str, out: Path, cache: Path) -> 
         build.update(f"{kind}\0{rel}\0{mode:o}\0{content}\n".encode())
     build_id = f"{version}-{build.hexdigest()[:16]}"
 
-    jobs = [(str(path), str(cache / f"{hashes[rel]}.xz")) for kind, rel, _, path in entries
+    jobs = [(str(path), str(cache / f"{hashes[rel]}-{CACHE_TAG}.xz"))
+            for kind, rel, _, path in entries
             if kind == T_FILE and path.stat().st_size >= STORE_BELOW]
     jobs.sort(key=lambda job: -Path(job[0]).stat().st_size)  # biggest first: shortest wall time
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

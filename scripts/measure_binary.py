@@ -2,13 +2,17 @@
 """Measure the one-file binary: size, start-to-ready time, idle RSS, glibc floor.
 
     python scripts/measure_binary.py [--binary dist/dakera] [--runs 5] [--source]
+                                     [--against OTHER_BINARY]
 
 Start to ready: from spawning `dakera serve` to the first 200 from /health/ready (polled
 every 10 ms), on a data dir holding a few memories. "First start" uses an empty unpack
 cache each time (the binary unpacks itself); "later starts" reuse it. Idle RSS: the
 server's VmRSS 2 s after ready, and again after a few stores and recalls. --source also
-measures `python -m app serve` from this checkout for comparison. Prints figures; asserts
-nothing.
+measures `python -m app serve` from this checkout for comparison; --against another binary
+(e.g. one built from main), whose first and later starts then alternate run by run with
+this one's, so that both see the same load. Each start also reports the CPU time (user +
+sys) the server had used when it answered ready, which a busy machine inflates less than
+the wall time. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -55,6 +65,7 @@ class Run:
         self.proc = subprocess.Popen([*command, "serve"], env=full_env, cwd=data_dir.parent,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.ready_s = self._wait_ready()
+        self.cpu_s = cpu_s(self.proc.pid)
 
     def _wait_ready(self) -> float:
         with httpx.Client(timeout=1) as client:
@@ -84,21 +95,23 @@ class Run:
         self.proc.wait(30)
 
 
-def fmt(times: list[float]) -> str:
-    return (f"median {statistics.median(times):.3f} s  "
+def fmt(runs: list[Run]) -> str:
+    times = [run.ready_s for run in runs]
+    cpu = [run.cpu_s for run in runs]
+    return (f"median {statistics.median(times):.3f} s, CPU {statistics.median(cpu):.2f} s  "
             f"(runs: {', '.join(f'{t:.3f}' for t in times)})")
 
 
 def start_times(targets: dict[str, tuple[list[str], dict[str, str]]], work: Path,
-                runs: int) -> dict[str, list[float]]:
-    """Later starts, the targets interleaved run by run so that both see the same load."""
-    times: dict[str, list[float]] = {name: [] for name in targets}
+                runs: int) -> dict[str, list[Run]]:
+    """Later starts, the targets interleaved run by run so that all see the same load."""
+    done: dict[str, list[Run]] = {name: [] for name in targets}
     for _ in range(runs):
         for name, (command, env) in targets.items():
             run = Run(command, env, work / f"{name}-data")
-            times[name].append(run.ready_s)
             run.stop()
-    return times
+            done[name].append(run)
+    return done
 
 
 def rss(command: list[str], env: dict[str, str], data_dir: Path) -> str:
@@ -117,16 +130,22 @@ def main() -> None:
     parser.add_argument("--binary", type=Path, default=ROOT / "dist" / "dakera")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--source", action="store_true", help="measure python -m app too")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another binary to measure alternately with this one")
     args = parser.parse_args()
-    binary = args.binary.resolve()
-    if not binary.is_file():
-        sys.exit(f"{binary} not found: run `make binary`")
-    print(f"size: {binary.stat().st_size / 1e6:.1f} MB ({binary.stat().st_size} bytes)")
+    binaries = {"binary": args.binary.resolve()}
+    if args.against:
+        binaries["against"] = args.against.resolve()
+    for name, binary in binaries.items():
+        if not binary.is_file():
+            sys.exit(f"{binary} not found: run `make binary`")
+        print(f"{name} size: {binary.stat().st_size / 1e6:.1f} MB ({binary.stat().st_size} "
+              f"bytes, {binary})")
     print(f"load average before: {os.getloadavg()[0]:.2f} (on {os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="dakera-measure-") as tmp:
         work = Path(tmp)
-        cache = work / "cache"
-        targets = {"binary": ([str(binary)], {"DAKERA_CACHE_DIR": str(cache)})}
+        targets = {name: ([str(binary)], {"DAKERA_CACHE_DIR": str(work / f"{name}-cache")})
+                   for name, binary in binaries.items()}
         if args.source:
             targets["source"] = ([sys.executable, "-m", "app"],
                                  {"DAKERA_MODELS_DIR": str(ROOT / "models")})
@@ -135,23 +154,28 @@ def main() -> None:
             seed.exercise()
             seed.stop()
 
-        first = []
+        first: dict[str, list[Run]] = {name: [] for name in binaries}
         for i in range(args.runs):
-            fresh = work / f"cache-first-{i}"
-            run = Run([str(binary)], {"DAKERA_CACHE_DIR": str(fresh)}, work / "binary-data")
-            first.append(run.ready_s)
-            run.stop()
-            shutil.rmtree(fresh)
-        print(f"binary, first start (empty unpack cache): {fmt(first)}")
-        for name, times in start_times(targets, work, args.runs).items():
-            print(f"{name}, later starts:{' ' * (25 - len(name))}{fmt(times)}")
+            for name, binary in binaries.items():
+                fresh = work / f"{name}-cache-first-{i}"
+                run = Run([str(binary)], {"DAKERA_CACHE_DIR": str(fresh)},
+                          work / f"{name}-data")
+                run.stop()
+                first[name].append(run)
+                shutil.rmtree(fresh)
+        for name, runs in first.items():
+            print(f"{name}, first start (empty unpack cache):{' ' * (9 - len(name))}"
+                  f"{fmt(runs)}")
+        for name, runs in start_times(targets, work, args.runs).items():
+            print(f"{name}, later starts:{' ' * (29 - len(name))}{fmt(runs)}")
         for name, (command, env) in targets.items():
             print(f"{name}, RSS: {rss(command, env, work / f'{name}-data')}")
-        unpacked = next(p for p in cache.iterdir() if not p.name.startswith("."))
+        unpacked = next(p for p in (work / "binary-cache").iterdir()
+                        if not p.name.startswith("."))
         print("glibc:")
         sys.stdout.flush()
         subprocess.run([sys.executable, str(ROOT / "build" / "portable.py"), "glibc",
-                        str(binary), str(unpacked)], check=False)
+                        str(binaries["binary"]), str(unpacked)], check=False)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
