@@ -173,6 +173,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_RECALL_CONTEXT_WEIGHT", ge=0.0, le=1.0,
         help="Share of a memory's BM25 relevance passed to the next memory of its session "
              "(squared for the one after); 0 turns conversation context off.")] = 0.5
+    recall_sentence_weight: Annotated[float, setting(
+        "DAKERA_RECALL_SENTENCE_WEIGHT", ge=0.0, le=1.0,
+        help="How far a memory's cosine rises towards its best sentence's, for memories of "
+             "several sentences (1: the higher of the two); 0 turns it off.")] = 1.0
     speaker_boost: Annotated[float, setting(
         "DAKERA_SCORE_W_SPEAKER", ge=0.0, le=10.0,
         help="Boost (factor 1 + w) for a memory whose author the query names: a memory "

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.embed import Embedder
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.models import Indexes, Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.recall.sentences import sentences
 from app.service.dedup import find_duplicate
 from app.service.events import Publisher
 from app.service.extraction import find_entities
@@ -170,13 +171,14 @@ class Memories:
         extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
                                     for new in items])
         t0 = time.perf_counter()
-        vectors = self.embedder.embed([m.content for m in items])
+        vectors, sentence_vectors = embed_with_sentences(self.embedder,
+                                                         [m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         found = extracting.result()
         tokens = self.embedder.count_tokens([m.content for m in items])
         rows = []
         sessions: dict[str, set[str]] = {}
-        for new, vector in zip(items, vectors, strict=True):
+        for new, vector, sentence in zip(items, vectors, sentence_vectors, strict=True):
             expires = new.expires_at
             if expires is None and new.ttl_seconds is not None:
                 expires = now + new.ttl_seconds
@@ -186,7 +188,8 @@ class Memories:
                 metadata=new.metadata, session_id=new.session_id, created_at=now,
                 updated_at=now, last_accessed_at=now, access_count=0,
                 ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
-            rows.append(MemoryRow(memory, vector, content_hash(new.content)))
+            rows.append(MemoryRow(memory, vector, content_hash(new.content),
+                                  sentences=sentence))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
         retention = self.retention()
@@ -315,7 +318,9 @@ class Memories:
             memory.content = text
             self.db.check_writable()
             extracting = find_entities([(text, self.store_policy(agent).entity_types)])
-            row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
+            vectors, sentence_vectors = embed_with_sentences(self.embedder, [text])
+            row = MemoryRow(memory, vectors[0], content_hash(text),
+                            sentences=sentence_vectors[0])
             found = extracting.result()[0]
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout
@@ -529,9 +534,10 @@ class Memories:
             last_accessed_at=int(saved["last_accessed_at"]),
             access_count=int(saved["access_count"]), ttl_seconds=saved.get("ttl_seconds"),
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"))
-        vector = self.embedder.embed([memory.content])[0]
+        vectors, sentence_vectors = embed_with_sentences(self.embedder, [memory.content])
+        vector = vectors[0]
         row = MemoryRow(memory, vector, content_hash(memory.content),
-                        decayed_at=saved.get("decayed_at"))
+                        decayed_at=saved.get("decayed_at"), sentences=sentence_vectors[0])
 
         def job(tx: Tx) -> int:
             if tx.trash.take(agent, memory_id, now) is None:
@@ -564,14 +570,16 @@ class Memories:
         agent = new.agent_id
         now = self.now()
         extracting = find_entities([(new.content, self.store_policy(agent).entity_types)])
-        vector = self.embedder.embed([new.content])[0]
+        vectors, sentence_vectors = embed_with_sentences(self.embedder, [new.content])
+        vector = vectors[0]
         memory = Memory(
             id=new_memory_id(), agent_id=agent, content=new.content,
             memory_type=new.memory_type, importance=new.importance, tags=new.tags,
             metadata=new.metadata, session_id=new.session_id, created_at=now, updated_at=now,
             last_accessed_at=now, access_count=0, ttl_seconds=None, expires_at=None,
             event_time=new.event_time)
-        row = MemoryRow(memory, vector, content_hash(new.content))
+        row = MemoryRow(memory, vector, content_hash(new.content),
+                        sentences=sentence_vectors[0])
         found = extracting.result()[0]
         retention, graph = self.retention(), self.graph
         old = [m.rowid for m in sources]
@@ -673,3 +681,17 @@ def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
         if held is None or held.updated_at != m.updated_at or held.content != m.content:
             raise ConflictError(f"memory {m.id!r} changed or was deleted meanwhile; "
                                 "nothing was merged")
+
+
+def embed_with_sentences(embedder: Embedder, texts: list[str]
+                         ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """The texts' vectors, and for each text that says several things its sentences'
+    vectors (recall.sentences), else None: one embedding pass for all."""
+    split = [sentences(t) for t in texts]
+    vectors = embedder.embed([*texts, *(s for parts in split for s in parts)])
+    out: list[np.ndarray | None] = []
+    at = len(texts)
+    for parts in split:
+        out.append(vectors[at:at + len(parts)] if parts else None)
+        at += len(parts)
+    return vectors[:len(texts)], out

@@ -256,6 +256,19 @@ class SqliteMemories:
             f"ON v.rowid = m.rowid WHERE {where}", params).fetchall()
         return unpack(rows, self.dimension)
 
+    def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
+        """rowid -> its sentences' vectors (n x dimension), for the memories of these rowids
+        that have them under the current model (after a model change, until they are
+        stored again, they have none)."""
+        ids = list(rowids)
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            "SELECT rowid, vectors FROM memory_sentences WHERE rowid IN "
+            "(SELECT value FROM json_each(?)) AND model_id = ?", (json_list(ids), self.model_id))
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32).reshape(-1, self.dimension)
+                for r in rows}
+
     def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
                 half_life: float) -> tuple[list[Memory], int]:
         """The agent's memories ranked by importance x exp(-ln2 x age / half_life)."""
@@ -394,6 +407,7 @@ class SqliteMemories:
         for rowid in rowids:
             conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM memory_sentences WHERE rowid = ?", (rowid,))
             seq = log_change(conn, agent_id, rowid, "del")
         return seq
 
@@ -401,8 +415,15 @@ class SqliteMemories:
                       replace: bool) -> None:
         if replace:
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (m.rowid,))
+            conn.execute("DELETE FROM memory_sentences WHERE rowid = ?", (m.rowid,))
         conn.execute(
             "INSERT INTO memory_vectors (rowid, embedding, model_id, content_hash) "
             "VALUES (?, ?, ?, ?)",
             (m.rowid, np.ascontiguousarray(row.vector, dtype=np.float32).tobytes(),
              self.model_id, row.content_hash))
+        if row.sentences is not None and len(row.sentences):
+            conn.execute(
+                "INSERT INTO memory_sentences (rowid, model_id, content_hash, vectors) "
+                "VALUES (?, ?, ?, ?)",
+                (m.rowid, self.model_id, row.content_hash,
+                 np.ascontiguousarray(row.sentences, dtype=np.float32).tobytes()))

@@ -50,6 +50,8 @@ class MemoryRow:
     vector: np.ndarray
     content_hash: str
     decayed_at: int | None = None
+    # one vector per sentence (n x dimension) of a memory that says several things, or None
+    sentences: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -77,6 +79,7 @@ class MemoryReads(Protocol):
                          ) -> list[tuple[int, int, int]]: ...
     def filtered_vectors(self, agent_id: str, f: MemoryFilter,
                          now: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]: ...
     def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
                 half_life: float) -> tuple[list[Memory], int]: ...
     def same_text(self, agent_id: str, content: str, memory_type: str,

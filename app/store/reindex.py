@@ -63,6 +63,7 @@ class SqliteReindex:
             f"SELECT s.rowid, s.embedding, ?, s.content_hash FROM {STAGE} s "
             f"JOIN memories m ON m.rowid = s.rowid", (model_id,))
         conn.execute(f"DROP TABLE {STAGE}")
+        conn.execute("DELETE FROM memory_sentences")  # made by the old model
         conn.execute("DELETE FROM index_log")
         conn.execute("DELETE FROM meta WHERE key LIKE 'index_trim:%' OR key = 'reindex_target'")
         conn.execute("INSERT INTO meta (key, value) VALUES ('vector_dimension', ?) "
