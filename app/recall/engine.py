@@ -120,7 +120,7 @@ class RecallEngine:
         # top_k=k equal to the first k of top_k=10.
         size = max(top_k, 10) * 4
         if fusion == "rrf":
-            if qvec is not None and self._best_sentences(cosines, qvec):
+            if qvec is not None and self._best_sentences(set(vec_ranked), cosines, qvec):
                 vec_ranked.sort(key=lambda label: -cosines[label])
             text_ranked = sorted(relevance, key=lambda label: -relevance[label])
             fused = rrf([vec_ranked, text_ranked, ident], p.rrf_k, [wv, wt, wt])
@@ -134,7 +134,8 @@ class RecallEngine:
                     wanted = _may_reach_pool(wanted, cosines, relevance, set(ident), wv, wt,
                                              size)
                 self._fill_cosines(wanted, cosines, qvec, agent_id)
-                self._best_sentences(cosines, qvec)
+                # the channels' candidates (not every memory a small index scores)
+                self._best_sentences(set(vec_ranked) | wanted, cosines, qvec)
             fused = minmax([cosines, relevance], [wv, wt], floors=[0.0, 0.0])
             for label in ident:  # near-certain evidence: above any memory without it
                 fused[label] = fused.get(label, 0.0) + 1.0
@@ -229,14 +230,16 @@ class RecallEngine:
             for label, sim in zip(stored.tolist(), (vectors @ qvec).tolist(), strict=True):
                 cosines[label] = sim
 
-    def _best_sentences(self, cosines: dict[int, float], qvec: np.ndarray) -> bool:
-        """Raise each candidate's cosine towards its best sentence's, when higher (by the
-        share `sentence_weight`; 1: the higher of the two): a memory that says several
+    def _best_sentences(self, labels: set[int], cosines: dict[int, float],
+                        qvec: np.ndarray) -> bool:
+        """Raise the cosine of each of `labels` towards its best sentence's, when higher (by
+        the share `sentence_weight`; 1: the higher of the two): a memory that says several
         things answers a question about any one of them. True when any changed."""
         weight = self.params.sentence_weight
-        if weight <= 0 or not cosines:
+        if weight <= 0 or not labels:
             return False
-        found = self.store.memories.sentence_vectors(cosines)
+        found = self.store.memories.sentence_vectors(label for label in labels
+                                                     if label in cosines)
         if not found:
             return False
         counts = np.fromiter((len(v) for v in found.values()), dtype=np.int64, count=len(found))
