@@ -238,19 +238,10 @@ class RecallEngine:
         weight = self.params.sentence_weight
         if weight <= 0 or not labels:
             return False
-        found = self.store.memories.sentence_vectors(label for label in labels
-                                                     if label in cosines)
-        if not found:
-            return False
-        counts = np.fromiter((len(v) for v in found.values()), dtype=np.int64, count=len(found))
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        # einsum, not @ or np.dot: in the server process (onnxruntime's threads beside
-        # numpy's BLAS threads, on a loaded machine) a 1,223 x 384 product through BLAS
-        # measured 5 to 21 ms, einsum's own loop 0.3 ms
-        sims = np.einsum("ij,j->i", np.concatenate(list(found.values())), qvec)
-        best = np.maximum.reduceat(sims, starts)
+        best = self.store.memories.best_sentence_cosines(
+            [label for label in labels if label in cosines], qvec)
         changed = False
-        for label, sim in zip(found, best.tolist(), strict=True):
+        for label, sim in best.items():
             if sim > cosines[label]:
                 cosines[label] += weight * (sim - cosines[label])
                 changed = True

@@ -314,7 +314,8 @@ class Service:
         s = self.settings
         store = open_store(s.db_path, dimension=embedder.preset.dimension,
                            model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
-                           on_commit=self.metrics.observe_commit, url=s.database_url)
+                           on_commit=self.metrics.observe_commit, url=s.database_url,
+                           sentence_cache_bytes=s.recall_sentence_cache_mb << 20)
         try:
             # The database's own search (PostgreSQL), else this process's indexes (SQLite).
             indexes: Indexes | None = store.shared_indexes()
