@@ -422,8 +422,10 @@ def test_lifecycle_graph_and_sessions_answer_as_sqlite(pg_store: PgStore, tmp_pa
 def test_reindex_moves_the_database_to_another_model(database: str, tmp_path: Path) -> None:
     old = open_store(tmp_path, dimension=8, model_id="old-model", url=database)
     rows = [MemoryRow(_memory("a", f"text {i}", None, i), np.eye(8, dtype=np.float32)[i % 8],
-                      f"h{i}") for i in range(10)]
+                      f"h{i}", sentences=np.eye(8, dtype=np.float32)[:2] if i == 3 else None)
+            for i in range(10)]
     old.write(lambda tx: [tx.memories.insert(r) for r in rows])
+    assert len(old.memories.sentence_vectors(r.memory.rowid for r in rows)) == 1
     old.close()
     with psycopg.connect(database, application_name="dakera/99999"):  # a running server
         store = open_store(tmp_path, dimension=4, model_id="new-model", url=database,
@@ -440,16 +442,20 @@ def test_reindex_moves_the_database_to_another_model(database: str, tmp_path: Pa
     assert store.reindex.count_pending() == 10
     batch = store.reindex.pending(6)
     new = np.eye(4, dtype=np.float32)
-    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h) for r, _, h in batch]))
+    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h, new[:3] if r == batch[0][0]
+                                              else None) for r, _, h in batch]))
     assert store.reindex.count_pending() == 4  # resumable: the rest is still pending
     rest = store.reindex.pending(100)
-    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h) for r, _, h in rest]))
+    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h, None) for r, _, h in rest]))
     assert store.write(lambda tx: tx.reindex.finish("new-model", 4)) == 10
     store.close()
     with pytest.raises(DataDirError, match="old-model"):
         open_store(tmp_path, dimension=8, model_id="old-model", url=database)
     moved = open_store(tmp_path, dimension=4, model_id="new-model", url=database)
     try:
+        # the sentences staged with the new vectors, under the new model; the old ones gone
+        kept = moved.memories.sentence_vectors(r.memory.rowid for r in rows)
+        assert list(kept) == [batch[0][0]] and np.array_equal(kept[batch[0][0]], new[:3])
         search = moved.shared_indexes().find("a")
         assert search is not None
         labels, sims = search.search(new[1], 3)

@@ -11,6 +11,7 @@ import pytest
 from app.models import MemoryFilter
 from app.recall.sentences import sentences
 from app.service import Service
+from app.store.sentences import SentenceCache, best_cosines, best_packed_cosines, pack
 from tests.conftest import MakeService
 
 
@@ -67,23 +68,138 @@ def test_sentence_vectors_live_and_die_with_their_memory(svc: Service) -> None:
     assert parts.store.memories.sentence_vectors([again]) == {}
 
 
+@pytest.mark.parametrize("cache_mb", [0, 16])
 def test_a_memory_scores_as_well_as_its_best_sentence(make_service: MakeService,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, cache_mb: int) -> None:
     query = "went swimming in the lake with the kids"
     scores = {}
     for weight in (0.0, 1.0):
-        svc = make_service(recall_sentence_weight=weight, data_dir=tmp_path / str(weight))
+        svc = make_service(recall_sentence_weight=weight, recall_sentence_cache_mb=cache_mb,
+                           data_dir=tmp_path / str(weight))
         svc.memories.store_batch("a", [{"content": LONG}])
-        hit = svc.recall.recall("a", query, routing="vector", top_k=1).hits[0]
-        sentence_vector = svc.parts().embedder.embed([sentences(LONG)[2]])[0]
-        query_vector = svc.parts().embedder.embed([query], query=True)[0]
-        scores[weight] = hit.vector_score
+        for _ in range(2):  # read from the database, then (cache_mb > 0) from the cache
+            hit = svc.recall.recall("a", query, routing="vector", top_k=1).hits[0]
+            sentence_vector = svc.parts().embedder.embed([sentences(LONG)[2]])[0]
+            query_vector = svc.parts().embedder.embed([query], query=True)[0]
+            scores[weight] = hit.vector_score
         svc.close()
-    # weight 1: the cosine of its best sentence, higher than the whole text's
-    assert scores[1.0] == pytest.approx(float(sentence_vector @ query_vector), abs=1e-5)
+    # weight 1: the cosine of its best sentence, higher than the whole text's; exact when
+    # read from the database, within int8's rounding when from the cache
+    assert scores[1.0] == pytest.approx(float(sentence_vector @ query_vector),
+                                        abs=1e-5 if cache_mb == 0 else 5e-3)
     assert scores[1.0] > scores[0.0]
 
 
 @pytest.fixture
 def svc(hash_service: Service) -> Service:
     return hash_service
+
+
+# -- every write path keeps them in step with the content -------------------------------
+
+def assert_fresh(svc: Service, agent: str) -> int:
+    """Every live memory of the agent has the sentence vectors of its current content (none
+    when it has fewer than two sentences), read from the database and through recall's
+    cache alike; returns how many have some."""
+    parts = svc.parts()
+    memories = parts.store.memories
+    rowids = memories.rowids(agent, MemoryFilter(), None)
+    stored = memories.sentence_vectors(rowids)
+    query = parts.embedder.embed(["a question about the kids and the lake"], query=True)[0]
+    cached = memories.best_sentence_cosines(rowids, query)
+    for r in rowids:
+        content = memories.by_rowid(r).content
+        expected = sentences(content)
+        if not expected:
+            assert r not in stored and r not in cached, content
+            continue
+        vectors = parts.embedder.embed(expected)
+        assert np.allclose(stored[r], vectors, atol=1e-6), content
+        assert cached[r] == pytest.approx(float((vectors @ query).max()), abs=5e-3), content
+    return len(stored)
+
+
+def test_updates_replace_them_even_through_the_cache(svc: Service) -> None:
+    memory = svc.memories.store("a", LONG).memory
+    assert assert_fresh(svc, "a") == 1  # (and in the cache now)
+    svc.memories.update("a", memory.id, content="Melanie: we baked bread on Sunday. "
+                                                "Then the kids painted the fence blue.")
+    assert assert_fresh(svc, "a") == 1
+    svc.memories.update("a", memory.id, content="Melanie: just the one thing now")
+    assert assert_fresh(svc, "a") == 0
+    svc.memories.update("a", memory.id, content=LONG)
+    assert assert_fresh(svc, "a") == 1
+    svc.memories.forget("a", memory_ids=[memory.id])
+    assert assert_fresh(svc, "a") == 0
+
+
+def test_consolidation_and_restore_embed_the_sentences(svc: Service) -> None:
+    a = svc.memories.store("a", "Melanie: the kids loved the lake. We swam every morning.").memory
+    b = svc.memories.store("a", "Melanie: the kids loved the lake a lot. The water was cold "
+                                "but clear.").memory
+    assert_fresh(svc, "a")
+    out = svc.consolidation.consolidate("a", memory_ids=[a.id, b.id])
+    assert out["memories_removed"] == 2
+    assert assert_fresh(svc, "a") == 1  # the merged memory, of several sentences
+    first = svc.memories.store("a", "The user's favourite colour is green. They paint with "
+                                    "it often.", memory_type="semantic").memory
+    again = svc.memories.store("a", "the user's favourite colour is GREEN. they paint with "
+                                    "it often", memory_type="semantic")
+    assert again.memory.id == first.id and again.duplicates
+    svc.memories.restore_deduplicated("a", again.duplicates[0])
+    assert assert_fresh(svc, "a") == 3
+
+
+def test_an_import_embeds_the_sentences_of_memories_that_came_with_vectors(
+        make_service: MakeService, tmp_path: Path) -> None:
+    a = make_service(data_dir=tmp_path / "a")
+    a.memories.store_batch("a", [{"content": LONG}, {"content": OTHER},
+                                 {"content": "Two short ones here. And another one here."}])
+    data = b"".join(a.transfer.export("a", "jsonl", include_vectors=True).chunks)
+    b = make_service(data_dir=tmp_path / "b")
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    job = b.transfer.wait(b.transfer.submit("a", path, None, owned=False)["job_id"], 60)
+    assert (job["imported"], job["reembedded"]) == (3, 0)  # the vectors were used
+    assert assert_fresh(b, "a") == 2
+
+
+def test_the_cache_keeps_nothing_read_while_a_write_was_open() -> None:
+    cache = SentenceCache(1 << 20)
+    packed = pack(np.eye(2, 4, dtype=np.float32))
+    found, missing, generation = cache.lookup([1, 2])
+    assert (found, missing) == ({}, [1, 2])
+    cache.put(generation, {1: packed}, missing)
+    found, missing, _ = cache.lookup([1, 2])
+    assert list(found) == [1] and missing == []  # 2 is known to have none
+    cache.forget([1])  # the writer, in its transaction
+    found, missing, generation = cache.lookup([1])
+    assert missing == [1] and generation == -1  # a read now may see the old row
+    cache.put(generation, {1: packed}, missing)
+    assert cache.lookup([1])[1] == [1]
+    _, _, before = cache.lookup([2])
+    cache.committed()
+    cache.put(before, {1: packed}, [1])  # read before the commit: not kept
+    assert cache.lookup([1])[1] == [1]
+    _, missing, generation = cache.lookup([1])
+    cache.put(generation, {1: packed}, missing)
+    assert cache.lookup([1])[1] == []
+    small = SentenceCache(400)
+    _, missing, generation = small.lookup([1, 2, 3])
+    small.put(generation, {1: packed, 2: packed, 3: packed}, missing)
+    assert len(small) < 3 and small.size_bytes <= 400  # the least recently used went
+
+
+def test_int8_keeps_the_cosines() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = vectors[7] + 0.1 * rng.standard_normal(384).astype(np.float32)
+    query /= np.linalg.norm(query)
+    found = {i: vectors[i * 5:i * 5 + 5] for i in range(10)}
+    exact = best_cosines(found, query)
+    approx = best_packed_cosines({i: pack(v) for i, v in found.items()}, query)
+    assert exact.keys() == approx.keys()
+    for i in exact:
+        assert approx[i] == pytest.approx(exact[i], abs=3e-3)
+        assert exact[i] == pytest.approx(float((found[i] @ query).max()), abs=1e-6)

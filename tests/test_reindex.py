@@ -48,7 +48,14 @@ def test_another_model_refuses_until_reindexed(tmp_path: Path,
     assert proc.returncode == 0, proc.stderr
     assert "done: 4 memories now embedded with all-minilm-l6-v2" in proc.stdout
     assert "re-embedding 4 memories" in proc.stderr
-    assert sentence_rows(data) == 0  # made by the old model: gone until stored again
+    # the sentences re-embedded with the memories, under the new model
+    assert sentence_rows(data) == 1
+    conn = sqlite3.connect(data / "dakera.db")
+    try:
+        (model,) = conn.execute("SELECT DISTINCT model_id FROM memory_sentences").fetchone()
+    finally:
+        conn.close()
+    assert model.startswith("all-minilm-l6-v2")
 
     server = LiveServer(data, command=dakera_command).start()
     try:

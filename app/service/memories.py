@@ -683,15 +683,24 @@ def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
                                 "nothing was merged")
 
 
-def embed_with_sentences(embedder: Embedder, texts: list[str]
+def embed_with_sentences(embedder: Embedder, texts: list[str],
+                         known: list[np.ndarray | None] | None = None
                          ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """The texts' vectors, and for each text that says several things its sentences'
-    vectors (recall.sentences), else None: one embedding pass for all."""
+    vectors (recall.sentences), else None: one embedding pass for all. A text whose vector
+    is `known` (an import's) has only its sentences embedded."""
+    have = known if known is not None else [None] * len(texts)
     split = [sentences(t) for t in texts]
-    vectors = embedder.embed([*texts, *(s for parts in split for s in parts)])
+    todo = [t for t, v in zip(texts, have, strict=True) if v is None]
+    parts = [s for found in split for s in found]
+    dim = embedder.preset.dimension
+    embedded = (embedder.embed([*todo, *parts]) if todo or parts
+                else np.empty((0, dim), dtype=np.float32))
+    fresh = iter(embedded[:len(todo)])
+    whole = [next(fresh) if v is None else np.asarray(v, dtype=np.float32) for v in have]
     out: list[np.ndarray | None] = []
-    at = len(texts)
-    for parts in split:
-        out.append(vectors[at:at + len(parts)] if parts else None)
-        at += len(parts)
-    return vectors[:len(texts)], out
+    at = len(todo)
+    for found in split:
+        out.append(embedded[at:at + len(found)] if found else None)
+        at += len(found)
+    return (np.stack(whole) if whole else np.empty((0, dim), dtype=np.float32)), out

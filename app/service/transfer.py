@@ -41,7 +41,7 @@ from app.models import EDGE_TYPES, Edge, Indexes, Memory, MemoryFilter, Session
 from app.service import exports
 from app.service.backups import free_bytes
 from app.service.formats import Record, Source, open_source
-from app.service.memories import content_hash
+from app.service.memories import content_hash, embed_with_sentences
 from app.service.records import Imported, to_memory, to_session
 from app.store import MemoryRow, Store, Tx
 
@@ -459,15 +459,18 @@ class Transfer:
         with self._changed:
             job["existing"] += len(items) - len(fresh)
             job["skipped"] = job["existing"] + job["invalid"]
-        need = [i for i in fresh if i.vector is None]
+        need = sum(i.vector is None for i in fresh)
+        # the sentences' vectors are embedded for every memory that has several sentences,
+        # also when its own vector came with the file (an export does not carry them)
+        vectors, sentence_vectors = embed_with_sentences(
+            self.embedder, [i.memory.content for i in fresh], [i.vector for i in fresh])
         if need:
-            vectors = self.embedder.embed([i.memory.content for i in need])
-            for item, vector in zip(need, vectors, strict=True):
-                item.vector = vector
             with self._changed:
-                job["reembedded"] += len(need)
-        batch.rows = [MemoryRow(i.memory, i.vector, content_hash(i.memory.content),
-                                i.decayed_at) for i in fresh if i.vector is not None]
+                job["reembedded"] += need
+        batch.rows = [MemoryRow(i.memory, vector, content_hash(i.memory.content),
+                                i.decayed_at, sentences=sentence)
+                      for i, vector, sentence in zip(fresh, vectors, sentence_vectors,
+                                                     strict=True)]
         return batch
 
     def _restore_edges(self, job: dict[str, Any], records: list[Record]) -> None:

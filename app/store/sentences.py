@@ -33,7 +33,7 @@ ENTRY_BYTES = 200  # what an entry with vectors costs beyond its data (the array
 class SentenceCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[int, np.ndarray | None] = OrderedDict()
+        self._entries: OrderedDict[int, Packed | None] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._generation = 0
