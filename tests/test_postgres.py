@@ -571,3 +571,45 @@ def test_namespaces_answer_as_sqlite(pg_store: PgStore, tmp_path: Path, distance
         assert run(pg_store) == run(sqlite)
     finally:
         sqlite.close()
+
+
+def test_sentence_vectors_follow_every_write_on_postgres(postgres: Postgres,
+                                                         tmp_path: Path) -> None:
+    """The best-sentence lever on PostgreSQL: the sentence vectors are written, replaced,
+    merged, imported and deleted with their memory, and recall reads them."""
+    from app.recall.sentences import sentences
+    from tests.test_recall_sentences import LONG, OTHER, assert_fresh
+
+    svc = Service(Settings.from_env(env={}, data_dir=str(tmp_path / "pg"),
+                                    embedding_model="hash", decay_interval=0,
+                                    database_url=postgres.new_database()))
+    svc.start(wait=True)
+    try:
+        memory = svc.memories.store("a", LONG).memory
+        svc.memories.store("a", OTHER)
+        assert assert_fresh(svc, "a") == 1
+        hit = svc.recall.recall("a", "went swimming in the lake with the kids",
+                                routing="vector", top_k=1).hits[0]
+        embed = svc.parts().embedder.embed
+        best = float((embed(sentences(LONG)) @ embed(
+            ["went swimming in the lake with the kids"], query=True)[0]).max())
+        assert hit.memory.id == memory.id and hit.vector_score == pytest.approx(best, abs=1e-5)
+        svc.memories.update("a", memory.id, content="Melanie: we baked bread on Sunday. "
+                                                    "Then the kids painted the fence blue.")
+        assert assert_fresh(svc, "a") == 1
+        other = svc.memories.store("a", "Melanie: the kids painted the fence blue. It took "
+                                        "all afternoon.").memory
+        svc.consolidation.consolidate("a", memory_ids=[memory.id, other.id])
+        assert assert_fresh(svc, "a") == 1
+        data = b"".join(svc.transfer.export("a", "jsonl", include_vectors=True).chunks)
+        path = tmp_path / "f.jsonl"
+        path.write_bytes(data)
+        job = svc.transfer.wait(svc.transfer.submit("b", path, None, owned=False)["job_id"], 60)
+        assert job["imported"] == 2
+        assert assert_fresh(svc, "b") == 1
+        store = svc.parts().store.memories
+        svc.memories.forget("a", memory_ids=[store.by_rowid(r).id for r in store.rowids(
+            "a", MemoryFilter(), None)])
+        assert assert_fresh(svc, "a") == 0
+    finally:
+        svc.close()
