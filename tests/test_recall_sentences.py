@@ -203,3 +203,10 @@ def test_int8_keeps_the_cosines() -> None:
     for i in exact:
         assert approx[i] == pytest.approx(exact[i], abs=3e-3)
         assert exact[i] == pytest.approx(float((found[i] @ query).max()), abs=1e-6)
+
+
+def test_with_the_lever_off_no_sentence_is_embedded(make_service: MakeService) -> None:
+    svc = make_service(recall_sentence_weight=0)
+    svc.memories.store_batch("a", [{"content": LONG}])
+    memories = svc.parts().store.memories
+    assert memories.sentence_vectors(memories.rowids("a", MemoryFilter(), None)) == {}

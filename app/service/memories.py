@@ -90,6 +90,9 @@ class Memories:
         self.retention = retention  # seconds a merged or consolidated memory stays restorable
         self.events = events
         self.metrics = metrics
+        # embed the sentences of memories that say several things (the best-sentence
+        # lever); off with it: memories stored meanwhile get none until re-embedded
+        self.split = settings.recall_sentence_weight > 0
 
     # -- writes -------------------------------------------------------------------------
 
@@ -171,7 +174,7 @@ class Memories:
         extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
                                     for new in items])
         t0 = time.perf_counter()
-        vectors, sentence_vectors = embed_with_sentences(self.embedder,
+        vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split,
                                                          [m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         found = extracting.result()
@@ -318,7 +321,7 @@ class Memories:
             memory.content = text
             self.db.check_writable()
             extracting = find_entities([(text, self.store_policy(agent).entity_types)])
-            vectors, sentence_vectors = embed_with_sentences(self.embedder, [text])
+            vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split, [text])
             row = MemoryRow(memory, vectors[0], content_hash(text),
                             sentences=sentence_vectors[0])
             found = extracting.result()[0]
@@ -534,7 +537,8 @@ class Memories:
             last_accessed_at=int(saved["last_accessed_at"]),
             access_count=int(saved["access_count"]), ttl_seconds=saved.get("ttl_seconds"),
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"))
-        vectors, sentence_vectors = embed_with_sentences(self.embedder, [memory.content])
+        vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split,
+                                                         [memory.content])
         vector = vectors[0]
         row = MemoryRow(memory, vector, content_hash(memory.content),
                         decayed_at=saved.get("decayed_at"), sentences=sentence_vectors[0])
@@ -570,7 +574,8 @@ class Memories:
         agent = new.agent_id
         now = self.now()
         extracting = find_entities([(new.content, self.store_policy(agent).entity_types)])
-        vectors, sentence_vectors = embed_with_sentences(self.embedder, [new.content])
+        vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split,
+                                                         [new.content])
         vector = vectors[0]
         memory = Memory(
             id=new_memory_id(), agent_id=agent, content=new.content,
@@ -683,16 +688,17 @@ def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
                                 "nothing was merged")
 
 
-def embed_with_sentences(embedder: Embedder, texts: list[str],
+def embed_with_sentences(embedder: Embedder, split: bool, texts: list[str],
                          known: list[np.ndarray | None] | None = None
                          ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """The texts' vectors, and for each text that says several things its sentences'
-    vectors (recall.sentences), else None: one embedding pass for all. A text whose vector
-    is `known` (an import's) has only its sentences embedded."""
+    """The texts' vectors, and (with `split`: the lever is on) for each text that says
+    several things its sentences' vectors (recall.sentences), else None: one embedding pass
+    for all. A text whose vector is `known` (an import's) has only its sentences
+    embedded."""
     have = known if known is not None else [None] * len(texts)
-    split = [sentences(t) for t in texts]
+    parted = [sentences(t) if split else [] for t in texts]
     todo = [t for t, v in zip(texts, have, strict=True) if v is None]
-    parts = [s for found in split for s in found]
+    parts = [s for found in parted for s in found]
     dim = embedder.preset.dimension
     embedded = (embedder.embed([*todo, *parts]) if todo or parts
                 else np.empty((0, dim), dtype=np.float32))
@@ -700,7 +706,7 @@ def embed_with_sentences(embedder: Embedder, texts: list[str],
     whole = [next(fresh) if v is None else np.asarray(v, dtype=np.float32) for v in have]
     out: list[np.ndarray | None] = []
     at = len(todo)
-    for found in split:
+    for found in parted:
         out.append(embedded[at:at + len(found)] if found else None)
         at += len(found)
     return (np.stack(whole) if whole else np.empty((0, dim), dtype=np.float32)), out

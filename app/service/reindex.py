@@ -40,7 +40,8 @@ def reindex(settings: Settings, *, on_total: Callable[[int], None] = lambda n: N
             on_total(store.reindex.count_pending())
             while batch := store.reindex.pending(BATCH):
                 vectors, sentences = embed_with_sentences(
-                    embedder, [content for _, content, _ in batch])
+                    embedder, settings.recall_sentence_weight > 0,
+                    [content for _, content, _ in batch])
                 staged = [(rowid, v, h, s) for (rowid, _, h), v, s in zip(
                     batch, vectors, sentences, strict=True)]
                 store.write(partial(_stage, rows=staged))
