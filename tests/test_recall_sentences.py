@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.models import MemoryFilter
-from app.recall.sentences import sentences
+from app.recall.sentences import sentence_parts, sentences
 from app.service import Service
 from app.store.sentences import SentenceCache, best_cosines, best_packed_cosines, pack
 from tests.conftest import MakeService
@@ -210,3 +210,24 @@ def test_with_the_lever_off_no_sentence_is_embedded(make_service: MakeService) -
     svc.memories.store_batch("a", [{"content": LONG}])
     memories = svc.parts().store.memories
     assert memories.sentence_vectors(memories.rowids("a", MemoryFilter(), None)) == {}
+
+
+def test_pooled_sentence_vectors_come_from_the_same_pass(service: Service) -> None:
+    """The real model: each sentence's pooled vector is nearest its own sentence embedded
+    alone, and a sentence past the model's window is embedded on its own."""
+    embedder = service.parts().embedder
+    parts = sentence_parts(LONG)
+    vectors, pooled = embedder.embed_parts([LONG, OTHER], [parts, []])
+    assert np.allclose(vectors, embedder.embed([LONG, OTHER]), atol=0.05)
+    assert pooled[1] is None and pooled[0] is not None and pooled[0].shape == (3, 384)
+    assert np.allclose(np.linalg.norm(pooled[0], axis=1), 1.0, atol=1e-5)
+    alone = embedder.embed([text for text, _ in parts])
+    sims = pooled[0] @ alone.T
+    assert list(sims.argmax(axis=1)) == [0, 1, 2]
+    long = "Melanie: " + " ".join(["we talked about the weather for a while."] * 60) + (
+        " In the end we went swimming in the lake.")
+    found = sentence_parts(long)
+    _, pooled = embedder.embed_parts([long], [found])
+    assert pooled[0] is not None and not np.isnan(pooled[0]).any()
+    last = embedder.embed([found[-1][0]])[0]
+    assert float(pooled[0][-1] @ last) > 0.99  # past the window: embedded alone

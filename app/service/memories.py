@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,9 +23,10 @@ import numpy as np
 from app import validate
 from app.config import Settings
 from app.embed import Embedder
+from app.embed.base import embed_separately
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.models import Indexes, Memory, MemoryFilter, Mention, NewMemory, StoreResult
-from app.recall.sentences import sentences
+from app.recall.sentences import sentence_parts
 from app.service.dedup import find_duplicate
 from app.service.events import Publisher
 from app.service.extraction import find_entities
@@ -93,6 +95,10 @@ class Memories:
         # embed the sentences of memories that say several things (the best-sentence
         # lever); off with it: memories stored meanwhile get none until re-embedded
         self.split = settings.recall_sentence_weight > 0
+        self.pooled = settings.recall_sentence_vectors == "pooled"
+
+    def _embed(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        return embed_with_sentences(self.embedder, self.split, self.pooled, texts)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -174,8 +180,7 @@ class Memories:
         extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
                                     for new in items])
         t0 = time.perf_counter()
-        vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split,
-                                                         [m.content for m in items])
+        vectors, sentence_vectors = self._embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         found = extracting.result()
         tokens = self.embedder.count_tokens([m.content for m in items])
@@ -321,7 +326,7 @@ class Memories:
             memory.content = text
             self.db.check_writable()
             extracting = find_entities([(text, self.store_policy(agent).entity_types)])
-            vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split, [text])
+            vectors, sentence_vectors = self._embed([text])
             row = MemoryRow(memory, vectors[0], content_hash(text),
                             sentences=sentence_vectors[0])
             found = extracting.result()[0]
@@ -537,8 +542,7 @@ class Memories:
             last_accessed_at=int(saved["last_accessed_at"]),
             access_count=int(saved["access_count"]), ttl_seconds=saved.get("ttl_seconds"),
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"))
-        vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split,
-                                                         [memory.content])
+        vectors, sentence_vectors = self._embed([memory.content])
         vector = vectors[0]
         row = MemoryRow(memory, vector, content_hash(memory.content),
                         decayed_at=saved.get("decayed_at"), sentences=sentence_vectors[0])
@@ -574,8 +578,7 @@ class Memories:
         agent = new.agent_id
         now = self.now()
         extracting = find_entities([(new.content, self.store_policy(agent).entity_types)])
-        vectors, sentence_vectors = embed_with_sentences(self.embedder, self.split,
-                                                         [new.content])
+        vectors, sentence_vectors = self._embed([new.content])
         vector = vectors[0]
         memory = Memory(
             id=new_memory_id(), agent_id=agent, content=new.content,
@@ -688,25 +691,26 @@ def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
                                 "nothing was merged")
 
 
-def embed_with_sentences(embedder: Embedder, split: bool, texts: list[str],
+def embed_with_sentences(embedder: Embedder, split: bool, pooled: bool, texts: list[str],
                          known: list[np.ndarray | None] | None = None
                          ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """The texts' vectors, and (with `split`: the lever is on) for each text that says
-    several things its sentences' vectors (recall.sentences), else None: one embedding pass
-    for all. A text whose vector is `known` (an import's) has only its sentences
-    embedded."""
+    several things its sentences' vectors (recall.sentences), else None: `pooled` from the
+    same pass (Embedder.embed_parts), else each embedded on its own (in the same call). A
+    text whose vector is `known` (an import's) is embedded only when it has sentences, for
+    theirs."""
     have = known if known is not None else [None] * len(texts)
-    parted = [sentences(t) if split else [] for t in texts]
-    todo = [t for t, v in zip(texts, have, strict=True) if v is None]
-    parts = [s for found in parted for s in found]
-    dim = embedder.preset.dimension
-    embedded = (embedder.embed([*todo, *parts]) if todo or parts
-                else np.empty((0, dim), dtype=np.float32))
-    fresh = iter(embedded[:len(todo)])
-    whole = [next(fresh) if v is None else np.asarray(v, dtype=np.float32) for v in have]
-    out: list[np.ndarray | None] = []
-    at = len(todo)
-    for found in parted:
-        out.append(embedded[at:at + len(found)] if found else None)
-        at += len(found)
-    return (np.stack(whole) if whole else np.empty((0, dim), dtype=np.float32)), out
+    parts = [sentence_parts(t) if split else [] for t in texts]
+    todo = [i for i, v in enumerate(have) if v is None or parts[i]]
+    whole = [None if v is None else np.asarray(v, dtype=np.float32) for v in have]
+    out: list[np.ndarray | None] = [None] * len(texts)
+    if todo:
+        embed = embedder.embed_parts if pooled else partial(embed_separately, embedder)
+        vectors, found = embed([texts[i] for i in todo], [parts[i] for i in todo])
+        for j, i in enumerate(todo):
+            if whole[i] is None:
+                whole[i] = vectors[j]
+            out[i] = found[j]
+    if not whole:
+        return np.empty((0, embedder.preset.dimension), dtype=np.float32), out
+    return np.stack([w for w in whole if w is not None]), out

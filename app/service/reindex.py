@@ -41,6 +41,7 @@ def reindex(settings: Settings, *, on_total: Callable[[int], None] = lambda n: N
             while batch := store.reindex.pending(BATCH):
                 vectors, sentences = embed_with_sentences(
                     embedder, settings.recall_sentence_weight > 0,
+                    settings.recall_sentence_vectors == "pooled",
                     [content for _, content, _ in batch])
                 staged = [(rowid, v, h, s) for (rowid, _, h), v, s in zip(
                     batch, vectors, sentences, strict=True)]

@@ -463,8 +463,8 @@ class Transfer:
         # the sentences' vectors are embedded for every memory that has several sentences,
         # also when its own vector came with the file (an export does not carry them)
         vectors, sentence_vectors = embed_with_sentences(
-            self.embedder, s.recall_sentence_weight > 0, [i.memory.content for i in fresh],
-            [i.vector for i in fresh])
+            self.embedder, s.recall_sentence_weight > 0, s.recall_sentence_vectors == "pooled",
+            [i.memory.content for i in fresh], [i.vector for i in fresh])
         if need:
             with self._changed:
                 job["reembedded"] += need
