@@ -3,6 +3,7 @@ the memory's (written, replaced, deleted with it), and the ranking they change."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,22 @@ def test_an_import_embeds_the_sentences_of_memories_that_came_with_vectors(
     job = b.transfer.wait(b.transfer.submit("a", path, None, owned=False)["job_id"], 60)
     assert (job["imported"], job["reembedded"]) == (3, 0)  # the vectors were used
     assert assert_fresh(b, "a") == 2
+    # the export carried the sentence vectors: the same ones, not made again
+    ma, mb = a.parts().store.memories, b.parts().store.memories
+    sa = ma.sentence_vectors(ma.rowids("a", MemoryFilter(), None))
+    sb = mb.sentence_vectors(mb.rowids("a", MemoryFilter(), None))
+    by_content_a = {ma.by_rowid(r).content: v for r, v in sa.items()}
+    assert {mb.by_rowid(r).content: v.tobytes() for r, v in sb.items()} == {
+        c: v.tobytes() for c, v in by_content_a.items()}
+    # an export without them (another tool's, an older one's): made on import
+    stripped = b"\n".join(json.dumps({k: v for k, v in json.loads(line).items()
+                                       if k != "sentence_vectors"}).encode()
+                          for line in data.splitlines() if line.strip())
+    assert b"sentence_vectors" in data and b"sentence_vectors" not in stripped
+    path.write_bytes(stripped)
+    job = b.transfer.wait(b.transfer.submit("c", path, None, owned=False)["job_id"], 60)
+    assert (job["imported"], job["reembedded"]) == (3, 0)
+    assert assert_fresh(b, "c") == 2
 
 
 def test_the_cache_keeps_nothing_read_while_a_write_was_open() -> None:
