@@ -3,6 +3,7 @@ the memory's (written, replaced, deleted with it), and the ranking they change."
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -163,7 +164,15 @@ def test_an_import_embeds_the_sentences_of_memories_that_came_with_vectors(
     job = b.transfer.wait(b.transfer.submit("a", path, None, owned=False)["job_id"], 60)
     assert (job["imported"], job["reembedded"]) == (3, 0)  # the vectors were used
     assert assert_fresh(b, "a") == 2
-    # the export carried the sentence vectors: the same ones, not made again
+    # the export carried the sentence vectors: the same ones, not made again (the hash
+    # embedder would make the same ones again: the import's are marked to tell)
+    assert b"sentence_vectors" in data
+    marked = b"\n".join(_marked(line) for line in data.splitlines() if line.strip())
+    path.write_bytes(marked)
+    job = b.transfer.wait(b.transfer.submit("m", path, None, owned=False)["job_id"], 60)
+    mm = b.parts().store.memories
+    kept = mm.sentence_vectors(mm.rowids("m", MemoryFilter(), None))
+    assert len(kept) == 2 and all(float(v[0, 0]) == 0.5 for v in kept.values())
     ma, mb = a.parts().store.memories, b.parts().store.memories
     sa = ma.sentence_vectors(ma.rowids("a", MemoryFilter(), None))
     sb = mb.sentence_vectors(mb.rowids("a", MemoryFilter(), None))
@@ -248,3 +257,13 @@ def test_pooled_sentence_vectors_come_from_the_same_pass(service: Service) -> No
     assert pooled[0] is not None and not np.isnan(pooled[0]).any()
     last = embedder.embed([found[-1][0]])[0]
     assert float(pooled[0][-1] @ last) > 0.99  # past the window: embedded alone
+
+
+def _marked(line: bytes) -> bytes:
+    """An export line whose sentence vectors start with 0.5: made by no embedder."""
+    record = json.loads(line)
+    if "sentence_vectors" in record:
+        raw = bytearray(base64.b64decode(record["sentence_vectors"]))
+        raw[:4] = np.float32(0.5).tobytes()
+        record["sentence_vectors"] = base64.b64encode(bytes(raw)).decode()
+    return json.dumps(record).encode()
