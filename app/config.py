@@ -173,6 +173,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_RECALL_CONTEXT_WEIGHT", ge=0.0, le=1.0,
         help="Share of a memory's BM25 relevance passed to the next memory of its session "
              "(squared for the one after); 0 turns conversation context off.")] = 0.5
+    recall_sentence_weight: Annotated[float, setting(
+        "DAKERA_RECALL_SENTENCE_WEIGHT", ge=0.0, le=1.0,
+        help="How far a memory's cosine rises towards its best sentence's, for memories of "
+             "several sentences (1: the higher of the two); 0 turns it off.")] = 1.0
+    recall_sentence_vectors: Annotated[Literal["pooled", "embedded"], setting(
+        "DAKERA_RECALL_SENTENCE_VECTORS",
+        help="How a sentence gets its vector: pooled from its memory's own embedding pass "
+             "(its tokens read in context; no extra cost) or embedded on its own (one more "
+             "pass per sentence: about twice the store-time embedding).")] = "pooled"
+    recall_sentence_cache_mb: Annotated[int, setting(
+        "DAKERA_RECALL_SENTENCE_CACHE_MB", ge=0, le=65536,
+        help="Memory (MB) for the sentence vectors recall reads, kept as float16 in the "
+             "server (SQLite only; least recently used out first); 0 reads them from the "
+             "database on every recall.")] = 16
     speaker_boost: Annotated[float, setting(
         "DAKERA_SCORE_W_SPEAKER", ge=0.0, le=10.0,
         help="Boost (factor 1 + w) for a memory whose author the query names: a memory "

@@ -448,6 +448,7 @@ def million(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
             cached = Cached()
             cached.position = have
             svc.memories.embedder = cached  # type: ignore[assignment]
+            svc.memories.split = False  # vectors by position: no sentence vectors
             log(f"inserting {n - have} memories in-process")
             for i in range(have, n, 1000):
                 svc.memories.store_batch(AGENT, [{"content": t} for t in texts[i:i + 1000]])

@@ -521,8 +521,10 @@ def test_lifecycle_graph_and_sessions_answer_as_sqlite(pg_store: PgStore, tmp_pa
 def test_reindex_moves_the_database_to_another_model(database: str, tmp_path: Path) -> None:
     old = open_store(tmp_path, dimension=8, model_id="old-model", url=database)
     rows = [MemoryRow(_memory("a", f"text {i}", None, i), np.eye(8, dtype=np.float32)[i % 8],
-                      f"h{i}") for i in range(10)]
+                      f"h{i}", sentences=np.eye(8, dtype=np.float32)[:2] if i == 3 else None)
+            for i in range(10)]
     old.write(lambda tx: [tx.memories.insert(r) for r in rows])
+    assert len(old.memories.sentence_vectors(r.memory.rowid for r in rows)) == 1
     old.close()
     with psycopg.connect(database, application_name="dakera/99999"):  # a running server
         store = open_store(tmp_path, dimension=4, model_id="new-model", url=database,
@@ -539,16 +541,20 @@ def test_reindex_moves_the_database_to_another_model(database: str, tmp_path: Pa
     assert store.reindex.count_pending() == 10
     batch = store.reindex.pending(6)
     new = np.eye(4, dtype=np.float32)
-    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h) for r, _, h in batch]))
+    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h, new[:3] if r == batch[0][0]
+                                              else None) for r, _, h in batch]))
     assert store.reindex.count_pending() == 4  # resumable: the rest is still pending
     rest = store.reindex.pending(100)
-    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h) for r, _, h in rest]))
+    store.write(lambda tx: tx.reindex.stage([(r, new[r % 4], h, None) for r, _, h in rest]))
     assert store.write(lambda tx: tx.reindex.finish("new-model", 4)) == 10
     store.close()
     with pytest.raises(DataDirError, match="old-model"):
         open_store(tmp_path, dimension=8, model_id="old-model", url=database)
     moved = open_store(tmp_path, dimension=4, model_id="new-model", url=database)
     try:
+        # the sentences staged with the new vectors, under the new model; the old ones gone
+        kept = moved.memories.sentence_vectors(r.memory.rowid for r in rows)
+        assert list(kept) == [batch[0][0]] and np.array_equal(kept[batch[0][0]], new[:3])
         search = moved.shared_indexes().find("a")
         assert search is not None
         labels, sims = search.search(new[1], 3)
@@ -664,3 +670,45 @@ def test_namespaces_answer_as_sqlite(pg_store: PgStore, tmp_path: Path, distance
         assert run(pg_store) == run(sqlite)
     finally:
         sqlite.close()
+
+
+def test_sentence_vectors_follow_every_write_on_postgres(postgres: Postgres,
+                                                         tmp_path: Path) -> None:
+    """The best-sentence lever on PostgreSQL: the sentence vectors are written, replaced,
+    merged, imported and deleted with their memory, and recall reads them."""
+    from app.recall.sentences import sentences
+    from tests.test_recall_sentences import LONG, OTHER, assert_fresh
+
+    svc = Service(Settings.from_env(env={}, data_dir=str(tmp_path / "pg"),
+                                    embedding_model="hash", decay_interval=0,
+                                    database_url=postgres.new_database()))
+    svc.start(wait=True)
+    try:
+        memory = svc.memories.store("a", LONG).memory
+        svc.memories.store("a", OTHER)
+        assert assert_fresh(svc, "a") == 1
+        hit = svc.recall.recall("a", "went swimming in the lake with the kids",
+                                routing="vector", top_k=1).hits[0]
+        embed = svc.parts().embedder.embed
+        best = float((embed(sentences(LONG)) @ embed(
+            ["went swimming in the lake with the kids"], query=True)[0]).max())
+        assert hit.memory.id == memory.id and hit.vector_score == pytest.approx(best, abs=1e-5)
+        svc.memories.update("a", memory.id, content="Melanie: we baked bread on Sunday. "
+                                                    "Then the kids painted the fence blue.")
+        assert assert_fresh(svc, "a") == 1
+        other = svc.memories.store("a", "Melanie: the kids painted the fence blue. It took "
+                                        "all afternoon.").memory
+        svc.consolidation.consolidate("a", memory_ids=[memory.id, other.id])
+        assert assert_fresh(svc, "a") == 1
+        data = b"".join(svc.transfer.export("a", "jsonl", include_vectors=True).chunks)
+        path = tmp_path / "f.jsonl"
+        path.write_bytes(data)
+        job = svc.transfer.wait(svc.transfer.submit("b", path, None, owned=False)["job_id"], 60)
+        assert job["imported"] == 2
+        assert assert_fresh(svc, "b") == 1
+        store = svc.parts().store.memories
+        svc.memories.forget("a", memory_ids=[store.by_rowid(r).id for r in store.rowids(
+            "a", MemoryFilter(), None)])
+        assert assert_fresh(svc, "a") == 0
+    finally:
+        svc.close()

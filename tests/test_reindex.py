@@ -4,6 +4,7 @@ to start, naming both and the command that re-embeds; `dakera reindex` moves it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -28,7 +29,9 @@ def test_another_model_refuses_until_reindexed(tmp_path: Path,
                       command=dakera_command).start()
     client = made.client()
     ids = [client.store_memory("maria", fact)["id"] for fact in FACTS]
+    client.store_memory("maria", "Grandma visited on Sunday. Then she baked bread for us.")
     assert made.stop() == 0
+    assert sentence_rows(data) == 1  # the memory of two sentences has their vectors
 
     other = LiveServer(data, command=dakera_command)  # the default model: MiniLM
     with pytest.raises(RuntimeError, match="exited with 1"):
@@ -43,8 +46,16 @@ def test_another_model_refuses_until_reindexed(tmp_path: Path,
     proc = subprocess.run([*command, "reindex"], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "done: 3 memories now embedded with all-minilm-l6-v2" in proc.stdout
-    assert "re-embedding 3 memories" in proc.stderr
+    assert "done: 4 memories now embedded with all-minilm-l6-v2" in proc.stdout
+    assert "re-embedding 4 memories" in proc.stderr
+    # the sentences re-embedded with the memories, under the new model
+    assert sentence_rows(data) == 1
+    conn = sqlite3.connect(data / "dakera.db")
+    try:
+        (model,) = conn.execute("SELECT DISTINCT model_id FROM memory_sentences").fetchone()
+    finally:
+        conn.close()
+    assert model.startswith("all-minilm-l6-v2")
 
     server = LiveServer(data, command=dakera_command).start()
     try:
@@ -52,6 +63,14 @@ def test_another_model_refuses_until_reindexed(tmp_path: Path,
         assert [m.id for m in hits.memories] == [ids[0]]  # found by meaning, not words
     finally:
         server.stop()
+
+
+def sentence_rows(data: Path) -> int:
+    conn = sqlite3.connect(data / "dakera.db")
+    try:
+        return int(conn.execute("SELECT count(*) FROM memory_sentences").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def test_a_database_without_a_recorded_model_takes_its_vectors_model(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from app.embed.base import Part, embed_separately
 from app.embed.presets import Preset, resolve
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -41,3 +42,7 @@ class HashEmbedder:
             else:
                 out[i, 0] = 1.0
         return out
+
+    def embed_parts(self, texts: list[str], parts: list[list[Part]]
+                    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        return embed_separately(self, texts, parts)  # a bag of words: the same thing

@@ -8,9 +8,11 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from app.embed.base import Part, embed_separately
 from app.embed.presets import Preset
 from app.files import sha256_of
 from app.memory import give_back
@@ -108,10 +110,57 @@ class OnnxEmbedder:
             give_back()
         return out
 
+    def embed_parts(self, texts: list[str], parts: list[list[Part]]
+                    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """The texts' vectors, and each part's pooled from the same forward pass (late
+        chunking): the mean of the token states of the part's ranges and of the special
+        tokens, so a sentence is read in the context of its whole text and costs no second
+        pass. On LoCoMo's development split (in process) the best-sentence lever gave
+        any@10 / all@10 86.1 / 74.5 this way against 85.7 / 74.9 with each sentence embedded
+        on its own, 83.1 / 71.4 without it; pooling the sentence's tokens alone gave 84.0 /
+        72.7. A part beyond the model's window, and every part under CLS pooling, is
+        embedded on its own."""
+        if self.preset.pooling == "cls":
+            return embed_separately(self, texts, parts)
+        prefix = self.preset.passage_prefix
+        shift = len(prefix)
+        full = [prefix + t for t in texts] if prefix else texts
+        moved = [[(t, [(a + shift, b + shift) for a, b in spans]) for t, spans in found]
+                 for found in parts]
+        keep = [(0, shift)] if shift else []
+        out = np.empty((len(texts), self.preset.dimension), dtype=np.float32)
+        pooled: list[np.ndarray | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(full[i]))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            last = start + BATCH >= len(order)
+            vectors, found = self._embed_batch([full[i] for i in idx],
+                                               shrink=last and len(texts) >= SHRINK_FROM,
+                                               parts=[moved[i] for i in idx], keep=keep)
+            out[idx] = vectors
+            for i, vecs in zip(idx, found, strict=True):
+                pooled[i] = vecs
+        cut = [(i, k) for i, vecs in enumerate(pooled) if vecs is not None
+               for k in range(len(vecs)) if np.isnan(vecs[k, 0])]
+        if cut:  # past the window: on their own
+            alone = self.embed([parts[i][k][0] for i, k in cut])
+            for (i, k), vector in zip(cut, alone, strict=True):
+                vecs = pooled[i]
+                assert vecs is not None
+                vecs[k] = vector
+        if len(texts) >= SHRINK_FROM:
+            give_back()
+        return out, pooled
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
-    def _embed_batch(self, texts: list[str], shrink: bool = False) -> np.ndarray:
+    def _embed_batch(self, texts: list[str], shrink: bool = False,
+                     parts: list[list[Part]] | None = None,
+                     keep: list[tuple[int, int]] | None = None) -> Any:
+        """The batch's vectors; with `parts`, also (vectors, each text's parts' vectors
+        pooled from the same pass, NaN rows for parts past the window). `keep`: ranges
+        every part pools too (the model's passage prefix)."""
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -127,7 +176,38 @@ class OnnxEmbedder:
             pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         if self.preset.normalize:
             pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32)
+        if parts is None:
+            return pooled.astype(np.float32)
+        found = [self._pool_parts(hidden[j], encodings[j], mask[j], parts[j], keep or [])
+                 if parts[j] else None for j in range(len(texts))]
+        return pooled.astype(np.float32), found
+
+    def _pool_parts(self, hidden: np.ndarray, encoding: Any, mask: np.ndarray,
+                    parts: list[Part], keep: list[tuple[int, int]]) -> np.ndarray:
+        offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+        live = mask.astype(bool)
+        special = np.array(encoding.special_tokens_mask, dtype=bool) & live
+        real = live & (offsets[:, 1] > offsets[:, 0])
+
+        def within(a: int, b: int) -> np.ndarray:
+            return real & (offsets[:, 0] >= a) & (offsets[:, 1] <= b)
+
+        kept = special.copy()
+        for a, b in keep:
+            kept |= within(a, b)
+        rows = np.full((len(parts), hidden.shape[1]), np.nan, dtype=np.float32)
+        for k, (_, spans) in enumerate(parts):
+            own = within(*spans[-1])  # the sentence itself (after its author prefix)
+            if not own.any():
+                continue  # past the window
+            chosen = kept | own
+            for a, b in spans[:-1]:
+                chosen |= within(a, b)
+            row = hidden[chosen].mean(axis=0)
+            if self.preset.normalize:
+                row = row / max(float(np.linalg.norm(row)), 1e-12)
+            rows[k] = row
+        return rows
 
 
 def _verify(folder: Path, preset: Preset) -> str:

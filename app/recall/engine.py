@@ -5,7 +5,8 @@
    the query names.
 2. Conversation context: the memories just after each BM25 candidate in its session inherit
    part of its text relevance (context.py).
-3. Every candidate gets its exact cosine, so the vector channel scores the whole pool.
+3. Every candidate gets its exact cosine, so the vector channel scores the whole pool; a
+   memory of several sentences scores as well as its best sentence (sentences.py).
 4. Fusion: weighted min-max over cosine and text relevance, each from its natural zero
    (default), or Reciprocal Rank Fusion.
 5. Weighting: importance, the query naming the memory's author, a memory that only asks.
@@ -51,6 +52,7 @@ class RecallParams:
     exact_search_limit: int = 5000
     vector_weight: float = 0.5  # the text channels get the rest
     context_weight: float = 0.5  # share of text relevance a reply inherits; 0: none
+    sentence_weight: float = 1.0  # how far a cosine rises to its best sentence's; 0: none
     speaker_boost: float = 0.3
     question_penalty: float = 0.2
     recency_weight: float = 0.2
@@ -118,6 +120,9 @@ class RecallEngine:
         # top_k=k equal to the first k of top_k=10.
         size = max(top_k, 10) * 4
         if fusion == "rrf":
+            if qvec is not None and self._raise(
+                    cosines, self._best_sentences(set(vec_ranked), qvec)):
+                vec_ranked.sort(key=lambda label: -cosines[label])
             text_ranked = sorted(relevance, key=lambda label: -relevance[label])
             fused = rrf([vec_ranked, text_ranked, ident], p.rrf_k, [wv, wt, wt])
             pool = sorted(fused, key=lambda label: -fused[label])[:size]
@@ -126,10 +131,19 @@ class RecallEngine:
         else:
             if qvec is not None:
                 wanted = set(relevance) | set(ident)
+                # the channels' candidates (not every memory a small index scores) as
+                # good as their best sentence: those with a cosine now, the rest once
+                # they have one
+                best = self._best_sentences(set(vec_ranked) | wanted, qvec)
+                self._raise(cosines, {label: sim for label, sim in best.items()
+                                      if label in cosines})
                 if len(vec_ranked) >= p.candidates:  # the nearest n: a bound for the rest
                     wanted = _may_reach_pool(wanted, cosines, relevance, set(ident), wv, wt,
-                                             size)
+                                             size, best)
+                missing = wanted - cosines.keys()
                 self._fill_cosines(wanted, cosines, qvec, agent_id)
+                self._raise(cosines, {label: best[label] for label in missing
+                                      if label in best and label in cosines})
             fused = minmax([cosines, relevance], [wv, wt], floors=[0.0, 0.0])
             for label in ident:  # near-certain evidence: above any memory without it
                 fused[label] = fused.get(label, 0.0) + 1.0
@@ -224,6 +238,26 @@ class RecallEngine:
             for label, sim in zip(stored.tolist(), (vectors @ qvec).tolist(), strict=True):
                 cosines[label] = sim
 
+    def _best_sentences(self, labels: set[int], qvec: np.ndarray) -> dict[int, float]:
+        """The best cosine of a sentence of each of `labels` that has sentence vectors (none
+        when the lever is off): a memory that says several things answers a question about
+        any one of them."""
+        if self.params.sentence_weight <= 0 or not labels:
+            return {}
+        return self.store.memories.best_sentence_cosines(labels, qvec)
+
+    def _raise(self, cosines: dict[int, float], best: dict[int, float]) -> bool:
+        """Raise each cosine towards its best sentence's, when higher (by the share
+        `sentence_weight`; 1: the higher of the two). True when any changed."""
+        weight = self.params.sentence_weight
+        changed = False
+        for label, sim in best.items():
+            held = cosines.get(label)
+            if held is not None and sim > held:
+                cosines[label] = held + weight * (sim - held)
+                changed = True
+        return changed
+
     def _neighbourhood(self, agent_id: str, hits: list[RecallHit], filters: MemoryFilter,
                        now: int, qvec: np.ndarray | None,
                        cosines: dict[int, float]) -> list[RecallHit]:
@@ -283,7 +317,8 @@ class RecallEngine:
 
 
 def _may_reach_pool(labels: set[int], cosines: dict[int, float], relevance: dict[int, float],
-                    ident: set[int], wv: float, wt: float, size: int) -> set[int]:
+                    ident: set[int], wv: float, wt: float, size: int,
+                    sentences: dict[int, float] | None = None) -> set[int]:
     """The text candidates whose exact cosine could put them in the pool of `size`.
 
     The vector channel returned the nearest n memories, so a memory outside them has a
@@ -291,7 +326,8 @@ def _may_reach_pool(labels: set[int], cosines: dict[int, float], relevance: dict
     and its text part plus that bound. Fused scores are min-max from natural zero, each
     channel divided by its best (the best cosine is the nearest memory's). A candidate whose
     upper bound is below the size-th best lower bound cannot enter the pool, and needs no
-    vector: looking vectors up costs more than the rest of the ranking."""
+    vector: looking vectors up costs more than the rest of the ranking. A memory's best
+    sentence (`sentences`: its cosine) can raise it above the bound: that is its bound."""
     missing = [label for label in labels if label not in cosines]
     if not missing:
         return labels
@@ -312,8 +348,10 @@ def _may_reach_pool(labels: set[int], cosines: dict[int, float], relevance: dict
         return labels
     threshold = heapq.nlargest(size, lows)[-1]
     reach = wv * max(0.0, min(cosines.values())) / top_cos
+    raised = sentences or {}
     return {label for label in labels
-            if label in cosines or text_part(label) + reach >= threshold}
+            if label in cosines or text_part(label) + max(
+                reach, wv * max(0.0, raised.get(label, 0.0)) / top_cos) >= threshold}
 
 
 def _contains(seq: list[str], phrase: list[str]) -> bool:

@@ -38,6 +38,12 @@ def query_stems(text: str) -> list[str]:
 _SPEAKER = re.compile(r"\s*([^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2})[ \t]*:\s")
 
 
+def split_speaker(content: str) -> tuple[str, str]:
+    """("Name: ", the rest) for a memory written as a transcript line, else ("", content)."""
+    m = _SPEAKER.match(content)
+    return ("", content) if m is None else (f"{m.group(1)}: ", content[m.end():])
+
+
 def speaker(content: str) -> frozenset[str]:
     """The lower-cased words of the name a memory starts with ("Name: text"), if any."""
     m = _SPEAKER.match(content)

@@ -160,7 +160,8 @@ def compose(settings: Settings, now: Callable[[], int], store: Store,
     engine = RecallEngine(store, indexes, embedder, RecallParams(
         candidates=s.recall_candidates, rrf_k=s.rrf_k, importance_weight=s.importance_weight,
         exact_search_limit=s.exact_search_limit, vector_weight=s.vector_weight,
-        context_weight=s.recall_context_weight, speaker_boost=s.speaker_boost,
+        context_weight=s.recall_context_weight, sentence_weight=s.recall_sentence_weight,
+        speaker_boost=s.speaker_boost,
         question_penalty=s.question_penalty,
         recency_weight=s.recency_weight, recency_half_life_hours=s.recency_half_life_hours))
     keys = Keys(store, s, now)
@@ -313,7 +314,8 @@ class Service:
         s = self.settings
         store = open_store(s.db_path, dimension=embedder.preset.dimension,
                            model_id=embedder.model_id, synchronous=s.sqlite_synchronous,
-                           on_commit=self.metrics.observe_commit, url=s.database_url)
+                           on_commit=self.metrics.observe_commit, url=s.database_url,
+                           sentence_cache_bytes=s.recall_sentence_cache_mb << 20)
         try:
             # The database's own search (PostgreSQL), else this process's indexes (SQLite).
             indexes: Indexes | None = store.shared_indexes()

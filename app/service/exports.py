@@ -30,7 +30,9 @@ CSV_COLUMNS = ("id", "agent_id", "content", "memory_type", "importance", "tags",
                "session_id", "created_at", "updated_at", "last_accessed_at", "access_count",
                "ttl_seconds", "expires_at", "decayed_at")
 
-Page = list[tuple[Memory, bytes | None, int | None]]  # memory, vector, decayed_at
+# memory, vector, decayed_at, its sentences' vectors (float32 bytes, n x dimension; with the
+# vectors, for a memory of several sentences)
+Page = list[tuple[Memory, bytes | None, int | None, bytes | None]]
 
 
 def mem0_item(m: Memory) -> dict[str, Any]:
@@ -71,7 +73,8 @@ def write(fmt: str, pages: Iterable[Page], sessions: Iterable[list[Session]],
         for group in sessions:
             yield b"".join(_encode(session_line(s)) + b"\n" for s in group)
         for page in pages:
-            yield b"".join(_encode(memory_line(m, v, d, model_id)) + b"\n" for m, v, d in page)
+            yield b"".join(_encode(memory_line(m, v, d, model_id, sv)) + b"\n"
+                           for m, v, d, sv in page)
         for lines in edges:
             yield b"".join(_encode({"record": "edge", **e}) + b"\n" for e in lines)
     elif fmt == "csv":
@@ -83,7 +86,7 @@ def write(fmt: str, pages: Iterable[Page], sessions: Iterable[list[Session]],
         for page in pages:
             if not page:
                 continue
-            chunk = b",\n".join(_encode(item(m)) for m, _, _ in page)
+            chunk = b",\n".join(_encode(item(m)) for m, _, _, _ in page)
             yield (b"\n" if first else b",\n") + chunk
             first = False
         yield b"\n]}\n"
@@ -97,7 +100,7 @@ def _csv(pages: Iterable[Page], model_id: str, with_vectors: bool) -> Iterator[b
     buf.seek(0)
     buf.truncate()
     for page in pages:
-        for m, v, decayed in page:
+        for m, v, decayed, _ in page:
             row = [m.id, m.agent_id, m.content, m.memory_type, repr(m.importance),
                    _encode(m.tags).decode(), _encode(m.metadata).decode(), m.session_id or "",
                    m.created_at, m.updated_at, m.last_accessed_at, m.access_count,

@@ -144,7 +144,7 @@ def derived_id(prefix: str, *parts: Any) -> str:
 DAKERA_FIELDS = ("id", "content", "memory_type", "importance", "tags", "metadata",
                  "session_id", "created_at", "updated_at", "last_accessed_at", "access_count",
                  "ttl_seconds", "expires_at", "event_time", "decayed_at", "vector",
-                 "vector_model")
+                 "vector_model", "sentence_vectors")
 
 
 def from_dakera(raw: dict[str, Any]) -> dict[str, Any]:

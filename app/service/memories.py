@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,8 +23,10 @@ import numpy as np
 from app import validate
 from app.config import Settings
 from app.embed import Embedder
+from app.embed.base import embed_separately
 from app.errors import ConflictError, DakeraError, NotFoundError, ValidationError
 from app.models import Indexes, Memory, MemoryFilter, Mention, NewMemory, StoreResult
+from app.recall.sentences import sentence_parts
 from app.service.dedup import find_duplicate
 from app.service.events import Publisher
 from app.service.extraction import find_entities
@@ -89,6 +92,13 @@ class Memories:
         self.retention = retention  # seconds a merged or consolidated memory stays restorable
         self.events = events
         self.metrics = metrics
+        # embed the sentences of memories that say several things (the best-sentence
+        # lever); off with it: memories stored meanwhile get none until re-embedded
+        self.split = settings.recall_sentence_weight > 0
+        self.pooled = settings.recall_sentence_vectors == "pooled"
+
+    def _embed(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        return embed_with_sentences(self.embedder, self.split, self.pooled, texts)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -170,13 +180,13 @@ class Memories:
         extracting = find_entities([(new.content, policies[new.agent_id].entity_types)
                                     for new in items])
         t0 = time.perf_counter()
-        vectors = self.embedder.embed([m.content for m in items])
+        vectors, sentence_vectors = self._embed([m.content for m in items])
         embed_ms = (time.perf_counter() - t0) * 1000
         found = extracting.result()
         tokens = self.embedder.count_tokens([m.content for m in items])
         rows = []
         sessions: dict[str, set[str]] = {}
-        for new, vector in zip(items, vectors, strict=True):
+        for new, vector, sentence in zip(items, vectors, sentence_vectors, strict=True):
             expires = new.expires_at
             if expires is None and new.ttl_seconds is not None:
                 expires = now + new.ttl_seconds
@@ -186,7 +196,8 @@ class Memories:
                 metadata=new.metadata, session_id=new.session_id, created_at=now,
                 updated_at=now, last_accessed_at=now, access_count=0,
                 ttl_seconds=new.ttl_seconds, expires_at=expires, event_time=new.event_time)
-            rows.append(MemoryRow(memory, vector, content_hash(new.content)))
+            rows.append(MemoryRow(memory, vector, content_hash(new.content),
+                                  sentences=sentence))
             if new.session_id is not None:
                 sessions.setdefault(new.agent_id, set()).add(new.session_id)
         retention = self.retention()
@@ -315,7 +326,9 @@ class Memories:
             memory.content = text
             self.db.check_writable()
             extracting = find_entities([(text, self.store_policy(agent).entity_types)])
-            row = MemoryRow(memory, self.embedder.embed([text])[0], content_hash(text))
+            vectors, sentence_vectors = self._embed([text])
+            row = MemoryRow(memory, vectors[0], content_hash(text),
+                            sentences=sentence_vectors[0])
             found = extracting.result()[0]
         memory.updated_at = now
         timeout = self.settings.session_idle_timeout
@@ -529,9 +542,10 @@ class Memories:
             last_accessed_at=int(saved["last_accessed_at"]),
             access_count=int(saved["access_count"]), ttl_seconds=saved.get("ttl_seconds"),
             expires_at=saved.get("expires_at"), event_time=saved.get("event_time"))
-        vector = self.embedder.embed([memory.content])[0]
+        vectors, sentence_vectors = self._embed([memory.content])
+        vector = vectors[0]
         row = MemoryRow(memory, vector, content_hash(memory.content),
-                        decayed_at=saved.get("decayed_at"))
+                        decayed_at=saved.get("decayed_at"), sentences=sentence_vectors[0])
 
         def job(tx: Tx) -> int:
             if tx.trash.take(agent, memory_id, now) is None:
@@ -564,14 +578,16 @@ class Memories:
         agent = new.agent_id
         now = self.now()
         extracting = find_entities([(new.content, self.store_policy(agent).entity_types)])
-        vector = self.embedder.embed([new.content])[0]
+        vectors, sentence_vectors = self._embed([new.content])
+        vector = vectors[0]
         memory = Memory(
             id=new_memory_id(), agent_id=agent, content=new.content,
             memory_type=new.memory_type, importance=new.importance, tags=new.tags,
             metadata=new.metadata, session_id=new.session_id, created_at=now, updated_at=now,
             last_accessed_at=now, access_count=0, ttl_seconds=None, expires_at=None,
             event_time=new.event_time)
-        row = MemoryRow(memory, vector, content_hash(new.content))
+        row = MemoryRow(memory, vector, content_hash(new.content),
+                        sentences=sentence_vectors[0])
         found = extracting.result()[0]
         retention, graph = self.retention(), self.graph
         old = [m.rowid for m in sources]
@@ -673,3 +689,28 @@ def _unchanged(tx: Tx, memories: list[Memory], now: int) -> None:
         if held is None or held.updated_at != m.updated_at or held.content != m.content:
             raise ConflictError(f"memory {m.id!r} changed or was deleted meanwhile; "
                                 "nothing was merged")
+
+
+def embed_with_sentences(embedder: Embedder, split: bool, pooled: bool, texts: list[str],
+                         known: list[np.ndarray | None] | None = None
+                         ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """The texts' vectors, and (with `split`: the lever is on) for each text that says
+    several things its sentences' vectors (recall.sentences), else None: `pooled` from the
+    same pass (Embedder.embed_parts), else each embedded on its own (in the same call). A
+    text whose vector is `known` (an import's) is embedded only when it has sentences, for
+    theirs."""
+    have = known if known is not None else [None] * len(texts)
+    parts = [sentence_parts(t) if split else [] for t in texts]
+    todo = [i for i, v in enumerate(have) if v is None or parts[i]]
+    whole = [None if v is None else np.asarray(v, dtype=np.float32) for v in have]
+    out: list[np.ndarray | None] = [None] * len(texts)
+    if todo:
+        embed = embedder.embed_parts if pooled else partial(embed_separately, embedder)
+        vectors, found = embed([texts[i] for i in todo], [parts[i] for i in todo])
+        for j, i in enumerate(todo):
+            if whole[i] is None:
+                whole[i] = vectors[j]
+            out[i] = found[j]
+    if not whole:
+        return np.empty((0, embedder.preset.dimension), dtype=np.float32), out
+    return np.stack([w for w in whole if w is not None]), out

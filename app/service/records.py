@@ -30,6 +30,7 @@ class Imported:
     memory: Memory
     vector: np.ndarray | None
     decayed_at: int
+    sentences: np.ndarray | None = None  # its sentences' vectors, when the export had them
 
 
 def _int(value: Any, field: str, *, low: int = 0, high: int = validate.MAX_EVENT_TIME
@@ -105,11 +106,27 @@ def to_memory(data: dict[str, Any], *, agent_id: str, line: int, now: int,
         last_accessed_at=_int(data.get("last_accessed_at"), "last_accessed_at") or created,
         access_count=_int(data.get("access_count"), "access_count", high=2**31) or 0,
         ttl_seconds=ttl, expires_at=expires, event_time=event_time)
-    vector = None
+    vector = sentences = None
     if data.get("vector") is not None and data.get("vector_model") == model_id:
         vector = decode_vector(data["vector"], dimension)
+        sentences = decode_sentences(data.get("sentence_vectors"), dimension)
     decayed = _int(data.get("decayed_at"), "decayed_at")
-    return Imported(memory, vector, now if decayed is None else min(decayed, now))
+    return Imported(memory, vector, now if decayed is None else min(decayed, now), sentences)
+
+
+def decode_sentences(value: Any, dimension: int) -> np.ndarray | None:
+    """A memory's sentence vectors as exported (base64 of n x dimension little-endian
+    float32), or None when absent or unusable (they are made again)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    if not raw or len(raw) % (4 * dimension):
+        return None
+    vectors = np.frombuffer(raw, dtype="<f4").reshape(-1, dimension).astype(np.float32)
+    return vectors if np.isfinite(vectors).all() else None
 
 
 def to_session(data: dict[str, Any], *, agent_id: str, now: int) -> Session:
@@ -135,7 +152,7 @@ def to_session(data: dict[str, Any], *, agent_id: str, now: int) -> Session:
 
 
 def memory_line(m: Memory, vector: bytes | None, decayed_at: int | None,
-                model_id: str) -> dict[str, Any]:
+                model_id: str, sentences: bytes | None = None) -> dict[str, Any]:
     """A memory as a dakera export line: everything needed to bring it back as it was
     (importance unrounded, when it last decayed; the vector as base64 float32 with the
     model that made it)."""
@@ -151,6 +168,8 @@ def memory_line(m: Memory, vector: bytes | None, decayed_at: int | None,
     if vector is not None:
         out["vector"] = encode_vector(vector)
         out["vector_model"] = model_id
+        if sentences is not None:  # the best-sentence lever's, as stored (n x dimension)
+            out["sentence_vectors"] = encode_vector(sentences)
     return out
 
 

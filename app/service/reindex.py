@@ -8,12 +8,12 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from app.config import Settings
 from app.embed import load_embedder
 from app.locking import DataDirLock
+from app.service.memories import embed_with_sentences
 from app.store import Tx, open_store
+from app.store.protocol import StagedRow
 
 log = logging.getLogger("dakera.reindex")
 
@@ -22,7 +22,8 @@ BATCH = 256
 
 def reindex(settings: Settings, *, on_total: Callable[[int], None] = lambda n: None,
             on_progress: Callable[[int], None] = lambda n: None) -> int:
-    """Embed every memory with settings.embedding_model and make it the data dir's model.
+    """Embed every memory (and the sentences of those that say several things) with
+    settings.embedding_model and make it the data dir's model.
     Resumable: an interrupted run keeps the old vectors and continues where it stopped.
     Returns how many memories were re-embedded."""
     lock = DataDirLock(Path(settings.data_dir))
@@ -38,8 +39,12 @@ def reindex(settings: Settings, *, on_total: Callable[[int], None] = lambda n: N
             store.write(lambda tx: tx.reindex.begin(model_id))
             on_total(store.reindex.count_pending())
             while batch := store.reindex.pending(BATCH):
-                vectors = embedder.embed([content for _, content, _ in batch])
-                staged = [(rowid, v, h) for (rowid, _, h), v in zip(batch, vectors, strict=True)]
+                vectors, sentences = embed_with_sentences(
+                    embedder, settings.recall_sentence_weight > 0,
+                    settings.recall_sentence_vectors == "pooled",
+                    [content for _, content, _ in batch])
+                staged = [(rowid, v, h, s) for (rowid, _, h), v, s in zip(
+                    batch, vectors, sentences, strict=True)]
                 store.write(partial(_stage, rows=staged))
                 on_progress(len(batch))
             count = store.write(lambda tx: tx.reindex.finish(model_id, dim))
@@ -53,7 +58,7 @@ def reindex(settings: Settings, *, on_total: Callable[[int], None] = lambda n: N
         lock.release()
 
 
-def _stage(tx: Tx, rows: list[tuple[int, np.ndarray, str]]) -> None:
+def _stage(tx: Tx, rows: list[StagedRow]) -> None:
     tx.reindex.stage(rows)
 
 

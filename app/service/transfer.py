@@ -37,11 +37,11 @@ from app.errors import (
     StorageFullError,
     ValidationError,
 )
-from app.models import EDGE_TYPES, Edge, Indexes, Memory, MemoryFilter, Session
+from app.models import EDGE_TYPES, Edge, Indexes, MemoryFilter, Session
 from app.service import exports
 from app.service.backups import free_bytes
 from app.service.formats import Record, Source, open_source
-from app.service.memories import content_hash
+from app.service.memories import content_hash, embed_with_sentences
 from app.service.records import Imported, to_memory, to_session
 from app.store import MemoryRow, Store, Tx
 
@@ -171,11 +171,15 @@ class Transfer:
         return Export(name, exports.MEDIA_TYPES[name], f"{agent}.{exports.EXTENSIONS[name]}",
                       count, chunks, self.export_pool)
 
-    def _pages(self, agent: str, now: int, with_vectors: bool
-               ) -> Iterator[list[tuple[Memory, bytes | None, int | None]]]:
+    def _pages(self, agent: str, now: int, with_vectors: bool) -> Iterator[exports.Page]:
+        """Pages of memories; with the vectors, each memory's sentence vectors too (an
+        import then uses them as they are, as it uses the vectors)."""
         after = 0
         while page := self.db.memories.page(agent, now, after, PAGE, with_vectors):
-            yield page
+            found = (self.db.memories.sentence_vectors([m.rowid for m, _, _ in page])
+                     if with_vectors else {})
+            yield [(m, v, d, found[m.rowid].astype("<f4").tobytes()
+                    if m.rowid in found else None) for m, v, d in page]
             after = page[-1][0].rowid
 
     def _edge_lines(self, agent: str, now: int) -> Iterator[list[dict[str, Any]]]:
@@ -459,15 +463,26 @@ class Transfer:
         with self._changed:
             job["existing"] += len(items) - len(fresh)
             job["skipped"] = job["existing"] + job["invalid"]
-        need = [i for i in fresh if i.vector is None]
+        need = sum(i.vector is None for i in fresh)
+        # the sentences' vectors are embedded for every memory that has several sentences,
+        # also when its own vector came with the file (an export does not carry them)
+        # a memory that came with its sentence vectors (an export with vectors) keeps them
+        carried = [i for i in fresh if i.vector is not None and i.sentences is not None]
+        rest = [i for i in fresh if not (i.vector is not None and i.sentences is not None)]
+        vectors, sentence_vectors = embed_with_sentences(
+            self.embedder, s.recall_sentence_weight > 0, s.recall_sentence_vectors == "pooled",
+            [i.memory.content for i in rest], [i.vector for i in rest])
+        made = {id(i): (v, sv) for i, v, sv in zip(rest, vectors, sentence_vectors,
+                                                    strict=True)}
+        made.update({id(i): (i.vector, i.sentences if s.recall_sentence_weight > 0 else None)
+                     for i in carried})
+        fresh_rows = [(i, *made[id(i)]) for i in fresh]
         if need:
-            vectors = self.embedder.embed([i.memory.content for i in need])
-            for item, vector in zip(need, vectors, strict=True):
-                item.vector = vector
             with self._changed:
-                job["reembedded"] += len(need)
-        batch.rows = [MemoryRow(i.memory, i.vector, content_hash(i.memory.content),
-                                i.decayed_at) for i in fresh if i.vector is not None]
+                job["reembedded"] += need
+        batch.rows = [MemoryRow(i.memory, vector, content_hash(i.memory.content),
+                                i.decayed_at, sentences=sentence)
+                      for i, vector, sentence in fresh_rows]
         return batch
 
     def _restore_edges(self, job: dict[str, Any], records: list[Record]) -> None:

@@ -19,16 +19,18 @@ from app.store.writer import CommitObserver
 
 def open_store(path: Path, *, dimension: int, model_id: str, synchronous: str = "full",
                check_model: bool = True, on_commit: CommitObserver | None = None,
-               url: str | None = None) -> Store:
+               url: str | None = None, sentence_cache_bytes: int = 0) -> Store:
     """The store: the PostgreSQL database at `url` when one is given, else the SQLite file
     at `path` (a data dir's database); `on_commit` is told the duration and job count of
-    every SQLite commit (metrics)."""
+    every SQLite commit (metrics); `sentence_cache_bytes` bounds the SQLite backend's
+    in-process copy of the sentence vectors recall reads (app/store/sentences.py)."""
     if url is not None:
         from app.store.postgres import PgStore  # psycopg is loaded only for this backend
 
         return PgStore(url, dimension=dimension, model_id=model_id, check_model=check_model)
     return SqliteStore(path, dimension=dimension, model_id=model_id,
-                       synchronous=synchronous, check_model=check_model, on_commit=on_commit)
+                       synchronous=synchronous, check_model=check_model, on_commit=on_commit,
+                       sentence_cache_bytes=sentence_cache_bytes)
 
 
 def unique_violation(exc: BaseException) -> bool:

@@ -13,6 +13,7 @@ from app.models import MEMORY_TYPES, Memory, MemoryFilter, PageCursor
 from app.store.db import Connection
 from app.store.filters import LIVE, filter_sql, json_list
 from app.store.protocol import ConnSource, MemoryRow
+from app.store.sentences import SentenceCache, best_cosines, best_packed_cosines, pack
 from app.store.vectors import log_change, unpack
 from app.text import normal_hash
 
@@ -41,10 +42,12 @@ def row_to_memory(row: Sequence[Any]) -> Memory:
 
 
 class SqliteMemories:
-    def __init__(self, conn: ConnSource, model_id: str, dimension: int) -> None:
+    def __init__(self, conn: ConnSource, model_id: str, dimension: int,
+                 sentence_cache: SentenceCache | None = None) -> None:
         self._conn = conn
         self.model_id = model_id
         self.dimension = dimension
+        self._sentences = sentence_cache  # shared by the readers and the writer
 
     # -- reads -------------------------------------------------------------------------
 
@@ -256,6 +259,36 @@ class SqliteMemories:
             f"ON v.rowid = m.rowid WHERE {where}", params).fetchall()
         return unpack(rows, self.dimension)
 
+    def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
+        """rowid -> its sentences' vectors (n x dimension), for the memories of these rowids
+        that have them under the current model (after a model change, until they are
+        embedded again, they have none)."""
+        return self._read_sentences(list(rowids))
+
+    def best_sentence_cosines(self, rowids: Iterable[int], query: np.ndarray
+                              ) -> dict[int, float]:
+        """rowid -> the best cosine between `query` and one of its sentences, for the
+        memories of these rowids that have sentence vectors (through the cache, when the
+        store keeps one)."""
+        cache = self._sentences
+        if cache is None:
+            return best_cosines(self._read_sentences(list(rowids)), query)
+        found, missing, generation = cache.lookup(rowids)
+        if missing:
+            read = {rowid: pack(v) for rowid, v in self._read_sentences(missing).items()}
+            cache.put(generation, read, missing)
+            found.update(read)
+        return best_packed_cosines(found, query)
+
+    def _read_sentences(self, ids: list[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            "SELECT rowid, vectors FROM memory_sentences WHERE rowid IN "
+            "(SELECT value FROM json_each(?)) AND model_id = ?", (json_list(ids), self.model_id))
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32).reshape(-1, self.dimension)
+                for r in rows}
+
     def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
                 half_life: float) -> tuple[list[Memory], int]:
         """The agent's memories ranked by importance x exp(-ln2 x age / half_life)."""
@@ -394,15 +427,27 @@ class SqliteMemories:
         for rowid in rowids:
             conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM memory_sentences WHERE rowid = ?", (rowid,))
             seq = log_change(conn, agent_id, rowid, "del")
+        if self._sentences is not None:
+            self._sentences.forget(rowids)
         return seq
 
     def _write_vector(self, conn: Connection, m: Memory, row: MemoryRow,
                       replace: bool) -> None:
         if replace:
             conn.execute("DELETE FROM memory_vectors WHERE rowid = ?", (m.rowid,))
+            conn.execute("DELETE FROM memory_sentences WHERE rowid = ?", (m.rowid,))
+        if self._sentences is not None:
+            self._sentences.forget([m.rowid])
         conn.execute(
             "INSERT INTO memory_vectors (rowid, embedding, model_id, content_hash) "
             "VALUES (?, ?, ?, ?)",
             (m.rowid, np.ascontiguousarray(row.vector, dtype=np.float32).tobytes(),
              self.model_id, row.content_hash))
+        if row.sentences is not None and len(row.sentences):
+            conn.execute(
+                "INSERT INTO memory_sentences (rowid, model_id, content_hash, vectors) "
+                "VALUES (?, ?, ?, ?)",
+                (m.rowid, self.model_id, row.content_hash,
+                 np.ascontiguousarray(row.sentences, dtype=np.float32).tobytes()))

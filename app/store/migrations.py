@@ -281,8 +281,25 @@ def _m8_import_jobs(conn: Connection, dimension: int) -> None:
     )
 
 
+def _m9_sentence_vectors(conn: Connection, dimension: int) -> None:
+    """A vector per sentence of the memories that say several things (recall scores a
+    memory by its best sentence as well as by its whole text); keyed by the memory's rowid,
+    with the model and content they were made from."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE memory_sentences (
+            rowid INTEGER PRIMARY KEY,  -- the memory's
+            model_id TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            vectors BLOB NOT NULL  -- n x dimension float32
+        );
+        """,
+    )
+
+
 MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph,
-              _m6_browse, _m7_namespaces, _m8_import_jobs)
+              _m6_browse, _m7_namespaces, _m8_import_jobs, _m9_sentence_vectors)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

@@ -50,6 +50,8 @@ class MemoryRow:
     vector: np.ndarray
     content_hash: str
     decayed_at: int | None = None
+    # one vector per sentence (n x dimension) of a memory that says several things, or None
+    sentences: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -77,6 +79,9 @@ class MemoryReads(Protocol):
                          ) -> list[tuple[int, int, int]]: ...
     def filtered_vectors(self, agent_id: str, f: MemoryFilter,
                          now: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]: ...
+    def best_sentence_cosines(self, rowids: Iterable[int], query: np.ndarray
+                              ) -> dict[int, float]: ...
     def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
                 half_life: float) -> tuple[list[Memory], int]: ...
     def same_text(self, agent_id: str, content: str, memory_type: str,
@@ -299,9 +304,13 @@ class ReindexReads(Protocol):
     def count_pending(self) -> int: ...
 
 
+# (rowid, vector, content_hash, its sentences' vectors (n x dimension) or None)
+StagedRow = tuple[int, np.ndarray, str, np.ndarray | None]
+
+
 class ReindexWrites(ReindexReads, Protocol):
     def begin(self, model_id: str) -> None: ...
-    def stage(self, rows: list[tuple[int, np.ndarray, str]]) -> None: ...
+    def stage(self, rows: list[StagedRow]) -> None: ...
     def finish(self, model_id: str, dimension: int) -> int: ...
 
 

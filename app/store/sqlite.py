@@ -35,6 +35,7 @@ from app.store.migrations import migrate
 from app.store.namespaces import SqliteNamespaces, SqliteNamespaceVectors
 from app.store.protocol import ConnSource, Tx
 from app.store.reindex import SqliteReindex
+from app.store.sentences import SentenceCache
 from app.store.sessions import SqliteAgents, SqliteSessions
 from app.store.vectors import SqliteVectors
 from app.store.writer import CommitObserver, Writer
@@ -50,8 +51,9 @@ class SqliteTx:
     """The objects of the store over one connection: the writer's, inside its transaction
     (as `Tx`), or the calling thread's reader (as the store's read side)."""
 
-    def __init__(self, conn: ConnSource, model_id: str, dimension: int) -> None:
-        self.memories = SqliteMemories(conn, model_id, dimension)
+    def __init__(self, conn: ConnSource, model_id: str, dimension: int,
+                 sentence_cache: SentenceCache | None = None) -> None:
+        self.memories = SqliteMemories(conn, model_id, dimension, sentence_cache)
         self.vectors = SqliteVectors(conn, dimension)
         self.sessions = SqliteSessions(conn)
         self.agents = SqliteAgents(conn)
@@ -74,7 +76,10 @@ class SqliteStore(SqliteTx):
 
     def __init__(self, path: Path, *, dimension: int, model_id: str,
                  synchronous: str = "full", check_model: bool = True,
-                 on_commit: CommitObserver | None = None) -> None:
+                 on_commit: CommitObserver | None = None,
+                 sentence_cache_bytes: int = 0) -> None:
+        """`sentence_cache_bytes`: how much of the memories' sentence vectors recall may
+        keep in this process (app/store/sentences.py); 0 reads them every time."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.location = str(path)
@@ -98,13 +103,22 @@ class SqliteStore(SqliteTx):
         except BaseException:
             conn.close()
             raise
+        cache = SentenceCache(sentence_cache_bytes) if sentence_cache_bytes > 0 else None
+
+        def committed(seconds: float, jobs: int) -> None:
+            if cache is not None:
+                cache.committed()
+            if on_commit is not None:
+                on_commit(seconds, jobs)
+
+        self.sentence_cache = cache
         self.writer = Writer(conn, lambda: connect(path, synchronous=synchronous),
-                             path.parent, on_commit)
+                             path.parent, committed)
         self._local = threading.local()
         self._readers: list[Connection] = []
         self._readers_lock = threading.Lock()
-        super().__init__(self.reader, model_id, dimension)
-        self._tx = SqliteTx(lambda: self.writer.connection, model_id, dimension)
+        super().__init__(self.reader, model_id, dimension, cache)
+        self._tx = SqliteTx(lambda: self.writer.connection, model_id, dimension, cache)
 
     def reader(self) -> Connection:
         """This thread's read-only connection."""

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from app.models import MEMORY_TYPES, Memory, MemoryFilter, PageCursor
 from app.store.postgres.filters import LIVE, filter_sql
 from app.store.protocol import ConnSource, MemoryRow
+from app.store.sentences import best_cosines
 from app.text import normal_hash, term_frequencies
 
 MEMORY_COLUMNS = (
@@ -235,6 +236,25 @@ class PgMemories:
             params).fetchall()
         return unpack(rows, self.dimension)
 
+    def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
+        """rowid -> its sentences' vectors (n x dimension), for the memories of these rowids
+        that have them under the current model."""
+        ids = [int(r) for r in rowids]
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            "SELECT rowid, vectors FROM memory_sentences WHERE rowid = ANY(%s) AND "
+            "model_id = %s", (ids, self.model_id))
+        return {r[0]: np.frombuffer(bytes(r[1]), dtype="<f4").reshape(-1, self.dimension)
+                for r in rows}
+
+    def best_sentence_cosines(self, rowids: Iterable[int], query: np.ndarray
+                              ) -> dict[int, float]:
+        """rowid -> the best cosine between `query` and one of its sentences. Read from the
+        database every time: other servers write the same table, so no process keeps a
+        copy (app/store/sentences.py is SQLite's)."""
+        return best_cosines(self.sentence_vectors(rowids), query)
+
     def wake_up(self, agent_id: str, now: int, top_n: int, min_importance: float,
                 half_life: float) -> tuple[list[Memory], int]:
         where = f"m.agent_id = %s AND {LIVE} AND m.importance >= %s"
@@ -334,6 +354,7 @@ class PgMemories:
             "text_docs = agents.text_docs + 1, text_length = agents.text_length + %s",
             (m.agent_id, m.created_at, length, length))
         self._postings(conn, m.agent_id, m.rowid, freq, length)
+        self._write_sentences(conn, m.rowid, row)
         return 0
 
     def update(self, memory: Memory, row: MemoryRow | None, set_importance: bool) -> int:
@@ -360,7 +381,17 @@ class PgMemories:
                      (length - old, memory.agent_id))
         conn.execute("DELETE FROM memory_terms WHERE rowid = %s", (memory.rowid,))
         self._postings(conn, memory.agent_id, memory.rowid, freq, length)
+        conn.execute("DELETE FROM memory_sentences WHERE rowid = %s", (memory.rowid,))
+        self._write_sentences(conn, memory.rowid, row)
         return 0
+
+    def _write_sentences(self, conn: Any, rowid: int, row: MemoryRow) -> None:
+        if row.sentences is not None and len(row.sentences):
+            conn.execute(
+                "INSERT INTO memory_sentences (rowid, model_id, content_hash, vectors) "
+                "VALUES (%s, %s, %s, %s)",
+                (rowid, self.model_id, row.content_hash,
+                 np.ascontiguousarray(row.sentences, dtype="<f4").tobytes()))
 
     def set_importance(self, rowid: int, importance: float, now: int) -> None:
         self._conn().execute("UPDATE memories SET importance = %s, updated_at = %s "

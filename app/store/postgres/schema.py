@@ -246,8 +246,23 @@ def _m3_vectors_apart(conn: Any, dimension: int) -> None:
             conn.execute(statement)
 
 
+def _m4_sentence_vectors(conn: Any, dimension: int) -> None:
+    """A vector per sentence of the memories that say several things (recall scores a
+    memory by its best sentence as well as by its whole text), as SQLite's migration 9:
+    one row per memory, the vectors as little-endian float32 (n x dimension), with the
+    model and content they were made from; gone with the memory (ON DELETE CASCADE)."""
+    conn.execute("""
+        CREATE TABLE memory_sentences (
+            rowid BIGINT PRIMARY KEY REFERENCES memories(rowid) ON DELETE CASCADE,
+            model_id TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            vectors BYTEA NOT NULL
+        )""")
+
+
 Migration = Callable[[Any, int], None]
-MIGRATIONS: tuple[Migration, ...] = (_m1_core, _m2_namespaces, _m3_vectors_apart)
+MIGRATIONS: tuple[Migration, ...] = (_m1_core, _m2_namespaces, _m3_vectors_apart,
+                                     _m4_sentence_vectors)
 
 
 def migrate(conn: Any, dimension: int, location: str) -> int:

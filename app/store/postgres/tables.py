@@ -19,7 +19,7 @@ from app.store.namespaces import fts_text
 from app.store.postgres.conn import APP_NAME
 from app.store.postgres.filters import dsl_sql
 from app.store.postgres.memories import vector_text
-from app.store.protocol import ConnSource, ItemWrite
+from app.store.protocol import ConnSource, ItemWrite, StagedRow
 from app.text import BM25_B, BM25_K1, tokens
 
 LN2 = math.log(2)
@@ -1022,7 +1022,9 @@ class PgReindex:
             conn.execute("INSERT INTO meta (key, value) VALUES ('reindex_target', %s) "
                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (model_id,))
         conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGE} (rowid BIGINT PRIMARY KEY, "
-                     "embedding vector NOT NULL, content_hash TEXT NOT NULL)")
+                     "embedding vector NOT NULL, content_hash TEXT NOT NULL, sentences BYTEA)")
+        # staged by a version without sentence vectors
+        conn.execute(f"ALTER TABLE {STAGE} ADD COLUMN IF NOT EXISTS sentences BYTEA")
 
     def pending(self, limit: int) -> list[tuple[int, str, str]]:
         return [(r[0], r[1], r[2]) for r in self._conn().execute(
@@ -1035,15 +1037,19 @@ class PgReindex:
             f"SELECT count(*) FROM memories WHERE rowid > "
             f"(SELECT coalesce(max(rowid), 0) FROM {STAGE})").fetchone()[0])
 
-    def stage(self, rows: list[tuple[int, np.ndarray, str]]) -> None:
+    def stage(self, rows: list[StagedRow]) -> None:
         if not rows:
             return
         with self._conn().cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {STAGE} (rowid, embedding, content_hash) VALUES "
-                "(%s, %s::vector, %s) ON CONFLICT (rowid) DO UPDATE SET "
-                "embedding = excluded.embedding, content_hash = excluded.content_hash",
-                [(rowid, vector_text(v), h) for rowid, v, h in rows])
+                f"INSERT INTO {STAGE} (rowid, embedding, content_hash, sentences) VALUES "
+                "(%s, %s::vector, %s, %s) ON CONFLICT (rowid) DO UPDATE SET "
+                "embedding = excluded.embedding, content_hash = excluded.content_hash, "
+                "sentences = excluded.sentences",
+                [(rowid, vector_text(v), h,
+                  None if s is None or not len(s)
+                  else np.ascontiguousarray(s, dtype="<f4").tobytes())
+                 for rowid, v, h, s in rows])
 
     def finish(self, model_id: str, dimension: int) -> int:
         conn = self._conn()
@@ -1064,6 +1070,12 @@ class PgReindex:
         conn.execute("ALTER TABLE memory_vectors ALTER COLUMN embedding SET NOT NULL")
         conn.execute("CREATE INDEX memory_vectors_hnsw ON memory_vectors "
                      "USING hnsw (embedding vector_cosine_ops)")
+        conn.execute("DELETE FROM memory_sentences")  # made by the old model
+        conn.execute(
+            f"INSERT INTO memory_sentences (rowid, model_id, content_hash, vectors) "
+            f"SELECT s.rowid, %s, s.content_hash, s.sentences FROM {STAGE} s "
+            f"JOIN memories m ON m.rowid = s.rowid WHERE s.sentences IS NOT NULL",
+            (model_id,))
         conn.execute(f"DROP TABLE {STAGE}")
         conn.execute("DELETE FROM meta WHERE key = 'reindex_target'")
         for key, value in (("vector_dimension", str(dimension)),
