@@ -184,7 +184,8 @@ def test_schema_2_moves_the_vectors_beside_the_memories(database: str, tmp_path:
     finally:
         store.close()
     with psycopg.connect(database) as conn:
-        assert conn.execute("SELECT version FROM dakera_schema").fetchone()[0] == 3
+        assert conn.execute("SELECT version FROM dakera_schema").fetchone()[0] == len(
+            pg_schema.MIGRATIONS)
         columns = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'")}
         assert "embedding" not in columns
