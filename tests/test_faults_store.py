@@ -17,6 +17,7 @@ from app.errors import DataDirError, StorageFullError
 from app.files import sha256_of as file_sha256
 from app.index import ExactIndex
 from app.index.hnsw import index_file
+from app.models import MemoryFilter
 from app.service import Service
 from tests.conftest import MakeService, make_settings
 from tests.faultfs import fill, free_bytes, small_tmpfs
@@ -160,6 +161,12 @@ def test_exact_search_ranks_like_brute_force(make_service: MakeService) -> None:
     by_label = dict(zip(labels.tolist(), sims.tolist(), strict=True))
     assert np.allclose(stored @ query, [by_label[x] for x in found])
     assert len(exact) == len(texts) == len(all_labels)
+    # a selective filter's exact search, scored in SQL by sqlite-vec, agrees too
+    rowids, cosines = store.memories.nearest_filtered("a", MemoryFilter(),
+                                                      2**40, query, 10)
+    assert np.allclose(cosines, brute, atol=1e-5)
+    by_rowid = dict(zip(all_labels.tolist(), (vectors @ query).tolist(), strict=True))
+    assert np.allclose([by_rowid[r] for r in rowids.tolist()], cosines, atol=1e-5)
 
 
 def test_writes_during_a_background_rebuild_reach_the_rebuilt_index(

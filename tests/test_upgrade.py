@@ -26,6 +26,12 @@ def test_a_schema_2_data_dir_opens_migrates_and_answers(fresh_server: LiveServer
     fresh_server.data_dir.mkdir(parents=True)
     with gzip.open(OLD) as src, (fresh_server.data_dir / "dakera.db").open("wb") as dst:
         shutil.copyfileobj(src, dst)
+    conn = connect(fresh_server.data_dir / "dakera.db", readonly=True)
+    try:  # its vectors, in the vec0 table of schema 2
+        old_vectors = dict(conn.execute("SELECT rowid, embedding FROM memory_vectors"))
+    finally:
+        conn.close()
+    assert len(old_vectors) == 4
     fresh_server.start()
     client = fresh_server.client()
 
@@ -49,6 +55,12 @@ def test_a_schema_2_data_dir_opens_migrates_and_answers(fresh_server: LiveServer
     conn = connect(fresh_server.data_dir / "dakera.db", readonly=True)
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        table = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memory_vectors'"
+                             ).fetchone()[0]
+        vectors = dict(conn.execute("SELECT rowid, embedding FROM memory_vectors"))
     finally:
         conn.close()
     assert version == len(MIGRATIONS)
+    # migration 10 moved the vectors, unchanged, out of vec0 into a plain table
+    assert "vec0" not in table
+    assert {rowid: vectors[rowid] for rowid in old_vectors} == old_vectors

@@ -127,7 +127,7 @@ class RecallEngine:
             fused = rrf([vec_ranked, text_ranked, ident], p.rrf_k, [wv, wt, wt])
             pool = sorted(fused, key=lambda label: -fused[label])[:size]
             if qvec is not None:  # ranks fused; the cosines are only shown
-                self._fill_cosines(set(pool), cosines, qvec, agent_id)
+                self._fill_cosines(set(pool), cosines, qvec)
         else:
             if qvec is not None:
                 wanted = set(relevance) | set(ident)
@@ -141,7 +141,7 @@ class RecallEngine:
                     wanted = _may_reach_pool(wanted, cosines, relevance, set(ident), wv, wt,
                                              size, best)
                 missing = wanted - cosines.keys()
-                self._fill_cosines(wanted, cosines, qvec, agent_id)
+                self._fill_cosines(wanted, cosines, qvec)
                 self._raise(cosines, {label: best[label] for label in missing
                                       if label in best and label in cosines})
             fused = minmax([cosines, relevance], [wv, wt], floors=[0.0, 0.0])
@@ -220,23 +220,17 @@ class RecallEngine:
         return propagate(relevance, following, weight)
 
     def _fill_cosines(self, labels: set[int], cosines: dict[int, float],
-                      qvec: np.ndarray, agent_id: str) -> None:
-        """Exact cosines for candidates the vector channel did not return: their vectors
-        come from the in-memory index, else (not indexed yet) from the store."""
+                      qvec: np.ndarray) -> None:
+        """Exact cosines for candidates the vector channel did not return, from their
+        stored vectors (a rowid lookup: cheaper than copying them out of hnswlib)."""
         missing = [label for label in labels if label not in cosines]
         if not missing:
             return
-        index = self.indexes.find(agent_id)
-        found: list[int] = []
-        if index is not None:
-            found, vectors = index.vectors(missing)
-            for label, sim in zip(found, (vectors @ qvec).tolist(), strict=True):
-                cosines[label] = sim
-        rest = [label for label in missing if label not in cosines]
-        if rest:
-            stored, vectors = self.store.vectors.get(rest)
-            for label, sim in zip(stored.tolist(), (vectors @ qvec).tolist(), strict=True):
-                cosines[label] = sim
+        stored, vectors = self.store.vectors.get(missing)
+        # einsum, not BLAS: see app/store/sentences.py (BLAS threads beside onnxruntime's)
+        sims = np.einsum("ij,j->i", vectors, qvec.astype(np.float32, copy=False))
+        for label, sim in zip(stored.tolist(), sims.tolist(), strict=True):
+            cosines[label] = sim
 
     def _best_sentences(self, labels: set[int], qvec: np.ndarray) -> dict[int, float]:
         """The best cosine of a sentence of each of `labels` that has sentence vectors (none
@@ -272,7 +266,7 @@ class RecallEngine:
         wanted = {label for pairs in by_anchor.values() for _, label in pairs}
         memories = self.store.memories.by_rowids(wanted, now)
         if qvec is not None:
-            self._fill_cosines(set(memories), cosines, qvec, agent_id)
+            self._fill_cosines(set(memories), cosines, qvec)
         taken = {h.memory.rowid for h in hits}
         out = []
         for h in hits:
@@ -294,13 +288,8 @@ class RecallEngine:
         if filters.any() and self.store.memories.count(agent_id, filters, now) <= (
                 self.params.exact_search_limit):
             # Selective filters: score exactly every memory that passes them.
-            labels, vectors = self.store.memories.filtered_vectors(agent_id, filters, now)
-            if len(labels) == 0:
-                return [], {}
-            sims = vectors @ qvec
-            order = np.argsort(-sims)[:n]
-            return ([int(labels[i]) for i in order],
-                    {int(labels[i]): float(sims[i]) for i in order})
+            labels, sims = self.store.memories.nearest_filtered(agent_id, filters, now, qvec, n)
+            return labels.tolist(), dict(zip(labels.tolist(), sims.tolist(), strict=True))
         index = self.indexes.find(agent_id)
         if index is None:
             return [], {}

@@ -13,8 +13,8 @@ from app.models import MEMORY_TYPES, Memory, MemoryFilter, PageCursor
 from app.store.db import Connection
 from app.store.filters import LIVE, filter_sql, json_list
 from app.store.protocol import ConnSource, MemoryRow
-from app.store.sentences import SentenceCache, best_cosines, best_packed_cosines, pack
-from app.store.vectors import log_change, unpack
+from app.store.sentences import SentenceCache, best_cosines, best_packed_cosines, pack_many
+from app.store.vectors import log_change
 from app.text import normal_hash
 
 _encode = msgspec.json.encode
@@ -250,14 +250,18 @@ class SqliteMemories:
                         for pos, (rowid, ok) in enumerate(found, start=1) if ok]
         return out
 
-    def filtered_vectors(self, agent_id: str, f: MemoryFilter,
-                         now: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rowids, vectors) of every live memory matching the filter: for exact search."""
+    def nearest_filtered(self, agent_id: str, f: MemoryFilter, now: int, query: np.ndarray,
+                         n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, cosines) of the n live memories matching the filter nearest the query,
+        best first: exact, scored inside SQLite by sqlite-vec."""
         where, params = filter_sql(agent_id, f, now)
         rows = self._conn().execute(
-            "SELECT v.rowid, v.embedding FROM memories m JOIN memory_vectors v "
-            f"ON v.rowid = m.rowid WHERE {where}", params).fetchall()
-        return unpack(rows, self.dimension)
+            "SELECT v.rowid, 1.0 - vec_distance_cosine(v.embedding, ?) AS sim FROM memories m "
+            f"JOIN memory_vectors v ON v.rowid = m.rowid WHERE {where} "
+            "ORDER BY sim DESC LIMIT ?",
+            [np.ascontiguousarray(query, dtype=np.float32).tobytes(), *params, n]).fetchall()
+        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.fromiter((r[1] for r in rows), dtype=np.float32, count=len(rows)))
 
     def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
         """rowid -> its sentences' vectors (n x dimension), for the memories of these rowids
@@ -275,7 +279,7 @@ class SqliteMemories:
             return best_cosines(self._read_sentences(list(rowids)), query)
         found, missing, generation = cache.lookup(rowids)
         if missing:
-            read = {rowid: pack(v) for rowid, v in self._read_sentences(missing).items()}
+            read = pack_many(self._read_sentences(missing))
             cache.put(generation, read, missing)
             found.update(read)
         return best_packed_cosines(found, query)

@@ -298,8 +298,30 @@ def _m9_sentence_vectors(conn: Connection, dimension: int) -> None:
     )
 
 
+def _m10_plain_vectors(conn: Connection, dimension: int) -> None:
+    """The memories' vectors in a plain table instead of a vec0 one. Recall reads the
+    vectors of its text candidates by rowid: vec0 found each in its chunk of 1024 vectors
+    in about 0.2 ms, a rowid table finds it in microseconds; writes get cheaper too."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE memory_vectors_plain (
+            rowid INTEGER PRIMARY KEY,  -- the memory's
+            embedding BLOB NOT NULL,  -- float32
+            model_id TEXT NOT NULL,
+            content_hash TEXT NOT NULL
+        );
+        INSERT INTO memory_vectors_plain (rowid, embedding, model_id, content_hash)
+            SELECT rowid, embedding, model_id, content_hash FROM memory_vectors;
+        DROP TABLE memory_vectors;
+        ALTER TABLE memory_vectors_plain RENAME TO memory_vectors;
+        """,
+    )
+
+
 MIGRATIONS = (_m1_core, _m2_lifecycle, _m3_api_keys, _m4_text_index_per_agent, _m5_graph,
-              _m6_browse, _m7_namespaces, _m8_import_jobs, _m9_sentence_vectors)
+              _m6_browse, _m7_namespaces, _m8_import_jobs, _m9_sentence_vectors,
+              _m10_plain_vectors)
 
 
 def migrate(conn: Connection, dimension: int) -> int:

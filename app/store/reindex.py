@@ -64,8 +64,8 @@ class SqliteReindex:
         many vectors were written."""
         conn = self._conn()
         conn.execute("DROP TABLE memory_vectors")
-        conn.execute(f"CREATE VIRTUAL TABLE memory_vectors USING vec0(embedding "
-                     f"float[{dimension}], +model_id text, +content_hash text)")
+        conn.execute("CREATE TABLE memory_vectors (rowid INTEGER PRIMARY KEY, embedding BLOB "
+                     "NOT NULL, model_id TEXT NOT NULL, content_hash TEXT NOT NULL)")
         cur = conn.execute(
             f"INSERT INTO memory_vectors (rowid, embedding, model_id, content_hash) "
             f"SELECT s.rowid, s.embedding, ?, s.content_hash FROM {STAGE} s "

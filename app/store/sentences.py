@@ -124,6 +124,18 @@ def pack(vectors: np.ndarray) -> Packed:
             scales.astype(np.float32))
 
 
+def pack_many(found: dict[int, np.ndarray]) -> dict[int, Packed]:
+    """pack() of each memory's rows in one pass (a pass per memory costs ~25 us of numpy
+    overhead each, and a recall at 100,000 memories misses the cache for ~30 of them)."""
+    if not found:
+        return {}
+    blocks = list(found.values())
+    ints, scales = pack(np.concatenate(blocks))
+    cuts = np.cumsum([len(b) for b in blocks[:-1]]).tolist()
+    return dict(zip(found, zip(np.split(ints, cuts), np.split(scales, cuts), strict=True),
+                    strict=True))
+
+
 def best_cosines(found: dict[int, np.ndarray], query: np.ndarray) -> dict[int, float]:
     """rowid -> the highest cosine between the query and one of its sentences' (float32,
     unit) vectors."""

@@ -227,14 +227,19 @@ class PgMemories:
                         for pos, (rowid, ok) in enumerate(found, start=1) if ok]
         return out
 
-    def filtered_vectors(self, agent_id: str, f: MemoryFilter,
-                         now: int) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_filtered(self, agent_id: str, f: MemoryFilter, now: int, query: np.ndarray,
+                         n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, cosines) of the n live memories matching the filter nearest the query,
+        best first: exact (scored here, so that no approximate index answers)."""
         where, params = filter_sql(agent_id, f, now)
         rows = self._conn().execute(
             f"SELECT m.rowid, vector_send(v.embedding) FROM memories m JOIN memory_vectors v "
             f"ON v.rowid = m.rowid WHERE {where}",
             params).fetchall()
-        return unpack(rows, self.dimension)
+        labels, vectors = unpack(rows, self.dimension)
+        sims = np.einsum("ij,j->i", vectors, np.asarray(query, dtype=np.float32))
+        order = np.argsort(-sims, kind="stable")[:n]
+        return labels[order], sims[order]
 
     def sentence_vectors(self, rowids: Iterable[int]) -> dict[int, np.ndarray]:
         """rowid -> its sentences' vectors (n x dimension), for the memories of these rowids
