@@ -431,9 +431,8 @@ def join_mpnet_archive(cache: Path, work: Path) -> Path:
 
 
 def build_mpnet(target: Path, cache: Path) -> None:
-    import onnx
-
     import export_mpnet
+    import onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
