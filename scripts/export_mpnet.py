@@ -166,10 +166,11 @@ def smoothing_scales(weights: dict[str, np.ndarray], cfg: MPNetConfig,
     each input channel of a group of matmuls, from the activations' largest magnitudes
     (`act_max`, measured on calibration text). MPNet's hidden states have a few channels
     (555, 461, 568, ...) that reach 40-65 where 99.9% of the values stay under 3 to 10:
-    quantised per tensor to 8 bits, they leave the other channels a step of ~0.5, and the int8 model's vectors
-    had a mean cosine of 0.02 to the float ones. Dividing those channels by s before the
-    matmul and multiplying the weight's rows by s is the same product in float (one Mul per
-    group in the graph), and shares the range between activations and weights."""
+    quantised per tensor to 8 bits, they leave the other channels a step of ~0.5, and the
+    int8 model's vectors had a mean cosine of 0.02 to the float ones. Dividing those
+    channels by s before the matmul and multiplying the weight's rows by s is the same
+    product in float (one Mul per group in the graph), and shares the range between
+    activations and weights."""
     out = {}
     for n in range(cfg.layers):
         w = f"encoder.layer.{n}."
@@ -334,8 +335,8 @@ def ffn_out_nodes(cfg: MPNetConfig) -> list[str]:
     """The feed-forward output matmuls, kept fp32 in the int8 model. Their input (the GELU's
     output) has channels reaching 50-100 on some tokens; smoothed (alpha 0.6 to 0.8) and
     quantised per tensor they still took the int8 model's mean cosine to the float
-    reference down to 0.93 (0.99 is the bar). Fp32, they cost ~85 MB on disk and ~5% of a query's time (25% of a batch's)
-    on this machine class."""
+    reference down to 0.93 (0.99 is the bar). Fp32, they cost ~85 MB on disk and ~5% of a
+    query's time (25% of a batch's) on this machine class."""
     return [f"layer.{n}.ffn_out.matmul" for n in range(cfg.layers)]
 
 
