@@ -231,3 +231,20 @@ def test_the_setting_takes_the_preset(tmp_path: Path) -> None:
         settings = Settings.from_env(env={"DAKERA_EMBEDDING_MODEL": value},
                                      data_dir=str(tmp_path))
         assert settings.embedding_model == "all-mpnet-base-v2"
+
+
+BUILT = ROOT / "models" / "all-mpnet-base-v2"
+
+
+@pytest.mark.skipif(not (BUILT / "manifest.json").is_file(),
+                    reason="all-mpnet-base-v2 is not built (make models MODEL=all-mpnet-base-v2)")
+def test_the_built_model_embeds_sense() -> None:
+    """Where the real model is built: it loads under its preset (its files match the
+    manifest) and puts a paraphrase nearer than an unrelated sentence."""
+    embedder = load_embedder("mpnet", ROOT / "models")
+    assert embedder.model_id.startswith("all-mpnet-base-v2-int8-")
+    vectors = embedder.embed(["The weather is lovely today.", "It's so sunny outside!",
+                              "He drove to the stadium."])
+    assert vectors.shape == (3, 768)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert float(vectors[0] @ vectors[1]) > 0.5 > 0.2 > float(vectors[0] @ vectors[2])
