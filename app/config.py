@@ -139,9 +139,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "DAKERA_LOG_LEVEL", help="debug, info, warning or error.")] = "info"
     embedding_model: Annotated[str, setting(
         "DAKERA_EMBEDDING_MODEL", check=_preset_name,
-        help="Embedding model: a preset (all-minilm-l6-v2 is built by `make models`; "
-             "bge-small-en-v1.5 and e5-small-v2 when their export is placed in the models "
-             "dir; 'hash' is a deterministic test embedder), or the name of any folder in "
+        help="Embedding model: a preset (all-minilm-l6-v2 is built by `make models`, "
+             "all-mpnet-base-v2 by `make models MODEL=all-mpnet-base-v2`; bge-small-en-v1.5 "
+             "and e5-small-v2 when their export is placed in the models dir; 'hash' is a "
+             "deterministic test embedder), or the name of any folder in "
              "DAKERA_MODELS_DIR holding model.onnx, tokenizer.json and a preset.json "
              "(docs/models.md). A data dir keeps the model it was made with: `dakera reindex` "
              "moves it to another.")] = "all-minilm-l6-v2"

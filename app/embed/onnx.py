@@ -26,8 +26,30 @@ BATCH = 32
 SHRINK_FROM = 8
 
 
+# The inputs an exported encoder may declare (token_type_ids are all zeros: one segment).
+FEEDS = ("input_ids", "attention_mask", "token_type_ids")
+
+
 class ModelFilesMissing(Exception):
     pass
+
+
+def _pad_token(tok: Any) -> tuple[int, str]:
+    """The tokenizer's pad token: from its padding settings, else [PAD] or <pad> in its
+    vocabulary, else id 0."""
+    padding = tok.padding
+    if padding and padding.get("pad_token") is not None:
+        return int(padding["pad_id"]), str(padding["pad_token"])
+    for token in ("[PAD]", "<pad>"):
+        found = tok.token_to_id(token)
+        if found is not None:
+            return int(found), token
+    return 0, "[PAD]"
+
+
+def build_command(name: str) -> str:
+    """How to build a built-in model (docs/models.md)."""
+    return "make models" if name == "all-minilm-l6-v2" else f"make models MODEL={name}"
 
 
 def verify_model_files(folder: Path) -> list[str]:
@@ -66,10 +88,12 @@ class OnnxEmbedder:
         counter.no_truncation()
         self._counter = counter
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        # The shipped tokenizer pads everything to 128; pad to the longest in the batch.
+        # The shipped tokenizer pads everything to 128; pad to the longest in the batch, with
+        # the tokenizer's own pad token (BERT's [PAD] is 0, MPNet's <pad> is 1).
+        pad_id, pad_token = _pad_token(tok)
         tok.no_padding()
         tok.enable_truncation(max_length=preset.max_seq_length)
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        tok.enable_padding(pad_id=pad_id, pad_token=pad_token)
         self._tokenizer = tok
 
         opts = ort.SessionOptions()
@@ -91,7 +115,14 @@ class OnnxEmbedder:
         opts.enable_mem_pattern = False
         self._session = ort.InferenceSession(str(folder / "model.onnx"), opts,
                                              providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        # Feed what the graph declares: BERT exports take token_type_ids, MPNet's do not.
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        unknown = [n for n in self._inputs if n not in FEEDS]
+        if unknown:
+            raise ModelFilesMissing(f"{folder / 'model.onnx'} wants inputs {unknown}; an "
+                                    f"embedding model takes only {', '.join(FEEDS)}")
+        if "input_ids" not in self._inputs:
+            raise ModelFilesMissing(f"{folder / 'model.onnx'} takes no input_ids")
         # Each concurrent run holds its own activations (a batch of 32 long texts: tens of
         # MB) and the arena keeps its peak for good: one run per stream, and one more so
         # that a query can pass a long batch.
@@ -189,9 +220,8 @@ class OnnxEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feed["token_type_ids"] = np.zeros_like(ids)
+        given = {"input_ids": ids, "attention_mask": mask}
+        feed = {n: given[n] if n in given else np.zeros_like(ids) for n in self._inputs}
         with self._runs:
             (hidden,) = self._session.run(None, feed, self._shrink if shrink else None)[:1]
         if self.preset.pooling == "cls":
@@ -244,15 +274,16 @@ def _verify(folder: Path, preset: Preset) -> str:
         problems = verify_model_files(folder)
         if problems:
             raise ModelFilesMissing(f"{problems[0]}; dakera will not start with a damaged "
-                                    "model: run `make models` to rebuild it (a binary: "
-                                    "download it again)")
+                                    f"model: run `{build_command(preset.name)}` to rebuild it "
+                                    "(a binary: download it again)")
         weights = json.loads(manifest_path.read_text())["files"]["model.onnx"]
         if not preset.from_file:
             return f"{preset.name}-int8-{weights[:12]}"
     elif not preset.from_file:
         raise ModelFilesMissing(
             f"model files for {preset.name} not found in {folder}; "
-            "run `make models` (python scripts/fetch_models.py) to fetch them")
+            f"run `{build_command(preset.name)}` (python scripts/fetch_models.py --model "
+            f"{preset.name}) to fetch them")
     else:
         missing = [n for n in ("model.onnx", "tokenizer.json") if not (folder / n).is_file()]
         if missing:

@@ -37,6 +37,8 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset("all-minilm-l6-v2", ("minilm", "all-MiniLM-L6-v2"), 384, 256),
+        # Optional, built by `make models MODEL=all-mpnet-base-v2` (docs/models.md).
+        Preset("all-mpnet-base-v2", ("mpnet",), 768, 384),
         Preset("bge-small-en-v1.5", ("bge-small",), 384, 512, pooling="cls",
                query_prefix="Represent this sentence for searching relevant passages: "),
         Preset("e5-small-v2", ("e5-small",), 384, 512,
