@@ -324,24 +324,6 @@ def build_int8(weight_only: Path, out: Path, work: Path) -> None:
                      nodes_to_exclude=FP32_NODES)
 
 
-def onnx_embed(model: Path, tokenizer: Path, sentences: list[str]) -> tuple[np.ndarray, list]:
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(tokenizer))
-    tok.enable_truncation(256)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")
-    enc = tok.encode_batch(sentences)
-    ids = np.array([e.ids for e in enc], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    (hidden,) = sess.run(None, {"input_ids": ids, "attention_mask": mask,
-                                "token_type_ids": np.zeros_like(ids)})
-    m = mask[:, :, None].astype(np.float32)
-    pooled = (hidden * m).sum(1) / m.sum(1)
-    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True), [ids, mask]
-
-
 def tokenize(tokenizer: Path, sentences: list[str],
              max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Token ids and attention mask, padded with the tokenizer's own pad token."""
@@ -388,7 +370,8 @@ def build_minilm(target: Path, cache: Path) -> None:
               flush=True)
         build_int8(weight_only, model, work)
 
-        got, (ids, mask) = onnx_embed(model, tokenizer, CHECK_SENTENCES)
+        ids, mask = tokenize(tokenizer, CHECK_SENTENCES, 256)
+        got = mean_pool(onnx_hidden(model, ids, mask), mask)
         ref = reference_embed(load_safetensors(safetensors), ids, mask.astype(np.float64))
         cosines = (got * ref).sum(1)
         print(f"cosine to the float32 reference over {len(CHECK_SENTENCES)} sentences: "
