@@ -153,8 +153,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         default_factory=_default_models_dir)
     embed_threads: Annotated[int, setting(
         "DAKERA_EMBED_THREADS", ge=0, le=256,
-        help="onnxruntime threads per run; 0: one, with one run per core at once "
-             "for large calls.")] = 0
+        help="onnxruntime intra-op threads; 0 uses every core.")] = 0
     max_content_bytes: Annotated[int, setting(
         "DAKERA_MAX_MEMORY_CONTENT_BYTES", ge=1,
         help="Largest memory content in UTF-8 bytes.")] = 100_000

@@ -7,8 +7,6 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from app.files import sha256_of
 from app.memory import give_back
 
 BATCH = 32
+CONCURRENT_RUNS = 2
 # A call embedding at least this many texts gives the arena back after its last batch: the
 # activations of a batch of 32 long texts hold ~100 MB that the arena would otherwise keep
 # for good. Queries (one short text) keep the arena warm.
@@ -98,15 +97,7 @@ class OnnxEmbedder:
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # By default each run has one thread and a call of several batches runs one batch
-        # per core at once. A query (one short text) split over two threads waited for the
-        # slower one: under load, recall at 100,000 memories took p50 19.6 ms with two
-        # threads per run and 16.3 ms with one, and 8 clients got 57 against 72 recalls/s;
-        # batch embedding is as fast either way (150-163/s against 162-169/s). A setting
-        # of N threads keeps N per run and the batches one after another.
-        cores = os.cpu_count() or 1
-        self._streams = cores if threads == 0 else 1
-        opts.intra_op_num_threads = threads or 1
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         # Idle pool threads spin by default, burning the cores the writer, the indexes and
         # other requests need (on 2 shared cores: batch embedding 170/s spinning, 300/s not).
@@ -124,11 +115,9 @@ class OnnxEmbedder:
         if "input_ids" not in self._inputs:
             raise ModelFilesMissing(f"{folder / 'model.onnx'} takes no input_ids")
         # Each concurrent run holds its own activations (a batch of 32 long texts: tens of
-        # MB) and the arena keeps its peak for good: one run per stream, and one more so
-        # that a query can pass a long batch.
-        self._runs = threading.BoundedSemaphore(self._streams + 1)
-        self._pool = (ThreadPoolExecutor(self._streams, thread_name_prefix="dakera-embed")
-                      if self._streams > 1 else None)
+        # MB) and the arena keeps its peak for good; the pool already uses every core, so
+        # more runs at once add memory, not speed. Two: a query can pass a long batch.
+        self._runs = threading.BoundedSemaphore(CONCURRENT_RUNS)
         self._shrink = ort.RunOptions()
         self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
@@ -141,12 +130,13 @@ class OnnxEmbedder:
         if prefix:
             texts = [prefix + t for t in texts]
         out = np.empty((len(texts), self.preset.dimension), dtype=np.float32)
-
-        def one(idx: list[int], last: bool) -> None:
+        # Sort by length so each batch pads little.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            last = start + BATCH >= len(order)
             out[idx] = self._embed_batch([texts[i] for i in idx],
                                          shrink=last and len(texts) >= SHRINK_FROM)
-
-        self._each_batch(texts, one)
         if len(texts) >= SHRINK_FROM:
             give_back()
         return out
@@ -171,16 +161,16 @@ class OnnxEmbedder:
         keep = [(0, shift)] if shift else []
         out = np.empty((len(texts), self.preset.dimension), dtype=np.float32)
         pooled: list[np.ndarray | None] = [None] * len(texts)
-
-        def one(idx: list[int], last: bool) -> None:
+        order = sorted(range(len(texts)), key=lambda i: len(full[i]))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            last = start + BATCH >= len(order)
             vectors, found = self._embed_batch([full[i] for i in idx],
                                                shrink=last and len(texts) >= SHRINK_FROM,
                                                parts=[moved[i] for i in idx], keep=keep)
             out[idx] = vectors
             for i, vecs in zip(idx, found, strict=True):
                 pooled[i] = vecs
-
-        self._each_batch(full, one)
         cut = [(i, k) for i, vecs in enumerate(pooled) if vecs is not None
                for k in range(len(vecs)) if np.isnan(vecs[k, 0])]
         if cut:  # past the window: on their own
@@ -192,21 +182,6 @@ class OnnxEmbedder:
         if len(texts) >= SHRINK_FROM:
             give_back()
         return out, pooled
-
-    def _each_batch(self, texts: list[str], run: Callable[[list[int], bool], None]) -> None:
-        """run(indexes of a batch, is it among the last) over batches of similar lengths
-        (sorted, so each pads little), one per core at once; each stream's last batch is
-        among the last (it gives the arena back)."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        starts = range(0, len(order), BATCH)
-        batches = [(order[start:start + BATCH], start + BATCH * self._streams >= len(order))
-                   for start in starts]
-        if self._pool is None or len(batches) < 2:
-            for idx, last in batches:
-                run(idx, last)
-            return
-        for done in [self._pool.submit(run, idx, last) for idx, last in batches]:
-            done.result()
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._counter.encode_batch(texts)]
